@@ -1,0 +1,176 @@
+/**
+ * The event store's vocabulary: what is appended, what is read back, and the
+ * `EventStore` interface that the PostgreSQL (postgres.js) and PGlite drivers share.
+ */
+
+/** Who produced an event. Stored with every event; part of its hash. */
+export interface Actor {
+  id: string
+  name: string
+  kind: 'human' | 'agent' | 'server'
+  model?: string
+  onBehalfOf?: string
+  run?: string
+}
+
+export interface EventMeta {
+  causationId: string | null
+  correlationId: string | null
+  rationale?: string
+}
+
+/** An event as a writer hands it to `append`. */
+export interface NewEvent {
+  /** Idempotency key (uuid); generated when absent. */
+  id?: string
+  type: string
+  data: Record<string, unknown>
+  /**
+   * Binary payload (a Yjs update), kept in a `bytea` column. In the JSON envelope it
+   * appears as `data.update`, base64-encoded, and that is what the hash covers.
+   */
+  payload?: Uint8Array
+  actor: Actor
+  meta?: Partial<EventMeta>
+}
+
+/** An event as it is stored and read back. */
+export interface StoredEvent {
+  id: string
+  session: string
+  position: number
+  version: number
+  type: string
+  data: Record<string, unknown>
+  payload?: Uint8Array
+  actor: Actor
+  meta: EventMeta
+  recordedAt: string
+  hash: string
+  prevHash: string
+}
+
+/** The event envelope of the SPEC, as JSON goes over HTTP and into exports. */
+export interface EventEnvelope {
+  id: string
+  session: string
+  position: number
+  version: number
+  type: string
+  data: Record<string, unknown>
+  actor: Actor
+  meta: EventMeta
+  recordedAt: string
+  hash: string
+  prevHash: string
+}
+
+export interface AppendOptions {
+  /** The session's version the writer last saw (0: the session must not exist yet). */
+  expectedVersion?: number
+  /**
+   * Events written first, in the same transaction, when the session does not exist
+   * yet (its `session.created`). Ignored for an existing session.
+   */
+  ifNew?: NewEvent[]
+}
+
+export interface AppendedRef {
+  id: string
+  position: number
+  version: number
+}
+
+/** Expected outcomes are results; bugs and outages are thrown. */
+export type AppendResult =
+  | { ok: true; events: AppendedRef[]; duplicate: boolean; version: number }
+  | { ok: false; reason: 'version_conflict'; expected: number; actual: number }
+  | { ok: false; reason: 'id_conflict'; message: string }
+
+export interface ReadOptions {
+  /** Exclusive lower bound on position. */
+  after?: number
+  /** Inclusive upper bound on position. */
+  until?: number
+  limit?: number
+  /** Type filters: exact names or prefix patterns like `memory.*`. */
+  types?: string[]
+}
+
+export interface SubscribeOptions {
+  after?: number
+  session?: string
+  types?: string[]
+}
+
+export interface Subscription {
+  /** Resolves once the subscription has stopped. */
+  close(): Promise<void>
+}
+
+export interface SessionHead {
+  id: string
+  version: number
+  position: number
+  hash: string
+  createdAt: string
+  updatedAt: string
+}
+
+export interface VerifyResult {
+  ok: boolean
+  checked: number
+  firstBad?: number
+  reason?: string
+}
+
+export interface Snapshot {
+  session: string
+  version: number
+  position: number
+  state: Uint8Array
+  createdAt: string
+}
+
+/**
+ * Work done inside the append transaction, after the events are inserted: the memory
+ * graph projection keeps its tables in step with the log this way.
+ */
+export type AppendHook = (tx: SqlExecutor, events: StoredEvent[]) => Promise<void>
+
+/** The minimal SQL surface both drivers provide. Parameters are `$1`, `$2`, … */
+export interface SqlExecutor {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly kind: 'pglite' | 'postgres'
+  /** Runs several statements at once (migrations). */
+  exec(text: string): Promise<void>
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>
+  /** Calls `onNotify` for every NOTIFY on `channel`; resolves to an unlisten function. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
+export interface EventStore {
+  readonly driver: SqlDriver
+  append(session: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  read(session: string, options?: ReadOptions): Promise<StoredEvent[]>
+  readAll(options?: ReadOptions): Promise<StoredEvent[]>
+  /** Catches up from the log, then goes live; never skips an event, never delivers one twice. */
+  subscribe(options: SubscribeOptions, handler: (event: StoredEvent) => Promise<void> | void): Subscription
+  head(session: string): Promise<SessionHead | undefined>
+  listSessions(): Promise<SessionHead[]>
+  /** The position of the newest event of all sessions (0 when empty). */
+  lastPosition(): Promise<number>
+  verify(session: string): Promise<VerifyResult>
+  saveSnapshot(snapshot: Omit<Snapshot, 'createdAt'>): Promise<void>
+  /** The newest snapshot at or before `position` (default: the newest). */
+  loadSnapshot(session: string, atOrBefore?: number): Promise<Snapshot | undefined>
+  /** Registers work done in the append transaction (projections). */
+  addAppendHook(hook: AppendHook): void
+  /** Pings the database. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
