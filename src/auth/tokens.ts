@@ -1,0 +1,220 @@
+/**
+ * mnemo's bearer tokens: HS256 JWTs signed with `MNEMO_AUTH_SECRET`, carrying the
+ * claims of the SPEC (`sub`, `name`, `kind`, `role`, `sessions`, `exp`, and for agents
+ * `model`, `onBehalfOf`). Only HS256 is ever accepted, whatever the token's header says.
+ */
+import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
+import { z } from 'zod'
+import { AuthError } from './errors.js'
+import { identityKinds, labelProblem, roles, sessionIdPattern } from './identity.js'
+import type { Identity, IdentityKind, Role } from './identity.js'
+
+const algorithm = 'HS256'
+const minSecretBytes = 32
+const mintHint = 'mint a new one with `npx mnemo token`'
+
+/** Throws unless `secret` is long enough to make HS256 worth having (≥ 32 bytes). */
+export function checkSecret(secret: string | undefined): asserts secret is string {
+  const bytes = secret === undefined ? 0 : Buffer.byteLength(secret, 'utf8')
+  if (bytes < minSecretBytes) {
+    throw new Error(
+      `MNEMO_AUTH_SECRET must be at least ${minSecretBytes} bytes, got ${bytes}; ` +
+        'generate one with `openssl rand -hex 32`',
+    )
+  }
+}
+
+const ttlUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+/** Seconds in a TTL such as `90s`, `30m`, `1h` or `7d`. */
+export function parseTtl(ttl: string): number {
+  const match = /^(\d+)([smhd])$/.exec(ttl.trim())
+  if (!match) {
+    throw new Error(`Invalid TTL ${JSON.stringify(ttl)}: use a whole number followed by s, m, h or d, like 90s, 30m, 1h or 7d`)
+  }
+  const seconds = Number(match[1]) * ttlUnits[match[2]]
+  if (seconds <= 0) throw new Error(`Invalid TTL ${JSON.stringify(ttl)}: it must be longer than zero`)
+  if (!Number.isSafeInteger(seconds)) throw new Error(`Invalid TTL ${JSON.stringify(ttl)}: too long`)
+  return seconds
+}
+
+const label = (claim: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `\`${claim}\` is missing` : `\`${claim}\` must be a string`) })
+    .superRefine((value, ctx) => {
+      const problem = labelProblem(value)
+      if (problem) ctx.addIssue({ code: 'custom', message: `\`${claim}\` ${problem}` })
+    })
+
+const oneOf = <T extends string>(claim: string, values: readonly T[]) =>
+  z.enum(values as [T, ...T[]], {
+    error: (issue) =>
+      issue.input === undefined
+        ? `\`${claim}\` is missing`
+        : `\`${claim}\` must be one of ${values.map((v) => `"${v}"`).join(', ')}, got ${JSON.stringify(issue.input)}`,
+  })
+
+const sessionEntry = z.string().refine((s) => s === '*' || sessionIdPattern.test(s), {
+  error: (issue) => `\`sessions\` entries must be "*" or match ${sessionIdPattern}, got ${JSON.stringify(issue.input)}`,
+})
+
+/** The claims both minting and verifying insist on; one schema so both say the same thing. */
+const claimsSchema = z
+  .object({
+    sub: label('sub'),
+    name: label('name'),
+    kind: oneOf<IdentityKind>('kind', identityKinds),
+    role: oneOf<Role>('role', roles),
+    // A token without a list gets every session, as the CLI's default does.
+    sessions: z
+      .array(sessionEntry, { error: '`sessions` must be a list of session ids or ["*"]' })
+      .min(1, { error: '`sessions` must not be empty (use ["*"] for every session)' })
+      .default(['*']),
+    model: label('model').optional(),
+    onBehalfOf: label('onBehalfOf').optional(),
+    exp: z.number({ error: '`exp` must be a number of seconds since the epoch' }),
+  })
+  .superRefine((claims, ctx) => {
+    if (claims.kind === 'agent') return
+    for (const claim of ['model', 'onBehalfOf'] as const) {
+      if (claims[claim] !== undefined) ctx.addIssue({ code: 'custom', message: `\`${claim}\` is only for kind "agent"` })
+    }
+  })
+
+function claimProblems(error: z.ZodError): string {
+  return error.issues.map((issue) => issue.message).join('; ')
+}
+
+export interface MintOptions {
+  sub: string
+  name: string
+  kind: IdentityKind
+  role: Role
+  /** Session ids, or `['*']` (the default) for every session. */
+  sessions?: string[]
+  /** `30m`, `1h`, `7d`, … or seconds; default `1h`. */
+  ttl?: string | number
+  model?: string
+  onBehalfOf?: string
+  /** The issue time (default: now); tests set it. */
+  now?: Date
+}
+
+/**
+ * Signs a token for `options`. Throws an `Error` naming the bad field when the claims
+ * would not verify (so nobody hands out a token the server then refuses).
+ *
+ * @example
+ * const token = await mintToken(process.env.MNEMO_AUTH_SECRET!, { sub: 'ada', name: 'Ada', kind: 'human', role: 'editor' })
+ */
+export async function mintToken(secret: string, options: MintOptions): Promise<string> {
+  checkSecret(secret)
+  const ttl = options.ttl ?? '1h'
+  const seconds = typeof ttl === 'number' ? ttl : parseTtl(ttl)
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new Error(`Invalid TTL ${ttl}: it must be a positive whole number of seconds`)
+  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000)
+  const parsed = claimsSchema.safeParse({
+    sub: options.sub,
+    name: options.name,
+    kind: options.kind,
+    role: options.role,
+    sessions: options.sessions === undefined ? undefined : [...new Set(options.sessions)],
+    model: options.model,
+    onBehalfOf: options.onBehalfOf,
+    exp: iat + seconds,
+  })
+  if (!parsed.success) throw new Error(`Cannot mint a token: ${claimProblems(parsed.error)}`)
+  const { sub, exp, ...claims } = parsed.data
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: algorithm, typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(new TextEncoder().encode(secret))
+}
+
+export interface VerifyOptions {
+  /** Leeway for `exp` and `nbf`, in seconds (clocks drift); default 30. */
+  clockToleranceSec?: number
+  /** The time to check against (default: now); tests set it. */
+  now?: Date
+}
+
+/**
+ * The identity a token proves, or an `AuthError` (`token_missing`, `token_invalid`,
+ * `token_expired`, all 401) whose message tells the caller what to do about it.
+ */
+export async function verifyToken(
+  secret: string,
+  token: string | null | undefined,
+  { clockToleranceSec = 30, now }: VerifyOptions = {},
+): Promise<Identity> {
+  if (token === undefined || token === null || token.trim() === '') {
+    throw new AuthError(
+      'token_missing',
+      'No token: send `Authorization: Bearer <token>` (or `?token=` on a WebSocket URL); mint one with `npx mnemo token`',
+    )
+  }
+  // Refuse any other algorithm before touching the key: a token asking for `none` or
+  // RS256 is an algorithm-confusion attempt (or a token for some other service).
+  let alg: unknown
+  try {
+    alg = decodeProtectedHeader(token).alg
+  } catch {
+    throw new AuthError('token_invalid', 'The token is not a JWT (expected three base64url parts separated by dots)')
+  }
+  if (alg !== algorithm) {
+    throw new AuthError('token_invalid', `The token is signed with ${JSON.stringify(alg ?? 'no algorithm')}; mnemo accepts only HS256 tokens, ${mintHint}`)
+  }
+
+  let payload: Record<string, unknown>
+  try {
+    const result = await jwtVerify(token, new TextEncoder().encode(secret), {
+      algorithms: [algorithm],
+      clockTolerance: clockToleranceSec,
+      currentDate: now,
+      requiredClaims: ['exp'],
+    })
+    payload = result.payload
+  } catch (error) {
+    if (!(error instanceof errors.JOSEError)) throw error
+    throw tokenError(error)
+  }
+
+  const parsed = claimsSchema.safeParse(payload)
+  if (!parsed.success) throw new AuthError('token_invalid', `The token's claims are invalid: ${claimProblems(parsed.error)}; ${mintHint}`)
+  const claims = parsed.data
+  const identity: Identity = {
+    id: claims.sub,
+    name: claims.name,
+    kind: claims.kind,
+    role: claims.role,
+    sessions: claims.sessions,
+    exp: claims.exp,
+  }
+  if (claims.model !== undefined) identity.model = claims.model
+  if (claims.onBehalfOf !== undefined) identity.onBehalfOf = claims.onBehalfOf
+  return identity
+}
+
+/** Maps jose's errors to ours; jose checks the signature before any claim. */
+function tokenError(error: InstanceType<typeof errors.JOSEError>): AuthError {
+  if (error instanceof errors.JWTExpired) {
+    const exp = error.payload.exp
+    const when = typeof exp === 'number' ? ` at ${new Date(exp * 1000).toISOString()}` : ''
+    return new AuthError('token_expired', `The token expired${when}; ${mintHint}`)
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new AuthError('token_invalid', `The token's signature does not match: it was signed with a different MNEMO_AUTH_SECRET, or altered; ${mintHint}`)
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') {
+      const nbf = error.payload.nbf
+      const when = typeof nbf === 'number' ? ` until ${new Date(nbf * 1000).toISOString()}` : ' yet'
+      return new AuthError('token_invalid', `The token is not valid${when} (its \`nbf\`); check the clocks, or ${mintHint}`)
+    }
+    if (error.reason === 'missing') return new AuthError('token_invalid', `The token has no \`${error.claim}\` claim; ${mintHint}`)
+    return new AuthError('token_invalid', `The token's \`${error.claim}\` claim is invalid (${error.message}); ${mintHint}`)
+  }
+  return new AuthError('token_invalid', `The token is malformed (${error.message}); ${mintHint}`)
+}

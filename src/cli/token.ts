@@ -1,0 +1,111 @@
+/**
+ * `mnemo token`: mints a bearer token with the server's `MNEMO_AUTH_SECRET` and prints
+ * it alone on stdout, so `TOKEN=$(npx mnemo token …)` just works.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { identityKinds, labelProblem, roles, sessionIdPattern } from '../auth/identity.js'
+import type { IdentityKind, Role } from '../auth/identity.js'
+import { mintToken, parseTtl } from '../auth/tokens.js'
+
+interface TokenOptions {
+  sub: string
+  name: string
+  kind: IdentityKind
+  role: Role
+  session?: string[]
+  ttl: number
+  model?: string
+  onBehalfOf?: string
+  secret?: string
+}
+
+const label = (what: string) => (value: string): string => {
+  const problem = labelProblem(value)
+  if (problem) throw new InvalidArgumentError(`${what} ${problem}.`)
+  return value
+}
+
+const collectSession = (value: string, previous: string[] | undefined): string[] => {
+  if (value !== '*' && !sessionIdPattern.test(value)) {
+    throw new InvalidArgumentError('A session id is 1–128 letters, digits, "_" or "-" (or "*" for all sessions).')
+  }
+  return [...(previous ?? []), value]
+}
+
+const ttlSeconds = (value: string): number => {
+  try {
+    return parseTtl(value)
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message + '.')
+  }
+}
+
+const examples = `
+The secret must be the server's MNEMO_AUTH_SECRET (at least 32 bytes). Prefer the
+environment variable to --secret: command lines are visible to other users.
+
+Examples:
+  $ export MNEMO_AUTH_SECRET=$(openssl rand -hex 32)   # once, shared with the server
+  $ npx mnemo token --sub ada --name "Ada" --kind human --role editor
+  $ npx mnemo token --sub agent-7 --name Navigator --kind agent --role editor \\
+      --model claude-sonnet --on-behalf-of ada --session s1 --session s2 --ttl 7d
+  $ TOKEN=$(npx mnemo token --sub bob --name Bob --kind human --role viewer --ttl 30m)
+  $ curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3001/api/sessions
+`
+
+/**
+ * Adds `token` to `program`. Output goes through commander's configured `writeOut`
+ * (stdout by default), so tests capture it with `configureOutput` before registering.
+ *
+ * @example
+ * const program = new Command('mnemo')
+ * registerTokenCommand(program)
+ * await program.parseAsync(process.argv)
+ */
+export function registerTokenCommand(program: Command, env: NodeJS.ProcessEnv = process.env): Command {
+  return program
+    .command('token')
+    .description('Mint a bearer token (HS256 JWT) for a human or an agent and print it alone on stdout.')
+    .addOption(new Option('--sub <id>', 'the identity\'s id (the JWT `sub`), e.g. ada or agent-7').argParser(label('--sub')).makeOptionMandatory())
+    .addOption(new Option('--name <name>', 'display name shown to collaborators').argParser(label('--name')).makeOptionMandatory())
+    .addOption(new Option('--kind <kind>', 'who holds the token').choices(identityKinds).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'viewer reads; editor also edits and appends events; admin also creates, forks, imports and reads across sessions')
+        .choices(roles)
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option('--session <id>', 'a session the token is valid for; repeat for several (default: all, "*")').argParser(collectSession))
+    .addOption(new Option('--ttl <ttl>', 'lifetime: a number and s, m, h or d, like 90s, 30m, 1h, 7d').argParser(ttlSeconds).default(3600, '1h'))
+    .addOption(new Option('--model <model>', 'agents only: the model behind the agent').argParser(label('--model')))
+    .addOption(new Option('--on-behalf-of <id>', 'agents only: the id of the human the agent acts for').argParser(label('--on-behalf-of')))
+    .addOption(new Option('--secret <secret>', 'signing secret (default: $MNEMO_AUTH_SECRET)'))
+    .addHelpText('after', examples)
+    .action(async (options: TokenOptions, command: Command) => {
+      const secret = options.secret ?? env.MNEMO_AUTH_SECRET
+      if (secret === undefined || secret === '') {
+        command.error('error: no signing secret: set MNEMO_AUTH_SECRET to the server\'s secret, or pass --secret.', { exitCode: 1, code: 'mnemo.token.noSecret' })
+      }
+      if (options.kind !== 'agent') {
+        for (const [flag, value] of [['--model', options.model], ['--on-behalf-of', options.onBehalfOf]] as const) {
+          if (value !== undefined) command.error(`error: ${flag} is only for --kind agent.`, { exitCode: 1, code: 'mnemo.token.invalid' })
+        }
+      }
+      let token: string
+      try {
+        token = await mintToken(secret, {
+          sub: options.sub,
+          name: options.name,
+          kind: options.kind,
+          role: options.role,
+          sessions: options.session,
+          ttl: options.ttl,
+          model: options.model,
+          onBehalfOf: options.onBehalfOf,
+        })
+      } catch (error) {
+        command.error(`error: ${(error as Error).message}`, { exitCode: 1, code: 'mnemo.token.invalid' })
+      }
+      const writeOut = command.configureOutput().writeOut ?? ((text: string) => process.stdout.write(text))
+      writeOut(`${token}\n`)
+    })
+}
