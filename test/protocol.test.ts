@@ -7,6 +7,8 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import * as decoding from 'lib0/decoding'
 import {
   decodeMessage, encodeAwareness, encodeQueryAwareness, encodeSyncStep1, encodeSyncStep2, encodeUpdate,
 } from '../src/protocol/messages.js'
@@ -80,6 +82,20 @@ describe('messages', () => {
     expect(decodeMessage(encodeQueryAwareness())).toEqual({ kind: 'query-awareness' })
     const auth = encoding.encode(e => { encoding.writeVarUint(e, 2); encoding.writeVarUint(e, 0); encoding.writeVarString(e, 'nope') })
     expect(decodeMessage(auth)).toEqual({ kind: 'auth', type: 'permission-denied', reason: 'nope' })
+  })
+
+  it('speaks the same wire format as y-protocols, both ways', () => {
+    const doc = realDoc()
+    const theirs = encoding.encode(e => { encoding.writeVarUint(e, 0); syncProtocol.writeSyncStep1(e, doc) })
+    expect(decodeMessage(theirs)).toEqual({ kind: 'sync-step1', stateVector: Y.encodeStateVector(doc) })
+    const replica = new Y.Doc()
+    for (const frame of [encodeSyncStep2(Y.encodeStateAsUpdate(doc)), encodeUpdate(Y.encodeStateAsUpdate(doc))]) {
+      const decoder = decoding.createDecoder(frame)
+      expect(decoding.readVarUint(decoder)).toBe(0)
+      syncProtocol.readSyncMessage(decoder, encoding.createEncoder(), replica, 'test')
+    }
+    expect(replica.getMap('m').toJSON()).toEqual({ k: { v: [1, 2] } })
+    expect(replica.getText('t').toString()).toBe('text')
   })
 
   it('returns payloads detached from the frame', () => {

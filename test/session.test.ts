@@ -110,6 +110,14 @@ describe('decisions', () => {
     expect(findReachedDecisions(doc).map(r => r.decisionId)).toEqual(['d2'])
     expect(() => rejectDecision(doc, 'd1')).toThrow(/accepted already/)
   })
+
+  it('ignores decisions a client wrote as plain JSON, which cannot be accepted', () => {
+    const doc = newDoc()
+    getDecisions(doc).set('plain', { question: 'q', options: ['a'], votes: { p: 'a' }, quorum: 1, status: 'open' })
+    expect(readState(doc).decisions.plain).toMatchObject({ status: 'open', votes: { p: 'a' } })
+    expect(findReachedDecisions(doc)).toEqual([])
+    expect(() => vote(doc, 'plain', 'p', 'a')).toThrow('Unknown decision "plain"')
+  })
 })
 
 /** A peer that, like the server, accepts decisions as soon as they reach their quorum. */

@@ -70,12 +70,13 @@ export interface ReachedDecision {
 
 /**
  * Open decisions where the votes for one option reach the quorum. When several options
- * do (concurrent votes), the one with most votes wins, then the earliest listed.
+ * do (concurrent votes), the one with most votes wins, then the earliest listed. Only
+ * Y.Map decisions count: a plain JSON one written by a client could not be accepted.
  */
 export function findReachedDecisions(doc: Y.Doc): ReachedDecision[] {
   const reached: ReachedDecision[] = []
   for (const [key, value] of getDecisions(doc).entries()) {
-    const decision = readDecision(value, key)
+    const decision = value instanceof Y.Map ? readDecision(value, key) : undefined
     const outcome = decision?.status === 'open' ? winningOption(decision) : undefined
     if (decision && outcome !== undefined) reached.push({ decisionId: key, outcome, votes: decision.votes })
   }
@@ -105,8 +106,9 @@ export function acceptDecision(doc: Y.Doc, decisionId: string, outcome: string, 
 
 function findDecision(doc: Y.Doc, decisionId: string): { entry: EntryMap; decision: Decision } {
   const entry = getDecisions(doc).get(decisionId)
-  const decision = entry instanceof Y.Map ? readDecision(entry, decisionId) : undefined
-  if (!(entry instanceof Y.Map) || decision === undefined) throw new Error(`Unknown decision "${decisionId}"`)
+  if (!(entry instanceof Y.Map)) throw new Error(`Unknown decision "${decisionId}"`)
+  const decision = readDecision(entry, decisionId)
+  if (decision === undefined) throw new Error(`Decision "${decisionId}" lacks a question, quorum or status; it was not made by propose()`)
   return { entry, decision }
 }
 
