@@ -1,0 +1,141 @@
+/**
+ * The PostgreSQL event store, over either driver: appends (group commit), reads, live
+ * subscriptions, the hash-chain check and document snapshots.
+ */
+import { createAppender } from './appendEvents.js'
+import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
+import { createNotifier, subscribe } from './subscribe.js'
+import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
+import { verifySession } from './verify.js'
+
+export interface EventStoreOptions {
+  /** The LISTEN/NOTIFY channel; one per schema so that test schemas do not wake each other. */
+  channel?: string
+  /** Fallback poll interval of subscriptions, in ms. */
+  pollMs?: number
+  onError?(error: unknown): void
+}
+
+const MAX_LIMIT = 10_000
+
+export async function createEventStore(driver: SqlDriver, options: EventStoreOptions = {}): Promise<EventStore> {
+  const channel = options.channel ?? 'mnemo_events'
+  const pollMs = options.pollMs ?? 1000
+  const onError = options.onError ?? (() => {})
+  const hooks: AppendHook[] = []
+  const notifier = createNotifier()
+  const appender = createAppender(driver, { channel, hooks, onCommitted: () => notifier.wake() })
+  // Other processes' commits arrive as notifications; a failed LISTEN leaves the poll.
+  const unlisten = await driver.listen(channel, () => notifier.wake()).catch((error: unknown) => {
+    onError(error)
+    return async () => {}
+  })
+
+  async function selectEvents(where: string[], params: unknown[], opts: ReadOptions): Promise<StoredEvent[]> {
+    const clauses = [...where]
+    const all = [...params]
+    if (opts.after !== undefined) {
+      all.push(opts.after)
+      clauses.push(`position > $${all.length}`)
+    }
+    if (opts.until !== undefined) {
+      all.push(opts.until)
+      clauses.push(`position <= $${all.length}`)
+    }
+    const filter = typeFilter(opts.types, all.length + 1)
+    if (filter) {
+      clauses.push(filter.sql)
+      all.push(...filter.params)
+    }
+    all.push(Math.min(Math.max(opts.limit ?? 1000, 1), MAX_LIMIT))
+    const rows = await driver.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
+       ORDER BY position LIMIT $${all.length}`,
+      all,
+    )
+    return rows.map(toStoredEvent)
+  }
+
+  const read = (session: string, opts: ReadOptions = {}) => selectEvents(['session_id = $1'], [session], opts)
+  const readAll = (opts: ReadOptions = {}) => selectEvents([], [], opts)
+
+  return {
+    driver,
+    append: appender.append,
+    read,
+    readAll,
+    subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError }, opts, handler),
+    async head(session) {
+      const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
+      return rows[0] ? toHead(rows[0]) : undefined
+    },
+    async listSessions() {
+      const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions ORDER BY updated_at DESC, id`)
+      return rows.map(toHead)
+    },
+    async lastPosition() {
+      const rows = await driver.query<{ position: string | number }>('SELECT position FROM log_head')
+      return Number(rows[0]?.position ?? 0)
+    },
+    verify(session) {
+      return verifySession(async (afterVersion) => {
+        const rows = await driver.query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 ORDER BY version LIMIT 1000`,
+          [session, afterVersion],
+        )
+        return rows.map(toStoredEvent)
+      })
+    },
+    async saveSnapshot(snapshot) {
+      await driver.query(
+        `INSERT INTO snapshots (session_id, version, position, state) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (session_id, position) DO NOTHING`,
+        [snapshot.session, snapshot.version, snapshot.position, snapshot.state],
+      )
+    },
+    async loadSnapshot(session, atOrBefore) {
+      const rows = await driver.query<{ version: number; position: string | number; state: Uint8Array; created_at: Date }>(
+        `SELECT version, position, state, created_at FROM snapshots
+         WHERE session_id = $1 AND ($2::bigint IS NULL OR position <= $2::bigint)
+         ORDER BY position DESC LIMIT 1`,
+        [session, atOrBefore ?? null],
+      )
+      const row = rows[0]
+      if (!row) return undefined
+      const snapshot: Snapshot = {
+        session, version: row.version, position: Number(row.position),
+        state: new Uint8Array(row.state), createdAt: new Date(row.created_at).toISOString(),
+      }
+      return snapshot
+    },
+    addAppendHook(hook) {
+      hooks.push(hook)
+    },
+    async ping() {
+      await driver.query('SELECT 1')
+    },
+    async close() {
+      await appender.flush()
+      await unlisten().catch(() => {})
+      await driver.close()
+    },
+  }
+}
+
+const HEAD_COLUMNS = 'id, version, hash, position, created_at, updated_at'
+
+interface HeadRow {
+  id: string
+  version: number
+  hash: string
+  position: string | number
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+function toHead(row: HeadRow): SessionHead {
+  return {
+    id: row.id, version: row.version, hash: row.hash, position: Number(row.position),
+    createdAt: new Date(row.created_at).toISOString(), updatedAt: new Date(row.updated_at).toISOString(),
+  }
+}

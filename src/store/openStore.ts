@@ -1,0 +1,47 @@
+/**
+ * Opens the configured store: PostgreSQL when a URL is given, else embedded PGlite in a data
+ * directory. The same migrations and the same store code serve both.
+ */
+import { mkdir } from 'node:fs/promises'
+import { createEventStore } from './createEventStore.js'
+import { migrate } from './migrate.js'
+import { openPgliteDriver } from './pgliteDriver.js'
+import { openPostgresDriver } from './postgresDriver.js'
+import type { EventStore, SqlDriver } from './types.js'
+
+export interface StoreConfig {
+  /** postgres://… — a real server. Absent: embedded PGlite. */
+  databaseUrl?: string
+  /** PGlite data directory (`memory://` for a throwaway one). */
+  dataDir?: string
+  /** Postgres schema to live in (tests). Must already exist. */
+  schema?: string
+  poolSize?: number
+  pollMs?: number
+  onError?(error: unknown): void
+}
+
+export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
+  if (config.databaseUrl) {
+    return openPostgresDriver({ url: config.databaseUrl, schema: config.schema, max: config.poolSize })
+  }
+  const dataDir = config.dataDir ?? './data'
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true })
+  return openPgliteDriver(dataDir)
+}
+
+/** Opens the driver, applies pending migrations and returns the store. */
+export async function openStore(config: StoreConfig): Promise<EventStore> {
+  const driver = await openDriver(config)
+  try {
+    await migrate(driver)
+    return await createEventStore(driver, {
+      channel: `mnemo_events_${(config.schema ?? 'public').toLowerCase()}`.slice(0, 63),
+      pollMs: config.pollMs,
+      onError: config.onError,
+    })
+  } catch (error) {
+    await driver.close().catch(() => {})
+    throw error
+  }
+}

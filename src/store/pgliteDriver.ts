@@ -1,0 +1,41 @@
+/**
+ * The embedded driver: PGlite (PostgreSQL compiled to WebAssembly) in a data directory,
+ * or in memory for tests. One in-process connection; PGlite serializes queries itself.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import type { SqlDriver, SqlExecutor } from './types.js'
+
+/** @param dataDir a directory, or `memory://` for a throwaway database */
+export async function openPgliteDriver(dataDir = 'memory://'): Promise<SqlDriver> {
+  const pg = await PGlite.create(dataDir)
+  const executor = (target: Pick<PGlite, 'query'>): SqlExecutor => ({
+    async query<T>(text: string, params?: unknown[]) {
+      const result = await target.query<T>(text, params)
+      return result.rows
+    },
+  })
+  const root = executor(pg)
+  let closed = false
+
+  return {
+    kind: 'pglite',
+    query: root.query,
+    async exec(text) {
+      await pg.exec(text)
+    },
+    transaction(fn) {
+      return pg.transaction((tx) => fn(executor(tx)))
+    },
+    async listen(channel, onNotify) {
+      const unlisten = await pg.listen(channel, onNotify)
+      return async () => {
+        if (!closed) await unlisten()
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await pg.close()
+    },
+  }
+}
