@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Actor } from '../src/store/types.js'
 import {
   applyMemoryEvent,
   applyMemoryEvents,
@@ -10,8 +11,9 @@ import {
   type MemoryEventLike,
 } from '../src/memory/graph.js'
 
-const alice = { id: 'alice', name: 'Alice', kind: 'human' as const }
-const navigator = { id: 'agent-7', name: 'Navigator', kind: 'agent' as const }
+type Who = Pick<Actor, 'id' | 'name' | 'kind'>
+const alice: Who = { id: 'alice', name: 'Alice', kind: 'human' }
+const navigator: Who = { id: 'agent-7', name: 'Navigator', kind: 'agent' }
 
 const formed = (memoryId: string, extra: Record<string, unknown> = {}, actor = alice, at = '2026-01-01T00:00:00.000Z'): MemoryEventLike => ({
   type: 'memory.formed',
