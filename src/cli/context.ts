@@ -1,0 +1,34 @@
+/** What CLI commands share: loading the config (clean errors) and opening the configured store. */
+import { loadConfig, type Config } from '../config.js'
+import { openStore } from '../store/openStore.js'
+import type { EventStore } from '../store/types.js'
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message)
+  }
+}
+
+export function cliConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env)
+  } catch (error) {
+    throw new CliError(`configuration: ${(error as Error).message}`)
+  }
+}
+
+/** Opens the store named by DATABASE_URL / MNEMO_DATA_DIR, runs `fn`, always closes it. */
+export async function withStore<T>(fn: (store: EventStore, config: Config) => Promise<T>, env = process.env): Promise<T> {
+  const config = cliConfig(env)
+  let store: EventStore
+  try {
+    store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.dbSchema, poolSize: 2 })
+  } catch (error) {
+    throw new CliError(`cannot open the event store (${config.databaseUrl ? 'DATABASE_URL' : `PGlite in ${config.dataDir}`}): ${(error as Error).message}`)
+  }
+  try {
+    return await fn(store, config)
+  } finally {
+    await store.close()
+  }
+}

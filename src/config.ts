@@ -1,0 +1,99 @@
+/**
+ * Configuration from the environment, validated once at start. Every variable is listed in
+ * the README's configuration table; an invalid value stops the server with a message that
+ * names the variable.
+ */
+import { z } from 'zod'
+import { readCascadeConfig, type CascadeConfig } from './memory/config.js'
+
+const int = (name: string, min: number, max: number, fallback: number) =>
+  z.string().optional().transform((value, ctx) => {
+    if (value === undefined || value === '') return fallback
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max} (got "${value}")` })
+      return z.NEVER
+    }
+    return n
+  })
+
+const flag = z.string().optional().transform((v) => v === '1' || v === 'true' || v === 'yes')
+
+const EnvSchema = z.object({
+  PORT: int('PORT', 0, 65535, 3001),
+  HOST: z.string().default('127.0.0.1'),
+  DATABASE_URL: z.string().optional().refine((v) => !v || /^postgres(ql)?:\/\//.test(v), {
+    message: 'DATABASE_URL must start with postgres:// or postgresql://',
+  }),
+  MNEMO_DATA_DIR: z.string().default('./data'),
+  MNEMO_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'MNEMO_DB_SCHEMA must be a lowercase SQL identifier').optional(),
+  MNEMO_DB_POOL: int('MNEMO_DB_POOL', 1, 200, 10),
+  MNEMO_AUTH_SECRET: z.string().optional(),
+  MNEMO_ALLOW_OPEN: flag,
+  MNEMO_MAX_MESSAGE_BYTES: int('MNEMO_MAX_MESSAGE_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
+  MNEMO_MAX_BODY_BYTES: int('MNEMO_MAX_BODY_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
+  MNEMO_MAX_BATCH_EVENTS: int('MNEMO_MAX_BATCH_EVENTS', 1, 10_000, 1000),
+  MNEMO_SNAPSHOT_EVERY: int('MNEMO_SNAPSHOT_EVERY', 1, 1_000_000, 500),
+  MNEMO_ROOM_GRACE_MS: int('MNEMO_ROOM_GRACE_MS', 0, 3_600_000, 10_000),
+  MNEMO_MAX_BUFFERED_BYTES: int('MNEMO_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024, 4 * 1024 * 1024),
+  MNEMO_CORS_ORIGINS: z.string().optional(),
+  MNEMO_POLL_MS: int('MNEMO_POLL_MS', 10, 60_000, 1000),
+})
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl?: string
+  dataDir: string
+  dbSchema?: string
+  dbPool: number
+  authSecret?: string
+  allowOpen: boolean
+  maxMessageBytes: number
+  maxBodyBytes: number
+  maxBatchEvents: number
+  snapshotEvery: number
+  roomGraceMs: number
+  maxBufferedBytes: number
+  corsOrigins: string[]
+  pollMs: number
+  cascade: CascadeConfig
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env)
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => i.message.includes(' ') && /^[A-Z_]+ /.test(i.message)
+      ? i.message : `${i.path.join('.')}: ${i.message}`).join('; '))
+  }
+  const e = parsed.data
+  let cascade: CascadeConfig
+  try {
+    cascade = readCascadeConfig(env)
+  } catch (error) {
+    throw new ConfigError((error as Error).message)
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL || undefined,
+    dataDir: e.MNEMO_DATA_DIR,
+    dbSchema: e.MNEMO_DB_SCHEMA,
+    dbPool: e.MNEMO_DB_POOL,
+    authSecret: e.MNEMO_AUTH_SECRET || undefined,
+    allowOpen: e.MNEMO_ALLOW_OPEN,
+    maxMessageBytes: e.MNEMO_MAX_MESSAGE_BYTES,
+    maxBodyBytes: e.MNEMO_MAX_BODY_BYTES,
+    maxBatchEvents: e.MNEMO_MAX_BATCH_EVENTS,
+    snapshotEvery: e.MNEMO_SNAPSHOT_EVERY,
+    roomGraceMs: e.MNEMO_ROOM_GRACE_MS,
+    maxBufferedBytes: e.MNEMO_MAX_BUFFERED_BYTES,
+    corsOrigins: (e.MNEMO_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    pollMs: e.MNEMO_POLL_MS,
+    cascade,
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The Hono application: middleware (CORS, body limit, identity, metrics), the routes, and
+ * the one error handler. No server here — tests call `app.request()` directly.
+ */
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import type { Authenticate } from './authenticate.js'
+import { createErrorHandler, errorBody, HttpError } from './errors.js'
+import type { Metrics } from './metrics.js'
+import { identify } from './middleware/identify.js'
+import type { Logger } from '../log.js'
+
+export interface AppDeps {
+  log: Logger
+  metrics: Metrics
+  authenticate: Authenticate
+  maxBodyBytes: number
+  corsOrigins: string[]
+  /** Route groups, mounted in order. */
+  routes: Hono[]
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono()
+  app.onError(createErrorHandler(deps.log))
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
+  app.use(deps.metrics.middleware)
+  if (deps.corsOrigins.length > 0) {
+    app.use(cors({
+      origin: deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins,
+      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-Mnemo-Id', 'X-Mnemo-Name', 'X-Mnemo-Kind', 'X-Mnemo-Run'],
+      exposeHeaders: ['Retry-After'],
+    }))
+  }
+  app.use(bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      // The rest of the body is never read, so the connection cannot be reused.
+      throw new HttpError(413, 'body_too_large', `the request body is larger than ${deps.maxBodyBytes} bytes (MNEMO_MAX_BODY_BYTES)`, { Connection: 'close' })
+    },
+  }))
+  app.use(identify(deps.authenticate))
+  for (const routes of deps.routes) app.route('/', routes)
+  return app
+}

@@ -1,0 +1,26 @@
+/** Resolves the caller's identity once per request and keeps it in `c.var.identity`. */
+import type { MiddlewareHandler } from 'hono'
+import type { Identity } from '../../auth/identity.js'
+import type { Authenticate } from '../authenticate.js'
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    identity: Identity
+  }
+}
+
+/** Paths anyone may call without a token. */
+const PUBLIC = new Set(['/health', '/metrics'])
+
+export const identify = (authenticate: Authenticate): MiddlewareHandler =>
+  async function identify(c, next) {
+    if (PUBLIC.has(c.req.path)) return next()
+    const url = new URL(c.req.url)
+    c.set('identity', await authenticate({
+      authorization: c.req.header('authorization'),
+      query: url.searchParams,
+      headers: { get: (name) => c.req.header(name) },
+      transport: 'http',
+    }))
+    return next()
+  }

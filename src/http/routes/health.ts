@@ -1,0 +1,34 @@
+/** `/health` (503 when the store does not answer) and `/metrics` (Prometheus text). */
+import { Hono } from 'hono'
+import type { EventStore } from '../../store/types.js'
+import type { Metrics } from '../metrics.js'
+
+const PING_TIMEOUT_MS = 2000
+
+export function healthRoutes({ store, metrics }: { store: EventStore; metrics: Metrics }) {
+  const app = new Hono()
+  app.get('/health', async (c) => {
+    try {
+      await withTimeout(store.ping(), PING_TIMEOUT_MS)
+      return c.json({ status: 'ok', db: 'ok' })
+    } catch {
+      c.header('Retry-After', '2')
+      return c.json({ status: 'degraded', db: 'unavailable' }, 503)
+    }
+  })
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', metrics.registry.contentType)
+    return c.body(await metrics.registry.metrics())
+  })
+  return app
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}

@@ -1,0 +1,81 @@
+/**
+ * The composition root: config → store → rooms → app → listen. `startServer` is what the CLI's
+ * `serve` runs and what tests start on port 0; `close()` shuts it down gracefully.
+ */
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { serve } from '@hono/node-server'
+import { authMode } from './auth/mode.js'
+import { checkSecret } from './auth/tokens.js'
+import type { Config } from './config.js'
+import { createApp } from './http/app.js'
+import { createAuthenticator } from './http/authenticate.js'
+import { createMetrics } from './http/metrics.js'
+import { eventRoutes } from './http/routes/events.js'
+import { healthRoutes } from './http/routes/health.js'
+import { logger as defaultLogger, type Logger } from './log.js'
+import { openStore } from './store/openStore.js'
+import type { EventStore } from './store/types.js'
+
+export interface RunningServer {
+  url: string
+  port: number
+  store: EventStore
+  server: Server
+  close(): Promise<void>
+}
+
+export async function startServer(config: Config, { log = defaultLogger }: { log?: Logger } = {}): Promise<RunningServer> {
+  const mode = authMode({ secret: config.authSecret, host: config.host, allowOpen: config.allowOpen })
+  if (mode.mode === 'token') checkSecret(mode.secret)
+  else log.warn(mode.warning)
+
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    schema: config.dbSchema,
+    poolSize: config.dbPool,
+    pollMs: config.pollMs,
+    onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
+  })
+  const metrics = createMetrics()
+  const authenticate = createAuthenticator(mode)
+  const app = createApp({
+    log,
+    metrics,
+    authenticate,
+    maxBodyBytes: config.maxBodyBytes,
+    corsOrigins: config.corsOrigins,
+    routes: [
+      healthRoutes({ store, metrics }),
+      eventRoutes({ store, maxBatchEvents: config.maxBatchEvents }),
+    ],
+  })
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server))
+    s.once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const url = `http://${host}:${port}`
+  log.info({ port, host: config.host, store: config.databaseUrl ? 'postgres' : 'pglite', auth: mode.mode }, 'listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    url,
+    port,
+    store,
+    server,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeAllConnections()
+        })
+        await store.close()
+      })()
+      return closing
+    },
+  }
+}

@@ -1,0 +1,127 @@
+/** The event HTTP API end to end: append, idempotency, conflicts, validation, read, SSE resume. */
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { backends } from './fixtures/db.js'
+import { call, startTestServer, type TestServer } from './fixtures/server.js'
+import { readSse } from './fixtures/sse.js'
+
+describe.each(backends)('event API on $name', (backend) => {
+  let server: TestServer
+  let url: string
+  beforeAll(async () => {
+    server = await startTestServer(backend)
+    url = server.url
+  })
+  afterAll(async () => server.stop())
+
+  const turn = (content: string) => ({ type: 'conversation.turn', data: { role: 'user', content } })
+
+  it('appends one event, creating the session, and returns 200 with the original on a repeat', async () => {
+    const id = randomUUID()
+    const first = await call(url, 'POST', '/api/sessions/a1/events', { id, ...turn('hello') }, { 'x-mnemo-id': 'alice', 'x-mnemo-name': 'Alice' })
+    expect(first.status).toBe(201)
+    expect(first.body.events).toEqual([{ id, position: expect.any(Number), version: 2 }])
+    const again = await call(url, 'POST', '/api/sessions/a1/events', { id, ...turn('hello') })
+    expect(again.status).toBe(200)
+    expect(again.body).toEqual(first.body)
+    const read = await call(url, 'GET', '/api/sessions/a1/events')
+    expect(read.body.events.map((e: any) => e.type)).toEqual(['session.created', 'conversation.turn'])
+    expect(read.body.events[1].actor).toEqual({ id: 'alice', name: 'Alice', kind: 'human' })
+  })
+
+  it('appends a batch atomically; a bad event in it writes nothing and is named', async () => {
+    const ok = await call(url, 'POST', '/api/sessions/b1/events', { events: [turn('1'), turn('2')] })
+    expect(ok.status).toBe(201)
+    expect(ok.body.events.map((e: any) => e.version)).toEqual([2, 3])
+    const bad = await call(url, 'POST', '/api/sessions/b1/events', {
+      events: [turn('3'), { type: 'memory.formed', data: { memoryId: 'm1', content: 'x', importance: 2 } }],
+    })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toMatch(/^events\[1\]\.data\.importance/)
+    expect((await call(url, 'GET', '/api/sessions/b1/events')).body.events).toHaveLength(3)
+  })
+
+  it('answers 409 when expectedVersion is not the session version', async () => {
+    await call(url, 'POST', '/api/sessions/c1/events', { ...turn('x'), expectedVersion: 0 })
+    const conflict = await call(url, 'POST', '/api/sessions/c1/events', { ...turn('y'), expectedVersion: 0 })
+    expect(conflict.status).toBe(409)
+    expect(conflict.body.error).toMatchObject({ code: 'version_conflict', message: expect.stringMatching(/version 2/) })
+    expect((await call(url, 'POST', '/api/sessions/c1/events', { ...turn('y'), expectedVersion: 2 })).status).toBe(201)
+  })
+
+  it('answers 400 naming the field for unknown fields, wrong types, reserved types and bad JSON', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...turn('x'), extra: 1 }, /unknown field "extra"/],
+      [{ type: 'conversation.turn', data: { role: 'user', content: 5 } }, /data\.content/],
+      [{ type: 'doc.update', data: {} }, /doc\.update/],
+      [{ type: 'memory.cascade', data: {} }, /memory\.cascade/],
+      [{ type: 'notdotted', data: {} }, /type/],
+      [{ type: 'x.y', data: [] }, /data/],
+      [{ type: 'x.y', data: {}, expectedVersion: -1 }, /expectedVersion/],
+      [{ id: 'not-a-uuid', type: 'x.y', data: {} }, /id/],
+    ]
+    for (const [body, message] of cases) {
+      const response = await call(url, 'POST', '/api/sessions/d1/events', body)
+      expect(response.status, JSON.stringify(body)).toBe(400)
+      expect(response.body.error.message, JSON.stringify(body)).toMatch(message)
+    }
+    expect((await call(url, 'POST', '/api/sessions/d1/events', '{nope')).body.error.code).toBe('invalid_json')
+    expect((await call(url, 'POST', '/api/sessions/bad%20id/events', turn('x'))).status).toBe(400)
+    expect((await call(url, 'GET', '/api/sessions/d1/events?types=memory.**')).status).toBe(400)
+    expect((await call(url, 'GET', '/api/sessions/d1/events')).body.events).toEqual([])
+  })
+
+  it('answers 413 for data over 64 KiB and for a body over the limit', async () => {
+    const big = await call(url, 'POST', '/api/sessions/e1/events', { type: 'x.y', data: { blob: 'a'.repeat(70_000) } })
+    expect(big.status).toBe(413)
+    const huge = await call(url, 'POST', '/api/sessions/e1/events', { type: 'x.y', data: { blob: 'a'.repeat(1_100_000) } })
+    expect(huge.status).toBe(413)
+  })
+
+  it('reads pages and filters by type pattern', async () => {
+    await call(url, 'POST', '/api/sessions/f1/events', {
+      events: [
+        { type: 'memory.formed', data: { memoryId: 'm1', content: 'one', importance: 0.1 } },
+        turn('t'),
+        { type: 'memory.formed', data: { memoryId: 'm2', content: 'two', importance: 0.1 } },
+      ],
+    })
+    const memories = await call(url, 'GET', '/api/sessions/f1/events?types=memory.*')
+    expect(memories.body.events.map((e: any) => e.data.memoryId)).toEqual(['m1', 'm2'])
+    const page = await call(url, 'GET', '/api/sessions/f1/events?limit=2')
+    expect(page.body.events).toHaveLength(2)
+    const rest = await call(url, 'GET', `/api/sessions/f1/events?after=${page.body.next}`)
+    expect(rest.body.events.map((e: any) => e.type)).toEqual(['conversation.turn', 'memory.formed'])
+  })
+
+  it('streams live over SSE and resumes with Last-Event-ID', async () => {
+    await call(url, 'POST', '/api/sessions/g1/events', turn('before'))
+    const live = readSse(`${url}/api/sessions/g1/stream?types=conversation.turn`, { count: 3 })
+    await new Promise((r) => setTimeout(r, 300))
+    await call(url, 'POST', '/api/sessions/g1/events', turn('during-1'))
+    await call(url, 'POST', '/api/sessions/g1/events', turn('during-2'))
+    const first = await live
+    expect(first.map((m) => JSON.parse(m.data).data.content)).toEqual(['before', 'during-1', 'during-2'])
+    expect(first.map((m) => Number(m.id))).toEqual(first.map((m) => JSON.parse(m.data).position))
+
+    await call(url, 'POST', '/api/sessions/g1/events', turn('while-away'))
+    const resumed = await readSse(`${url}/api/sessions/g1/stream?types=conversation.turn`, {
+      count: 1, headers: { 'last-event-id': first[1].id! },
+    })
+    expect(JSON.parse(resumed[0].data).data.content).toBe('during-2')
+  })
+
+  it('verifies a session and 404s an unknown one', async () => {
+    await call(url, 'POST', '/api/sessions/h1/events', turn('x'))
+    expect((await call(url, 'GET', '/api/sessions/h1/verify')).body).toEqual({ ok: true, checked: 2 })
+    expect((await call(url, 'GET', '/api/sessions/nope/verify')).status).toBe(404)
+  })
+
+  it('serves health and metrics without a token, and the global feed', async () => {
+    expect((await call(url, 'GET', '/health')).body).toEqual({ status: 'ok', db: 'ok' })
+    const metrics = await fetch(`${url}/metrics`).then((r) => r.text())
+    expect(metrics).toMatch(/mnemo_http_request_duration_seconds/)
+    const all = await call(url, 'GET', '/api/events?limit=1000')
+    expect(all.body.events.length).toBeGreaterThan(5)
+  })
+})
