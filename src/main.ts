@@ -13,6 +13,9 @@ import { createAuthenticator } from './http/authenticate.js'
 import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
+import { sessionRoutes } from './http/routes/sessions.js'
+import { loadDocument } from './replay/loadDocument.js'
+import { readState } from './session/readState.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openStore } from './store/openStore.js'
 import type { EventStore } from './store/types.js'
@@ -39,6 +42,12 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
   })
   const metrics = createMetrics()
+  const stateOf = async (session: string) => {
+    const loaded = await loadDocument(store, session)
+    const state = readState(loaded.doc)
+    loaded.doc.destroy()
+    return { state, position: loaded.position, version: loaded.version }
+  }
   const authenticate = createAuthenticator(mode)
   const app = createApp({
     log,
@@ -49,6 +58,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     routes: [
       healthRoutes({ store, metrics }),
       eventRoutes({ store, maxBatchEvents: config.maxBatchEvents }),
+      sessionRoutes({ store, stateOf }),
     ],
   })
 
