@@ -1,0 +1,226 @@
+/**
+ * The room manager: one room per loaded session, connections attached to it, rooms unloaded
+ * after a grace period without connections, and a graceful shutdown (stop accepting, apply
+ * pending appends, snapshot, close sockets with 1012 so clients reconnect elsewhere).
+ */
+import type * as Y from 'yjs'
+import type { Identity } from '../auth/identity.js'
+import type { EventStore } from '../store/types.js'
+import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
+import { greet, handleFrame } from './messages.js'
+import { joinParticipant, leaveParticipant } from './participants.js'
+import { settle } from './persist.js'
+import { loadRoom, unloadRoom } from './room.js'
+import {
+  DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Participant, type Room,
+  type RoomConfig, type SyncSocket,
+} from './types.js'
+
+export interface RoomManagerOptions {
+  store: EventStore
+  log?: Log
+  config?: Partial<RoomConfig>
+}
+
+export interface RoomInfo {
+  session: string
+  connections: number
+  participants: number
+  /** The subscription's position: the room holds every `doc.update` up to it. */
+  position: number
+  snapshotPosition: number
+  pendingUpdates: number
+}
+
+export interface RoomStats {
+  rooms: number
+  connections: number
+  pendingAppends: number
+}
+
+export interface RoomManager {
+  /** Takes over an accepted WebSocket for `session` (authorized by the caller). */
+  attach(socket: SyncSocket, session: string, identity: Identity): void
+  /** Online participants of a loaded room; empty when it is not loaded. */
+  participants(session: string): Participant[]
+  loadedRooms(): RoomInfo[]
+  /** The live document of a loaded room: read it, never write it (writes bypass the log). */
+  docOf(session: string): Y.Doc | undefined
+  stats(): RoomStats
+  /** Resolves when every update submitted so far is stored and applied, and background writes are done. */
+  idle(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * @example
+ * const rooms = createRoomManager({ store, log, config: { graceMs: 10_000 } })
+ * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
+ */
+export function createRoomManager({ store, log = silentLog, config = {} }: RoomManagerOptions): RoomManager {
+  const background = new Set<Promise<unknown>>()
+  const ctx: CollabContext = {
+    store,
+    log,
+    config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
+    pendingAppends: 0,
+    track(work) {
+      background.add(work)
+      void work.finally(() => background.delete(work))
+    },
+  }
+  const rooms = new Map<string, Room>()
+  const loading = new Map<string, Promise<Room>>()
+  const connections = new Set<Connection>()
+  let closing = false
+
+  /** The ready room of `session`, loading it (once, however many wait) when needed. */
+  async function roomFor(session: string): Promise<Room> {
+    for (;;) {
+      const room = rooms.get(session)
+      if (room?.state === 'ready') return room
+      if (room?.unloaded) {
+        await room.unloaded
+        continue
+      }
+      let pending = loading.get(session)
+      if (!pending) {
+        pending = loadRoom(ctx, session).then(
+          (loaded) => {
+            loading.delete(session)
+            rooms.set(session, loaded)
+            return loaded
+          },
+          (error: unknown) => {
+            loading.delete(session) // nothing kept: the next connection tries again
+            throw error
+          },
+        )
+        loading.set(session, pending)
+      }
+      await pending
+    }
+  }
+
+  function attach(socket: SyncSocket, session: string, identity: Identity): void {
+    const conn = createConnection(socket, identity)
+    socket.on('error', (error) => log.debug({ err: error, session }, 'socket error'))
+    if (closing) {
+      closeConnection(conn, 1012, 'server shutting down, reconnect')
+      return
+    }
+    connections.add(conn)
+    let room: Room | undefined
+    conn.onGone = () => {
+      connections.delete(conn)
+      if (room) leave(room, conn)
+    }
+    socket.on('close', () => connectionGone(conn))
+    socket.on('message', (data, isBinary) => {
+      if (conn.closed) return
+      if (!isBinary) return closeConnection(conn, 1007, 'the sync protocol is binary; text frames are refused')
+      const frame = frameOf(data)
+      if (room && conn.ready) handleFrame(ctx, room, conn, frame)
+      else if (!queueFrame(ctx, conn, frame)) closeConnection(conn, 1013, 'too many messages before the session loaded, reconnect')
+    })
+    roomFor(session).then(
+      (ready) => {
+        room = ready
+        return join(ready, conn)
+      },
+      (error: unknown) => {
+        log.error({ err: error, session }, 'loading a session failed')
+        closeConnection(conn, 1011, `session ${session} could not be loaded; try again later`)
+      },
+    ).catch((error: unknown) => {
+      log.error({ err: error, session }, 'joining a room failed')
+      closeConnection(conn, 1011, 'internal error, reconnect')
+    })
+  }
+
+  async function join(room: Room, conn: Connection): Promise<void> {
+    if (conn.closed) return scheduleUnload(room)
+    room.connections.add(conn)
+    if (room.unloadTimer) clearTimeout(room.unloadTimer)
+    if (!room.exists && !conn.canWrite) return closeConnection(conn, 4403, 'session does not exist')
+    try {
+      await joinParticipant(ctx, room, conn)
+    } catch (error) {
+      log.warn({ err: error, session: room.session }, 'recording participant.joined failed')
+      return closeConnection(conn, 1011, 'storage unavailable, reconnect')
+    }
+    if (conn.closed) return
+    conn.ready = true
+    greet(ctx, room, conn)
+    for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
+  }
+
+  function leave(room: Room, conn: Connection): void {
+    if (!room.connections.delete(conn)) return
+    room.presence.release(conn)
+    leaveParticipant(ctx, room, conn)
+    if (room.connections.size === 0) scheduleUnload(room)
+  }
+
+  function scheduleUnload(room: Room): void {
+    if (closing || room.state !== 'ready' || room.connections.size > 0) return
+    if (room.unloadTimer) clearTimeout(room.unloadTimer)
+    room.unloadTimer = setTimeout(() => {
+      if (room.state === 'ready' && room.connections.size === 0) startUnload(room)
+    }, ctx.config.graceMs)
+    room.unloadTimer.unref()
+  }
+
+  function startUnload(room: Room, beforeClose?: () => void): Promise<void> {
+    room.unloaded ??= unloadRoom(ctx, room, beforeClose)
+      .catch((error: unknown) => log.error({ err: error, session: room.session }, 'unloading a room failed'))
+      .finally(() => {
+        if (rooms.get(room.session) === room) rooms.delete(room.session)
+      })
+    return room.unloaded
+  }
+
+  async function idle(): Promise<void> {
+    do {
+      await Promise.all([...rooms.values()].map(settle))
+      await Promise.allSettled([...background])
+    } while (ctx.pendingAppends > 0 || background.size > 0 || [...rooms.values()].some((r) => r.inFlight > 0))
+  }
+
+  async function close(): Promise<void> {
+    closing = true
+    await Promise.allSettled([...loading.values()])
+    for (const conn of connections) {
+      if (![...rooms.values()].some((room) => room.connections.has(conn))) closeConnection(conn, 1012, 'server shutting down, reconnect')
+    }
+    await Promise.all([...rooms.values()].map((room) => startUnload(room, () => {
+      for (const conn of [...room.connections]) closeConnection(conn, 1012, 'server shutting down, reconnect')
+    })))
+    await idle()
+  }
+
+  return {
+    attach,
+    participants: (session) => [...(rooms.get(session)?.participants.values() ?? [])].map((p) => ({ ...p.participant })),
+    loadedRooms: () => [...rooms.values()].map((room) => ({
+      session: room.session,
+      connections: room.connections.size,
+      participants: room.participants.size,
+      position: room.caughtUpTo,
+      snapshotPosition: room.snapshotPosition,
+      pendingUpdates: room.inFlight,
+    })),
+    docOf: (session) => {
+      const room = rooms.get(session)
+      return room && room.state !== 'closed' ? room.doc : undefined
+    },
+    stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
+    idle,
+    close,
+  }
+}
+
+/** `{ graceMs: undefined }` from an unset option must not erase the default. */
+function definedOnly(config: Partial<RoomConfig>): Partial<RoomConfig> {
+  return Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined))
+}

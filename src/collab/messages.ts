@@ -1,0 +1,72 @@
+/**
+ * What a room does with each y-websocket message from a joined connection: answers sync
+ * step 1 from the persisted doc, persists new content of step 2 and updates (refusing
+ * viewers'), takes awareness and answers query-awareness. A malformed message closes only
+ * its own connection.
+ */
+import * as Y from 'yjs'
+import { decodeMessage, encodeSyncStep1, encodeSyncStep2, type Message } from '../protocol/messages.js'
+import { ProtocolError } from '../protocol/ProtocolError.js'
+import { closeConnection, send } from './connection.js'
+import { hasNewContent } from './hasNewContent.js'
+import { persistUpdate } from './persist.js'
+import type { CollabContext, Connection, Room } from './types.js'
+
+/** The server's opening: its sync step 1, then the awareness states it holds. */
+export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
+  send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
+  const states = room.presence.states()
+  if (states) send(ctx, conn, states)
+}
+
+/** Handles one binary frame; never throws (a bug closes this connection with 1011). */
+export function handleFrame(ctx: CollabContext, room: Room, conn: Connection, frame: Uint8Array): void {
+  if (conn.closed) return
+  try {
+    handleMessage(ctx, room, conn, decodeMessage(frame, { maxBytes: ctx.config.maxMessageBytes }))
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      ctx.log.info({ session: room.session, participant: conn.participant.id, code: error.code, reason: error.message }, 'refused a message')
+      closeConnection(conn, error.code, error.message)
+      return
+    }
+    ctx.log.error({ err: error, session: room.session, participant: conn.participant.id }, 'handling a message failed')
+    closeConnection(conn, 1011, 'internal error, reconnect')
+  }
+}
+
+function handleMessage(ctx: CollabContext, room: Room, conn: Connection, message: Message): void {
+  switch (message.kind) {
+    case 'sync-step1':
+      send(ctx, conn, encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, message.stateVector)))
+      return
+    case 'sync-step2':
+    case 'update':
+      receiveUpdate(ctx, room, conn, message.update)
+      return
+    case 'awareness':
+      if (!room.presence.receive(conn, message.update)) {
+        closeConnection(conn, 1008, `at most ${ctx.config.maxAwarenessPerConnection} awareness clients per connection`)
+      }
+      return
+    case 'query-awareness': {
+      const states = room.presence.states()
+      if (states) send(ctx, conn, states)
+      return
+    }
+    case 'auth':
+      return // a client's permission-denied message tells the server nothing it acts on
+  }
+}
+
+function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update: Uint8Array): void {
+  // Shutting down: dropping is safe, the client still has it and re-sends it on reconnect.
+  if (room.state !== 'ready') return
+  // Step 2 of a reconnecting client repeats what the room has; a viewer's is empty.
+  if (!hasNewContent(room.doc, update)) return
+  if (!conn.canWrite) {
+    closeConnection(conn, 4403, 'viewers cannot edit this session')
+    return
+  }
+  persistUpdate(ctx, room, update, { actor: conn.actor, from: conn })
+}

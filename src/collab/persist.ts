@@ -1,0 +1,188 @@
+/**
+ * Persist-then-broadcast. An update is appended to the event store as soon as it arrives
+ * (appends that arrive together share one transaction: the store's group commit), and only
+ * once its append resolved is it applied to the room's doc and sent to the other clients —
+ * in submission order, along one promise chain per room. Updates other writers stored reach
+ * the room through its subscription. Snapshots and the decision rule hang off both paths.
+ */
+import { randomUUID } from 'node:crypto'
+import * as Y from 'yjs'
+import { encodeUpdate } from '../protocol/messages.js'
+import { findReachedDecisions } from '../session/decisions.js'
+import type { Change } from '../session/schema.js'
+import { summarizeUpdate } from '../session/summarizeUpdate.js'
+import type { Actor, AppendResult, NewEvent, StoredEvent } from '../store/types.js'
+import { closeConnection, send } from './connection.js'
+import { acceptanceUpdate, decisionReachedEvent, SERVER_ACTOR } from './decisionRule.js'
+import type { CollabContext, Connection, Room } from './types.js'
+
+export interface PersistOptions {
+  actor: Actor
+  /** The sender: not echoed to, and closed when storage or yjs refuses its update. */
+  from?: Connection
+  /** Written in the same append, after the `doc.update` (a `decision.reached`). */
+  with?: NewEvent[]
+  /** The decision this update accepts. */
+  decisionId?: string
+}
+
+type Outcome = { result: AppendResult } | { error: unknown }
+
+/** Appends `update` as a `doc.update` event now; applies and broadcasts it once stored. */
+export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): void {
+  const id = randomUUID()
+  const event: NewEvent = {
+    id,
+    type: 'doc.update',
+    data: { bytes: update.length, changes: changesOf(ctx, room, update) },
+    payload: update,
+    actor: opts.actor,
+  }
+  room.ownIds.add(id)
+  room.inFlight += 1
+  ctx.pendingAppends += 1
+  const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])]).then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  )
+  // Chained rather than awaited where it resolves: the room applies in submission order.
+  room.applyTail = room.applyTail.then(async () => {
+    const outcome = await settled
+    ctx.pendingAppends -= 1
+    try {
+      applyAppended(ctx, room, update, id, outcome, opts)
+    } catch (error) {
+      ctx.log.error({ err: error, session: room.session }, 'applying a stored update failed')
+    } finally {
+      room.inFlight -= 1
+    }
+    afterApply(ctx, room)
+  })
+}
+
+function applyAppended(
+  ctx: CollabContext, room: Room, update: Uint8Array, id: string, outcome: Outcome, opts: PersistOptions,
+): void {
+  if ('error' in outcome || !outcome.result.ok) {
+    room.ownIds.delete(id)
+    if ('error' in outcome) {
+      // Nobody saw it, so nothing is lost: the sender re-sends it (sync step 2) on reconnect.
+      ctx.log.warn({ err: outcome.error, session: room.session }, 'storing an update failed; closing its connection')
+      if (opts.from) closeConnection(opts.from, 1011, 'storage unavailable, reconnect')
+      if (opts.decisionId) room.decisionsHandled.delete(opts.decisionId) // try again later
+    }
+    // Not ok: only a decision's fixed event id conflicts — another instance recorded it,
+    // and its acceptance arrives through the subscription.
+    return
+  }
+  const position = outcome.result.events[0]!.position
+  room.appliedPosition = Math.max(room.appliedPosition, position)
+  try {
+    Y.applyUpdate(room.doc, update, opts.from ?? SERVER_ACTOR)
+  } catch (error) {
+    // Stored already; loading skips such events the same way (see loadDocument).
+    ctx.log.error({ err: error, session: room.session, position }, 'a stored update could not be applied')
+    if (opts.from) closeConnection(opts.from, 1007, 'update could not be applied')
+    return
+  }
+  room.sinceSnapshot += 1
+  broadcast(ctx, room, encodeUpdate(update), opts.from)
+}
+
+/** The subscription's handler: the room's own events are skipped, others applied and sent to all. */
+export function receiveStored(ctx: CollabContext, room: Room, event: StoredEvent): void {
+  room.caughtUpTo = event.position
+  room.caughtUpVersion = event.version
+  if (!room.ownIds.delete(event.id) && event.payload && room.state !== 'closed') {
+    try {
+      Y.applyUpdate(room.doc, event.payload, 'store')
+      room.sinceSnapshot += 1
+      broadcast(ctx, room, encodeUpdate(event.payload), undefined)
+    } catch (error) {
+      ctx.log.error({ err: error, session: room.session, position: event.position }, 'a stored update could not be applied')
+    }
+  }
+  for (const wake of [...room.progressWaiters]) wake()
+  afterApply(ctx, room)
+}
+
+/** Sends `frame` to every ready connection of the room but `except`. */
+export function broadcast(ctx: CollabContext, room: Room, frame: Uint8Array, except: Connection | undefined): void {
+  for (const conn of room.connections) if (conn.ready && conn !== except) send(ctx, conn, frame)
+}
+
+function afterApply(ctx: CollabContext, room: Room): void {
+  if (room.state === 'closed') return
+  applyDecisionRule(ctx, room)
+  maybeSnapshot(ctx, room)
+}
+
+/** The server accepts every open decision whose votes for one option reached the quorum. */
+export function applyDecisionRule(ctx: CollabContext, room: Room): void {
+  for (const reached of findReachedDecisions(room.doc)) {
+    if (room.decisionsHandled.has(reached.decisionId)) continue
+    const update = acceptanceUpdate(room.doc, reached)
+    if (!update) continue
+    room.decisionsHandled.add(reached.decisionId)
+    persistUpdate(ctx, room, update, {
+      actor: SERVER_ACTOR, with: [decisionReachedEvent(room.session, reached)], decisionId: reached.decisionId,
+    })
+  }
+}
+
+/**
+ * Writes a snapshot labelled with the subscription's position P when the doc holds exactly
+ * the `doc.update` events ≤ P: nothing of ours is unapplied, nothing applied lies beyond P.
+ * `force` ignores the `snapshotEvery` count (unloading, shutdown).
+ */
+export function maybeSnapshot(ctx: CollabContext, room: Room, force = false): boolean {
+  if (room.inFlight > 0 || room.appliedPosition > room.caughtUpTo) return false
+  if (room.caughtUpTo <= room.snapshotPosition) return false
+  if (!force && room.sinceSnapshot < ctx.config.snapshotEvery) return false
+  const snapshot = {
+    session: room.session, version: room.caughtUpVersion, position: room.caughtUpTo, state: Y.encodeStateAsUpdate(room.doc),
+  }
+  room.snapshotPosition = snapshot.position
+  room.sinceSnapshot = 0
+  ctx.track(ctx.store.saveSnapshot(snapshot).catch((error: unknown) => {
+    ctx.log.warn({ err: error, session: room.session }, 'writing a snapshot failed; the log still holds everything')
+  }))
+  return true
+}
+
+/** Resolves when every update submitted so far has been applied (or given up). */
+export async function settle(room: Room): Promise<void> {
+  for (;;) {
+    const tail = room.applyTail
+    await tail
+    if (tail === room.applyTail) return
+  }
+}
+
+/** Resolves when the subscription has passed everything the room applied, or after `ms`. */
+export function caughtUp(room: Room, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (room.appliedPosition > room.caughtUpTo) return
+      clearTimeout(timer)
+      room.progressWaiters.delete(check)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      room.progressWaiters.delete(check)
+      resolve()
+    }, ms)
+    room.progressWaiters.add(check)
+    check()
+  })
+}
+
+function changesOf(ctx: CollabContext, room: Room, update: Uint8Array): Change[] {
+  try {
+    return summarizeUpdate(room.doc, update)
+  } catch (error) {
+    // The summary is for readers of the timeline; an update must not fail for want of one.
+    ctx.log.warn({ err: error, session: room.session }, 'summarizing an update failed')
+    return []
+  }
+}

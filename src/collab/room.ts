@@ -1,0 +1,79 @@
+/**
+ * A room's life: loading a session's document (snapshot + tail) into a plain record beside
+ * its Y.Doc, subscribing to the session's updates from other writers, and unloading with a
+ * last snapshot. A load that fails yields no room at all, so an empty doc can never stand in
+ * for a stored one.
+ */
+import { loadDocument } from '../replay/loadDocument.js'
+import { createPresence } from './presence.js'
+import { applyDecisionRule, broadcast, caughtUp, maybeSnapshot, receiveStored, settle } from './persist.js'
+import type { CollabContext, Room } from './types.js'
+
+/** How long unloading waits for the subscription to pass the room's own updates. */
+const CATCH_UP_MS = 2000
+
+/** Loads `session` into a ready room; rejects when it cannot be loaded. */
+export async function loadRoom(ctx: CollabContext, session: string): Promise<Room> {
+  const [head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session)])
+  if (loaded.skipped.length > 0) {
+    ctx.log.warn({ session, skipped: loaded.skipped }, 'stored updates that yjs refused were left out of the document')
+  }
+  // The presence broadcasts through the room it belongs to, which the closure finds later.
+  const presence = createPresence(loaded.doc, ctx.config, (frame, except) => broadcast(ctx, room, frame, except))
+  const room: Room = {
+    session,
+    state: 'ready',
+    doc: loaded.doc,
+    presence,
+    connections: new Set(),
+    exists: head !== undefined,
+    participants: new Map(),
+    presenceWrites: new Map(),
+    caughtUpTo: loaded.position,
+    caughtUpVersion: loaded.version,
+    appliedPosition: loaded.position,
+    ownIds: new Set(),
+    inFlight: 0,
+    applyTail: Promise.resolve(),
+    sinceSnapshot: loaded.replayed,
+    snapshotPosition: loaded.snapshotPosition,
+    decisionsHandled: new Set(),
+    progressWaiters: new Set(),
+  }
+  room.subscription = ctx.store.subscribe(
+    { session, types: ['doc.update'], after: loaded.position },
+    (event) => {
+      try {
+        receiveStored(ctx, room, event)
+      } catch (error) {
+        // Never let one event end the subscription: the room would silently stop hearing.
+        ctx.log.error({ err: error, session, position: event.position }, 'handling a stored update failed')
+      }
+    },
+  )
+  ctx.log.debug({ session, position: loaded.position, replayed: loaded.replayed }, 'room loaded')
+  // A decision may have reached its quorum in updates written without a room (HTTP, import).
+  applyDecisionRule(ctx, room)
+  maybeSnapshot(ctx, room)
+  return room
+}
+
+/**
+ * Unloads a room: waits for its appends to be applied and the subscription to pass them,
+ * writes a snapshot, then calls `beforeClose` (shutdown closes the sockets there) and stops.
+ */
+export async function unloadRoom(ctx: CollabContext, room: Room, beforeClose?: () => void): Promise<void> {
+  if (room.unloadTimer) clearTimeout(room.unloadTimer)
+  room.state = 'unloading'
+  await settle(room)
+  await caughtUp(room, CATCH_UP_MS)
+  await settle(room) // the subscription may have triggered the decision rule
+  maybeSnapshot(ctx, room, true)
+  beforeClose?.()
+  room.state = 'closed'
+  await room.subscription?.close()
+  await Promise.allSettled([...room.presenceWrites.values()])
+  room.presence.destroy()
+  room.doc.destroy()
+  ctx.log.debug({ session: room.session, position: room.caughtUpTo }, 'room unloaded')
+}

@@ -1,0 +1,140 @@
+/**
+ * The vocabulary of rooms: their configuration, the plain records that hold a room's and a
+ * connection's state beside the Y.Doc, and the context every collab module shares.
+ */
+import type * as Y from 'yjs'
+import type { Identity } from '../auth/identity.js'
+import type { Actor, EventStore, Subscription } from '../store/types.js'
+import type { Presence } from './presence.js'
+
+/** The logger surface collab uses (pino's satisfies it). */
+export interface Log {
+  debug(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} }
+
+export interface RoomConfig {
+  /** Write a snapshot after this many applied updates. */
+  snapshotEvery: number
+  /** Unload a room when its last connection has been gone this long. */
+  graceMs: number
+  /** Close (1013) a connection whose unsent data exceeds this. */
+  maxBufferedBytes: number
+  /** Refuse (1009) larger messages. */
+  maxMessageBytes: number
+  /** Awareness client ids one connection may speak for. */
+  maxAwarenessPerConnection: number
+  /** Awareness states one room holds. */
+  maxAwarenessPerRoom: number
+}
+
+export const DEFAULT_ROOM_CONFIG: RoomConfig = {
+  snapshotEvery: 500,
+  graceMs: 10_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxMessageBytes: 1024 * 1024,
+  maxAwarenessPerConnection: 16,
+  maxAwarenessPerRoom: 1000,
+}
+
+/**
+ * What a room needs of a WebSocket: `ws`'s WebSocket provides it, and a test can put a
+ * fake on a simulated network.
+ */
+export interface SyncSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+}
+
+/** The participant as events and presence name it. */
+export interface Participant {
+  id: string
+  name: string
+  kind: 'human' | 'agent' | 'server'
+}
+
+export interface ParticipantEntry {
+  participant: Participant
+  /** Its open connections in the room. */
+  connections: Set<Connection>
+  /** Settles when its `participant.joined` is stored (or failed). */
+  joined: Promise<void>
+}
+
+export interface Connection {
+  socket: SyncSocket
+  identity: Identity
+  actor: Actor
+  participant: Participant
+  canWrite: boolean
+  /** Joined its room: the server's sync step 1 went out and frames are handled as they come. */
+  ready: boolean
+  closed: boolean
+  /** Frames that arrived before the room was ready. */
+  queued: Uint8Array[]
+  queuedBytes: number
+  /** Awareness client ids this connection speaks for. */
+  awarenessClients: Set<number>
+  /** Called once when the connection is closed (by either side): the room's bookkeeping. */
+  onGone?: () => void
+}
+
+/** A room exists only once loaded; it then unloads (snapshot, stop) and is closed. */
+export type RoomState = 'ready' | 'unloading' | 'closed'
+
+export interface Room {
+  session: string
+  state: RoomState
+  doc: Y.Doc
+  presence: Presence
+  connections: Set<Connection>
+  /** The session has events (it was created). */
+  exists: boolean
+  /** Online participants by id. */
+  participants: Map<string, ParticipantEntry>
+  /** Per participant, the last joined/left append, so they reach the log in order. */
+  presenceWrites: Map<string, Promise<unknown>>
+
+  /** Position of the newest `doc.update` the subscription passed (applied or ours). */
+  caughtUpTo: number
+  caughtUpVersion: number
+  /** Position of the newest update this room appended and then applied. */
+  appliedPosition: number
+  /** Ids of `doc.update` events this room appended that the subscription has not passed. */
+  ownIds: Set<string>
+  /** Appends of doc updates submitted and not yet applied (or given up). */
+  inFlight: number
+  /** Appends resolve into applies along this chain, in submission order. */
+  applyTail: Promise<void>
+  /** Updates applied since the last snapshot. */
+  sinceSnapshot: number
+  snapshotPosition: number
+  /** Decisions whose acceptance is being appended, or that are known to be recorded. */
+  decisionsHandled: Set<string>
+  subscription?: Subscription
+  unloadTimer?: NodeJS.Timeout
+  /** Set when unloading starts; resolves once the room has unloaded. */
+  unloaded?: Promise<void>
+  /** Wakes waiters for the subscription's progress. */
+  progressWaiters: Set<() => void>
+}
+
+/** What every collab module shares. */
+export interface CollabContext {
+  store: EventStore
+  log: Log
+  config: RoomConfig
+  /** Appends submitted and not yet settled, across rooms. */
+  pendingAppends: number
+  /** Keeps background work (snapshots, presence events) for close() to wait on. */
+  track(work: Promise<unknown>): void
+}

@@ -1,0 +1,91 @@
+/**
+ * The WebSocket endpoint `/sync/<sessionId>` on the HTTP server's port: `ws` in noServer
+ * mode handles the upgrade (with `maxPayload`), the caller's `authenticate` names the
+ * identity, and refusals are sent as close codes after accepting — the only way a browser's
+ * WebSocket learns why it was turned away.
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { sessionIdPattern, type Identity } from '../auth/identity.js'
+import { sessionAllowed } from '../auth/roles.js'
+import { truncateReason } from './connection.js'
+import type { RoomManager } from './createRoomManager.js'
+import { DEFAULT_ROOM_CONFIG, silentLog, type Log } from './types.js'
+
+export interface Refusal {
+  close: { code: number; reason: string }
+}
+
+export interface SyncEndpointOptions {
+  rooms: Pick<RoomManager, 'attach'>
+  /** The identity of the request (token or open mode), or how to refuse it (4401, 4403). */
+  authenticate(req: IncomingMessage): Promise<Identity | Refusal>
+  /** Largest frame `ws` accepts (it closes with 1009 beyond); default 1 MiB. */
+  maxPayload?: number
+  log?: Log
+}
+
+export interface SyncEndpoint {
+  /** Stops taking upgrades; open sockets stay with the room manager. */
+  close(): Promise<void>
+}
+
+const SYNC_PATH = /^\/sync\/(.*)$/
+
+/**
+ * @example
+ * const endpoint = attachSyncEndpoint(server, { rooms, authenticate: async (req) => identityOf(req) })
+ * // clients: new WebsocketProvider('ws://127.0.0.1:3001/sync', 's1', doc, { params: { token } })
+ */
+export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions): SyncEndpoint {
+  const { rooms, authenticate, log = silentLog } = options
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayload ?? DEFAULT_ROOM_CONFIG.maxMessageBytes,
+    perMessageDeflate: false,
+  })
+
+  function accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
+    if (socket.destroyed) return
+    wss.handleUpgrade(req, socket, head, then)
+  }
+
+  function refuse(req: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): void {
+    accept(req, socket, head, (ws) => ws.close(code, truncateReason(reason)))
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    const match = SYNC_PATH.exec(path)
+    if (!match) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      socket.destroy()
+      return
+    }
+    socket.on('error', (error) => log.debug({ err: error }, 'upgrade socket error'))
+    const session = match[1]!
+    if (!sessionIdPattern.test(session)) {
+      return refuse(req, socket, head, 4400, 'bad session id: use 1 to 128 of A-Z a-z 0-9 _ -')
+    }
+    authenticate(req).then(
+      (outcome) => {
+        if ('close' in outcome) return refuse(req, socket, head, outcome.close.code, outcome.close.reason)
+        if (!sessionAllowed(outcome, session)) return refuse(req, socket, head, 4403, `not allowed in session ${session}`)
+        accept(req, socket, head, (ws) => rooms.attach(ws, session, outcome))
+      },
+      (error: unknown) => {
+        log.error({ err: error, session }, 'authenticating a sync connection failed')
+        refuse(req, socket, head, 1011, 'internal error, reconnect')
+      },
+    )
+  }
+
+  server.on('upgrade', onUpgrade)
+  return {
+    close() {
+      server.off('upgrade', onUpgrade)
+      return new Promise((resolve) => wss.close(() => resolve()))
+    },
+  }
+}

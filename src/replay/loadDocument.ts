@@ -1,0 +1,82 @@
+/**
+ * A session's Yjs document as of a position: the newest snapshot at or before it, plus the
+ * `doc.update` events after the snapshot. Rooms load with it, and so does "state at".
+ */
+import * as Y from 'yjs'
+import type { EventStore } from '../store/types.js'
+
+export interface LoadOptions {
+  /** Inclusive upper bound on position; default: everything. */
+  at?: number
+}
+
+/** A stored update that yjs refused to apply; the rest of the session loads without it. */
+export interface SkippedUpdate {
+  id: string
+  version: number
+  position: number
+  error: string
+}
+
+export interface LoadedDocument {
+  doc: Y.Doc
+  /**
+   * The position the document stands for: it holds exactly the `doc.update` events at or
+   * before it (the newest one applied, or the snapshot's position; 0 for none).
+   */
+  position: number
+  /** The session version of the event (or snapshot) at `position`; 0 for none. */
+  version: number
+  /** The position of the snapshot the load started from, 0 when there was none. */
+  snapshotPosition: number
+  /** How many `doc.update` events were applied on top of the snapshot. */
+  replayed: number
+  skipped: SkippedUpdate[]
+}
+
+const PAGE = 10_000
+
+/**
+ * Loads the document. Each update is applied on its own, so one that fails (stored before
+ * yjs could judge it) is set aside in `skipped` instead of making the session unloadable.
+ * A snapshot that fails to apply is ignored and the whole log replayed instead.
+ *
+ * @example
+ * const { doc, position } = await loadDocument(store, 's1', { at: 1200 })
+ */
+export async function loadDocument(store: EventStore, session: string, { at }: LoadOptions = {}): Promise<LoadedDocument> {
+  const snapshot = await store.loadSnapshot(session, at)
+  let doc = new Y.Doc()
+  let position = 0
+  let version = 0
+  if (snapshot) {
+    try {
+      Y.applyUpdate(doc, snapshot.state, 'load')
+      position = snapshot.position
+      version = snapshot.version
+    } catch {
+      // A snapshot is only a shortcut: the log alone is the truth.
+      doc.destroy()
+      doc = new Y.Doc()
+    }
+  }
+  const snapshotPosition = position
+  const skipped: SkippedUpdate[] = []
+  let replayed = 0
+  for (;;) {
+    const page = await store.read(session, { after: position, until: at, types: ['doc.update'], limit: PAGE })
+    for (const event of page) {
+      position = event.position
+      version = event.version
+      if (!event.payload) continue
+      try {
+        Y.applyUpdate(doc, event.payload, 'load')
+        replayed += 1
+      } catch (error) {
+        skipped.push({ id: event.id, version: event.version, position: event.position, error: String(error) })
+      }
+    }
+    if (page.length < PAGE) break
+  }
+  return { doc, position, version, snapshotPosition, replayed, skipped }
+}

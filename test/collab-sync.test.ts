@@ -1,0 +1,210 @@
+/**
+ * Real-time sync with the stock y-websocket provider: convergence on every collection,
+ * offline edits, presence with the server-stamped user, attribution of every update, and
+ * refusals (viewers, bad ids, malformed messages) that disturb nobody else.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import * as Y from 'yjs'
+import { readState } from '../src/session/readState.js'
+import { annotate, annotationText, explore, select } from '../src/session/write.js'
+import { propose, vote } from '../src/session/decisions.js'
+import { loadDocument } from '../src/replay/loadDocument.js'
+import type { EventStore } from '../src/store/types.js'
+import { backends, freshStore } from './fixtures/db.js'
+import { closeOf, connectClient, converged, startTestServer, until, type TestClient, type TestServer } from './collab-harness.js'
+
+describe.each(backends)('sync on $name', (backend) => {
+  let store: EventStore
+  let closeStore: () => Promise<void>
+  let server: TestServer
+  const clients: TestClient[] = []
+
+  const client = (session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
+    const c = connectClient(server, session, params)
+    clients.push(c)
+    return c
+  }
+
+  beforeEach(async () => {
+    ;({ store, close: closeStore } = await freshStore(backend))
+    server = await startTestServer(store)
+  })
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy()
+    await server.close()
+    await closeStore()
+  })
+
+  it('converges two clients on every collection, and the log replays to the same state', async () => {
+    const alice = client('s1', { id: 'alice', name: 'Alice' })
+    const bob = client('s1', { id: 'bob', name: 'Bob', kind: 'agent' })
+    await Promise.all([alice.synced(), bob.synced()])
+    select(alice.doc, 'm1', 'alice')
+    explore(bob.doc, { memoryId: 'm2', by: 'bob', note: 'look here' })
+    const a1 = annotate(alice.doc, { target: 'm1', author: 'alice', text: 'hello' })
+    await converged(server, 's1', [alice.doc, bob.doc])
+    annotationText(bob.doc, a1)!.insert(5, ' world')
+    propose(bob.doc, { id: 'd1', question: 'Keep m1?', options: ['yes', 'no'], quorum: 3, createdBy: 'bob' })
+    await converged(server, 's1', [alice.doc, bob.doc])
+    vote(alice.doc, 'd1', 'alice', 'yes')
+    await converged(server, 's1', [alice.doc, bob.doc])
+    const state = readState(alice.doc)
+    expect(state.annotations[a1]!.text).toBe('hello world')
+    expect(state.decisions.d1!.votes).toEqual({ alice: 'yes' })
+    expect(readState(bob.doc)).toEqual(state)
+    const { doc } = await loadDocument(store, 's1')
+    expect(readState(doc)).toEqual(state)
+  })
+
+  it('records the session once, who joined and left, and every doc.update with its sender and changes', async () => {
+    const alice = client('s2', { id: 'alice', name: 'Alice' })
+    await alice.synced()
+    const bob = client('s2', { id: 'bob', name: 'Bob', kind: 'agent' })
+    await bob.synced()
+    select(alice.doc, 'm1', 'alice')
+    annotate(bob.doc, { id: 'a1', target: 'm1', author: 'bob', text: 'hi' })
+    await converged(server, 's2', [alice.doc, bob.doc])
+    expect(server.rooms.participants('s2').map((p) => p.id).sort()).toEqual(['alice', 'bob'])
+    bob.destroy()
+    await until(() => server.rooms.participants('s2').length === 1, 'bob to leave')
+    await server.rooms.idle()
+    const events = await store.read('s2')
+    expect(events[0]!.type).toBe('session.created')
+    expect(events.filter((e) => e.type === 'session.created')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'participant.joined').map((e) => e.actor.id).sort()).toEqual(['alice', 'bob'])
+    const left = events.filter((e) => e.type === 'participant.left')
+    expect(left.map((e) => e.data)).toEqual([{ participant: { id: 'bob', name: 'Bob', kind: 'agent' } }])
+    const updates = events.filter((e) => e.type === 'doc.update')
+    expect(updates.length).toBeGreaterThanOrEqual(2)
+    for (const update of updates) {
+      expect(update.payload).toBeInstanceOf(Uint8Array)
+      expect(update.data.bytes).toBe(update.payload!.length)
+    }
+    expect(updates.map((e) => [e.actor.id, e.data.changes])).toEqual([
+      ['alice', [{ path: 'selections', op: 'add', key: 'm1' }]],
+      ['bob', [{ path: 'annotations', op: 'add', key: 'a1' }]],
+    ])
+  })
+
+  it('converges twenty clients editing every collection at once', async () => {
+    const many = Array.from({ length: 20 }, (_, i) => client('s20', { id: `p${i}`, name: `P${i}` }))
+    await Promise.all(many.map((c) => c.synced()))
+    const shared = annotate(many[0]!.doc, { id: 'shared', target: 'm0', author: 'p0', text: '' })
+    propose(many[0]!.doc, { id: 'd', question: 'q', options: ['a', 'b'], quorum: 100, createdBy: 'p0' })
+    await converged(server, 's20', many.map((c) => c.doc))
+    many.forEach((c, i) => {
+      select(c.doc, `m${i}`, `p${i}`)
+      explore(c.doc, { memoryId: `m${i}`, by: `p${i}` })
+      annotate(c.doc, { id: `a${i}`, target: `m${i}`, author: `p${i}`, text: `note ${i}` })
+      annotationText(c.doc, shared)!.insert(0, `${i};`)
+      vote(c.doc, 'd', `p${i}`, i % 2 === 0 ? 'a' : 'b')
+    })
+    await converged(server, 's20', many.map((c) => c.doc))
+    const state = readState(many[0]!.doc)
+    expect(Object.keys(state.selections)).toHaveLength(20)
+    expect(state.explorationPath).toHaveLength(20)
+    expect(Object.keys(state.annotations)).toHaveLength(21)
+    expect(Object.keys(state.decisions.d!.votes)).toHaveLength(20)
+    for (const c of many) expect(readState(c.doc)).toEqual(state)
+  })
+
+  it('merges offline edits from both sides on reconnection', async () => {
+    const alice = client('s3', { id: 'alice' })
+    const bob = client('s3', { id: 'bob' })
+    await Promise.all([alice.synced(), bob.synced()])
+    const text = annotate(alice.doc, { id: 'a', target: 'm', author: 'alice', text: 'base' })
+    await converged(server, 's3', [alice.doc, bob.doc])
+    alice.provider.disconnect()
+    bob.provider.disconnect()
+    annotationText(alice.doc, text)!.insert(0, 'A:')
+    select(alice.doc, 'm-alice', 'alice')
+    annotationText(bob.doc, text)!.insert(4, ':B')
+    explore(bob.doc, { memoryId: 'm-bob', by: 'bob' })
+    alice.provider.connect()
+    bob.provider.connect()
+    await converged(server, 's3', [alice.doc, bob.doc])
+    expect(readState(alice.doc).annotations.a!.text).toBe('A:base:B')
+    expect(readState(bob.doc)).toEqual(readState(alice.doc))
+  })
+
+  it('shows each client to the others with the user the server stamped', async () => {
+    const alice = client('s4', { id: 'alice', name: 'Alice' })
+    const bob = client('s4', { id: 'bob', name: 'Bob', kind: 'agent' })
+    await Promise.all([alice.synced(), bob.synced()])
+    alice.provider.awareness.setLocalState({ cursor: 3, user: { id: 'bob', name: 'Not Alice' } })
+    await until(() => bob.provider.awareness.getStates().get(alice.doc.clientID)?.cursor === 3, 'bob to see alice')
+    expect(bob.provider.awareness.getStates().get(alice.doc.clientID)).toEqual({
+      cursor: 3, user: { id: 'alice', name: 'Alice', kind: 'human' },
+    })
+    alice.destroy()
+    await until(() => !bob.provider.awareness.getStates().has(alice.doc.clientID), 'alice\'s state to go')
+  })
+
+  it('refuses a viewer\'s update (4403) and never stores it; a viewer still reads', async () => {
+    const alice = client('s5', { id: 'alice' })
+    await alice.synced()
+    select(alice.doc, 'm1', 'alice')
+    await converged(server, 's5', [alice.doc])
+    const viewer = client('s5', { id: 'val', role: 'viewer' })
+    await viewer.synced()
+    await until(() => 'm1' in readState(viewer.doc).selections, 'the viewer to read')
+    let closed: { code: number; reason: string } | undefined
+    viewer.provider.on('closed', (event: { code: number; reason: string }) => { closed = event })
+    select(viewer.doc, 'm-viewer', 'val')
+    await until(() => closed !== undefined, 'the viewer to be closed')
+    expect(closed).toEqual({ code: 4403, reason: 'viewers cannot edit this session' })
+    await server.rooms.idle()
+    const updates = (await store.read('s5')).filter((e) => e.type === 'doc.update')
+    expect(updates.every((e) => e.actor.id === 'alice')).toBe(true)
+    expect(readState(alice.doc).selections['m-viewer']).toBeUndefined()
+  })
+
+  it('refuses a viewer opening a session that does not exist, bad ids and other paths', async () => {
+    expect(await closeOf(`${server.url}/nope?role=viewer`)).toEqual({ code: 4403, reason: 'session does not exist' })
+    expect((await closeOf(`${server.url}/bad%20id`)).code).toBe(4400)
+    expect((await closeOf(`${server.url}/x?role=owner`)).code).toBe(4401)
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/elsewhere`)
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('error', reject)
+    })
+    expect(status).toBe(404)
+    expect(await store.head('nope')).toBeUndefined()
+  })
+
+  it('closes a client that sends a malformed message (1007) and nobody else', async () => {
+    const alice = client('s6', { id: 'alice' })
+    await alice.synced()
+    const codes: number[] = []
+    const raw = new WebSocket(`${server.url}/s6?id=mallory`)
+    raw.on('close', (code) => codes.push(code))
+    await new Promise((resolve) => raw.on('open', resolve))
+    raw.send(Uint8Array.of(0, 2, 5, 1, 2)) // an update whose payload is cut short
+    await until(() => codes.length > 0, 'mallory to be closed')
+    expect(codes).toEqual([1007])
+    select(alice.doc, 'still-here', 'alice')
+    const bob = client('s6', { id: 'bob' })
+    await bob.synced()
+    await until(() => 'still-here' in readState(bob.doc).selections, 'bob to see alice\'s edit')
+    expect(alice.provider.wsconnected).toBe(true)
+  })
+
+  it('brings updates written into the store by another writer to connected clients', async () => {
+    const alice = client('s7', { id: 'alice' })
+    await alice.synced()
+    select(alice.doc, 'm1', 'alice')
+    await converged(server, 's7', [alice.doc])
+    await server.rooms.idle()
+    const { doc } = await loadDocument(store, 's7')
+    const before = Y.encodeStateVector(doc)
+    explore(doc, { memoryId: 'from-http', by: 'hal' })
+    const update = Y.encodeStateAsUpdate(doc, before)
+    await store.append('s7', [{
+      type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update,
+      actor: { id: 'hal', name: 'HAL', kind: 'agent' },
+    }])
+    await until(() => readState(alice.doc).explorationPath.some((s) => s.memoryId === 'from-http'), 'the stored update to arrive')
+    await converged(server, 's7', [alice.doc, doc])
+  })
+})
