@@ -1,0 +1,89 @@
+/**
+ * The memory routes: the graph projection, full-text search (recorded as `memory.retrieved`),
+ * requested cascades, and the context summary an agent puts in its context window.
+ */
+import { Hono, type Context } from 'hono'
+import { z } from 'zod'
+import { toActor } from '../../auth/identity.js'
+import { renderContextMarkdown, type SessionStateJson } from '../../memory/context.js'
+import { describeIssue } from '../../memory/issues.js'
+import type { MemoryService } from '../../memory/memoryService.js'
+import { cascadeRequestSchema, MAX_QUERY_CHARS } from '../../memory/schemas.js'
+import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
+import { listParticipants } from '../../replay/participants.js'
+import type { EventStore } from '../../store/types.js'
+import { badRequest, HttpError, notFound } from '../errors.js'
+import { readJson } from '../json.js'
+import { sessionParam } from '../params.js'
+
+export interface MemoryRoutesDeps {
+  store: EventStore
+  memory: MemoryService
+  /** The session document as plain JSON (the sync rooms know it); default: an empty document. */
+  stateOf?(session: string): Promise<SessionStateJson>
+}
+
+const searchRequestSchema = z.strictObject({
+  query: z.string().trim().min(1).max(MAX_QUERY_CHARS),
+  limit: z.int().min(1).max(MAX_SEARCH_LIMIT).optional(),
+})
+
+const emptyState = async (): Promise<SessionStateJson> => ({ selections: {}, explorationPath: [], annotations: {}, decisions: {} })
+
+/** The JSON body checked against `schema`; a 400 naming the fields otherwise. */
+async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
+  const body = await readJson(c)
+  const parsed = schema.safeParse(body, { reportInput: true })
+  if (parsed.success) return parsed.data
+  const messages = parsed.error.issues.flatMap((issue) => describeIssue(issue))
+  throw badRequest(messages.slice(0, 5).join('; '))
+}
+
+export function memoryRoutes(deps: MemoryRoutesDeps) {
+  const { store, memory } = deps
+  const stateOf = deps.stateOf ?? emptyState
+  const app = new Hono()
+
+  async function existingSession(c: Context, action: 'read' | 'write'): Promise<string> {
+    const session = sessionParam(c, action)
+    if (!(await store.head(session))) throw notFound(`session "${session}" does not exist`)
+    return session
+  }
+
+  app.get('/api/sessions/:id/memories', async (c) => {
+    const session = await existingSession(c, 'read')
+    return c.json({ session, ...(await memory.graph(session)) })
+  })
+
+  // A reader may search; the server records the retrieval, attributed to the reader.
+  app.post('/api/sessions/:id/memories/search', async (c) => {
+    const session = await existingSession(c, 'read')
+    const { query, limit } = await bodyOf(c, searchRequestSchema)
+    const { results, event } = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.var.identity))
+    return c.json({ query, results, event })
+  })
+
+  app.post('/api/sessions/:id/cascades', async (c) => {
+    const session = await existingSession(c, 'write')
+    const request = await bodyOf(c, cascadeRequestSchema)
+    const outcome = await memory.requestCascade(session, request, toActor(c.var.identity))
+    if (!outcome.ok) {
+      throw new HttpError(404, 'memory_not_found',
+        `memoryId: session "${session}" has no memory ${JSON.stringify(request.memoryId)} (neither formed nor connected)`)
+    }
+    return c.json(outcome.event, 201)
+  })
+
+  app.get('/api/sessions/:id/context', async (c) => {
+    const session = await existingSession(c, 'read')
+    const format = c.req.query('format') ?? 'json'
+    if (format !== 'json' && format !== 'md') throw badRequest(`format must be "md" or "json" (got "${format.slice(0, 40)}")`)
+    const [state, participants] = await Promise.all([stateOf(session), listParticipants(store, session)])
+    const context = await memory.context(session, { state, participants })
+    if (format === 'json') return c.json(context)
+    c.header('Content-Type', 'text/markdown; charset=utf-8')
+    return c.body(renderContextMarkdown(context))
+  })
+
+  return app
+}
