@@ -13,9 +13,12 @@ import { createAuthenticator } from './http/authenticate.js'
 import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
+import { memoryRoutes } from './http/routes/memory.js'
 import { sessionRoutes } from './http/routes/sessions.js'
 import { loadDocument } from './replay/loadDocument.js'
 import { readState } from './session/readState.js'
+import { createMemoryService } from './memory/memoryService.js'
+import { catchUpProjection, createProjectionHook } from './memory/projection.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openStore } from './store/openStore.js'
 import type { EventStore } from './store/types.js'
@@ -41,6 +44,13 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     pollMs: config.pollMs,
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
   })
+  store.addAppendHook(createProjectionHook())
+  await catchUpProjection(store.driver)
+  const memory = createMemoryService({
+    store,
+    cascade: config.cascade,
+    onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
+  })
   const metrics = createMetrics()
   const stateOf = async (session: string) => {
     const loaded = await loadDocument(store, session)
@@ -57,8 +67,11 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     corsOrigins: config.corsOrigins,
     routes: [
       healthRoutes({ store, metrics }),
-      eventRoutes({ store, maxBatchEvents: config.maxBatchEvents }),
+      eventRoutes({
+        store, maxBatchEvents: config.maxBatchEvents, prepareEvents: memory.prepareEvents, afterAppend: memory.afterAppend,
+      }),
       sessionRoutes({ store, stateOf }),
+      memoryRoutes({ store, memory, stateOf: async (session) => (await stateOf(session)).state }),
     ],
   })
 

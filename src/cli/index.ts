@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { CliError } from './context.js'
 import { registerMigrateCommand } from './migrate.js'
+import { registerRebuildCommand } from './rebuild.js'
 import { registerServeCommand } from './serve.js'
 import { registerTokenCommand } from './token.js'
 import { registerVerifyCommand } from './verify.js'
@@ -14,6 +15,7 @@ export function createProgram(): Command {
   registerMigrateCommand(program)
   registerTokenCommand(program)
   registerVerifyCommand(program)
+  registerRebuildCommand(program)
   return program
 }
 
