@@ -14,6 +14,7 @@ import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
 import { memoryRoutes } from './http/routes/memory.js'
+import { replayRoutes } from './http/routes/replay.js'
 import { sessionRoutes } from './http/routes/sessions.js'
 import { loadDocument } from './replay/loadDocument.js'
 import { readState } from './session/readState.js'
@@ -72,6 +73,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf: async (session) => (await stateOf(session)).state }),
+      replayRoutes({ store }),
     ],
   })
 

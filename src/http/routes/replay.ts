@@ -1,0 +1,133 @@
+/**
+ * The timeline routes: state at a position or time, a paced replay (SSE), fork, and export
+ * (JSON Lines, streamed). The hash-chain check (`/verify`) lives with the event routes.
+ */
+import { Hono, type Context } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { z } from 'zod'
+import { sessionIdPattern, toActor } from '../../auth/identity.js'
+import { assertCan } from '../../auth/roles.js'
+import { exportSession } from '../../replay/exportEvents.js'
+import { forkSession } from '../../replay/fork.js'
+import { paceEvents } from '../../replay/pace.js'
+import { stateAt, stateAtTime } from '../../replay/stateAt.js'
+import { readTimeline } from '../../replay/timeline.js'
+import { toEnvelope } from '../../store/rows.js'
+import type { EventStore, SessionHead } from '../../store/types.js'
+import { badRequest, HttpError, notFound } from '../errors.js'
+import { readJson, zodMessage } from '../json.js'
+import { positionParam, sessionParam } from '../params.js'
+
+const ForkBody = z.strictObject({
+  id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`),
+  at: z.int().min(0).optional(),
+  title: z.string().min(1).max(256).optional(),
+})
+
+// A date (UTC midnight) or a date-time with its zone: what `new Date()` reads the same
+// everywhere. A date-time without a zone would be read in the server's local time.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/
+
+export interface ReplayRoutesDeps {
+  store: EventStore
+}
+
+export function replayRoutes({ store }: ReplayRoutesDeps) {
+  const app = new Hono()
+
+  const headOf = async (session: string): Promise<SessionHead> => {
+    const head = await store.head(session)
+    if (!head) throw notFound(`session "${session}" does not exist`)
+    return head
+  }
+
+  app.get('/api/sessions/:id/state', async (c) => {
+    const session = sessionParam(c, 'read')
+    const at = positionParam(c, 'at')
+    const time = timeParam(c)
+    if (at !== undefined && time !== undefined) throw badRequest('give either at (a position) or time (an ISO date-time), not both')
+    await headOf(session)
+    const { position, version, state } = time !== undefined ? await stateAtTime(store, session, time) : await stateAt(store, session, at)
+    return c.json({ position, version, state })
+  })
+
+  app.get('/api/sessions/:id/replay', async (c) => {
+    const session = sessionParam(c, 'read')
+    const from = positionParam(c, 'from') ?? 0
+    const speed = speedParam(c)
+    const head = await headOf(session)
+    const to = positionParam(c, 'to') ?? head.position
+    if (from > to) throw badRequest(`from (${from}) must not be after to (${to})`)
+    return streamSSE(c, async (stream) => {
+      const abort = new AbortController()
+      stream.onAbort(() => abort.abort())
+      let count = 0
+      const events = paceEvents(readTimeline(store, session, { from, to }), { speed, signal: abort.signal })
+      for await (const event of events) {
+        await stream.writeSSE({ id: String(event.position), data: JSON.stringify(toEnvelope(event)) })
+        count += 1
+      }
+      if (!abort.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ count }) })
+    })
+  })
+
+  app.post('/api/sessions/:id/fork', async (c) => {
+    const parent = sessionParam(c, 'admin')
+    const parsed = ForkBody.safeParse(await readJson(c))
+    if (!parsed.success) throw badRequest(zodMessage(parsed.error))
+    const { id, at, title } = parsed.data
+    assertCan(c.var.identity, 'admin', id)
+    const result = await forkSession(store, parent, { id, at, title, actor: toActor(c.var.identity) })
+    if (!result.ok) {
+      if (result.reason === 'not_found') throw notFound(result.message)
+      if (result.reason === 'exists') throw new HttpError(409, 'session_exists', result.message)
+      throw badRequest(result.message)
+    }
+    return c.json({ id: result.id, forkedFrom: result.forkedFrom, version: result.version }, 201)
+  })
+
+  app.get('/api/sessions/:id/export', async (c) => {
+    const session = sessionParam(c, 'read')
+    const head = await headOf(session)
+    const chunks = exportSession(store, session, { until: head.position })
+    const encoder = new TextEncoder()
+    // Pull-based: the next page is read only when the client has taken the previous one.
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await chunks.next()
+        if (next.done) controller.close()
+        else controller.enqueue(encoder.encode(next.value))
+      },
+      async cancel() {
+        await chunks.return(undefined)
+      },
+    })
+    return new Response(body, {
+      headers: {
+        'content-type': 'application/x-ndjson; charset=utf-8',
+        'content-disposition': `attachment; filename="${session}.ndjson"`,
+        'cache-control': 'no-store',
+      },
+    })
+  })
+
+  return app
+}
+
+function timeParam(c: Context): string | undefined {
+  // An unencoded "+01:00" arrives as " 01:00": a space has no other meaning here.
+  const raw = c.req.query('time')?.replace(' ', '+')
+  if (raw === undefined || raw === '') return undefined
+  if (!ISO_TIME.test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw badRequest(`time must be an ISO 8601 date-time with its zone, like 2026-11-21T10:00:00.000Z (got "${raw.slice(0, 64)}")`)
+  }
+  return raw
+}
+
+function speedParam(c: Context): number {
+  const raw = c.req.query('speed')
+  if (raw === undefined || raw === '') return 1
+  const speed = Number(raw)
+  if (!Number.isFinite(speed) || speed < 0) throw badRequest(`speed must be a number ≥ 0, 0 meaning no pauses (got "${raw.slice(0, 64)}")`)
+  return speed
+}
