@@ -3,6 +3,7 @@
  * manager on a given store (open-mode identities from `?id=&name=&kind=&role=`), stock
  * y-websocket clients in Node, and a wait-until helper (waits, never timing assertions).
  */
+import { EventEmitter } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket } from 'ws'
@@ -10,7 +11,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { openIdentity, roles, type Role } from '../src/auth/identity.js'
 import { createRoomManager, type RoomManager } from '../src/collab/createRoomManager.js'
-import type { RoomConfig } from '../src/collab/types.js'
+import type { Log, RoomConfig } from '../src/collab/types.js'
 import { attachSyncEndpoint } from '../src/collab/upgrade.js'
 import type { EventStore } from '../src/store/types.js'
 
@@ -26,8 +27,8 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startTestServer(store: EventStore, config: Partial<RoomConfig> = {}): Promise<TestServer> {
-  const rooms = createRoomManager({ store, config })
+export async function startTestServer(store: EventStore, config: Partial<RoomConfig> = {}, log?: Log): Promise<TestServer> {
+  const rooms = createRoomManager({ store, config, log })
   const http = createServer((_req, res) => {
     res.statusCode = 404
     res.end()
@@ -131,4 +132,39 @@ export function closeOf(url: string): Promise<{ code: number; reason: string }> 
       if (ws.readyState !== WebSocket.CLOSED) reject(error)
     })
   })
+}
+
+/**
+ * A stand-in for a ws WebSocket, for driving a room manager without a network: frames the
+ * server sends are collected (or handed to `onSend`), `bufferedAmount` can be set, and
+ * `close()` reports a close event as ws does (asynchronously).
+ */
+export class FakeSocket extends EventEmitter {
+  readyState = 1
+  bufferedAmount = 0
+  sent: Uint8Array[] = []
+  closedWith: { code?: number; reason?: string } | undefined
+  constructor(private readonly onSend?: (frame: Uint8Array) => void) {
+    super()
+  }
+  send(data: Uint8Array): void {
+    if (this.onSend) this.onSend(data)
+    else this.sent.push(data)
+  }
+  close(code?: number, reason?: string): void {
+    if (this.readyState !== 1) return
+    this.readyState = 2
+    this.closedWith = { code, reason }
+    queueMicrotask(() => this.gone(code ?? 1005))
+  }
+  /** The peer receives a frame from the client. */
+  deliver(frame: Uint8Array): void {
+    this.emit('message', Buffer.from(frame), true)
+  }
+  /** The connection is gone (the client closed, or the network dropped it). */
+  gone(code = 1006): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    this.emit('close', code, Buffer.alloc(0))
+  }
 }

@@ -3,7 +3,7 @@
  * offline edits, presence with the server-stamped user, attribution of every update, and
  * refusals (viewers, bad ids, malformed messages) that disturb nobody else.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
 import { readState } from '../src/session/readState.js'
@@ -26,14 +26,17 @@ describe.each(backends)('sync on $name', (backend) => {
     return c
   }
 
-  beforeEach(async () => {
+  // One database per file: every test works in sessions of its own.
+  beforeAll(async () => {
     ;({ store, close: closeStore } = await freshStore(backend))
+  })
+  afterAll(async () => closeStore())
+  beforeEach(async () => {
     server = await startTestServer(store)
   })
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()
     await server.close()
-    await closeStore()
   })
 
   it('converges two clients on every collection, and the log replays to the same state', async () => {

@@ -73,6 +73,7 @@ function applyAppended(
     }
     // Not ok: only a decision's fixed event id conflicts — another instance recorded it,
     // and its acceptance arrives through the subscription.
+    else ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
     return
   }
   const position = outcome.result.events[0]!.position
