@@ -77,6 +77,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
   /** The ready room of `session`, loading it (once, however many wait) when needed. */
   async function roomFor(session: string): Promise<Room> {
     for (;;) {
+      if (closing) throw new ShuttingDown()
       const room = rooms.get(session)
       if (room?.state === 'ready') return room
       if (room?.unloaded) {
@@ -129,6 +130,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
         return join(ready, conn)
       },
       (error: unknown) => {
+        if (error instanceof ShuttingDown) return closeConnection(conn, 1012, 'server shutting down, reconnect')
         log.error({ err: error, session }, 'loading a session failed')
         closeConnection(conn, 1011, `session ${session} could not be loaded; try again later`)
       },
@@ -219,6 +221,8 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     close,
   }
 }
+
+class ShuttingDown extends Error {}
 
 /** `{ graceMs: undefined }` from an unset option must not erase the default. */
 function definedOnly(config: Partial<RoomConfig>): Partial<RoomConfig> {

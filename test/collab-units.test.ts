@@ -1,0 +1,73 @@
+/** The small pure parts of collab: hasNewContent, the decision event id, the acceptance update. */
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { acceptanceUpdate, decisionEventId } from '../src/collab/decisionRule.js'
+import { hasNewContent } from '../src/collab/hasNewContent.js'
+import { truncateReason } from '../src/collab/connection.js'
+import { findReachedDecisions, propose, vote } from '../src/session/decisions.js'
+import { readState } from '../src/session/readState.js'
+import { deselect, select } from '../src/session/write.js'
+
+const copy = (doc: Y.Doc): Y.Doc => {
+  const other = new Y.Doc()
+  Y.applyUpdate(other, Y.encodeStateAsUpdate(doc))
+  return other
+}
+
+describe('hasNewContent', () => {
+  it('is false for what the doc has (a reconnecting client\'s step 2, a viewer\'s empty one)', () => {
+    const server = new Y.Doc()
+    select(server, 'a', 'x')
+    select(server, 'b', 'x')
+    deselect(server, 'a')
+    const client = copy(server)
+    expect(hasNewContent(server, Y.encodeStateAsUpdate(client))).toBe(false)
+    expect(hasNewContent(server, Y.encodeStateAsUpdate(client, Y.encodeStateVector(server)))).toBe(false)
+    expect(hasNewContent(server, Y.encodeStateAsUpdate(new Y.Doc()))).toBe(false)
+  })
+
+  it('is true for a new struct, and for a delete the doc has not made', () => {
+    const server = new Y.Doc()
+    select(server, 'a', 'x')
+    const client = copy(server)
+    const before = Y.encodeStateVector(client)
+    select(client, 'c', 'y')
+    expect(hasNewContent(server, Y.encodeStateAsUpdate(client, before))).toBe(true)
+    const deleter = copy(server)
+    const updates: Uint8Array[] = []
+    deleter.on('update', (u: Uint8Array) => updates.push(u))
+    deselect(deleter, 'a')
+    expect(hasNewContent(server, updates[0]!)).toBe(true)
+    Y.applyUpdate(server, updates[0]!)
+    expect(hasNewContent(server, updates[0]!)).toBe(false)
+  })
+})
+
+describe('the decision rule\'s parts', () => {
+  it('derives one UUID per session and decision', () => {
+    const id = decisionEventId('s1', 'd1')
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(decisionEventId('s1', 'd1')).toBe(id)
+    expect(decisionEventId('s2', 'd1')).not.toBe(id)
+    expect(decisionEventId('s1', 'd2')).not.toBe(id)
+  })
+
+  it('computes the acceptance on a copy and leaves the room doc as it was', () => {
+    const doc = new Y.Doc()
+    propose(doc, { id: 'd', question: 'q', options: ['a', 'b'], quorum: 1, createdBy: 'x' })
+    vote(doc, 'd', 'x', 'b')
+    const [reached] = findReachedDecisions(doc)
+    const update = acceptanceUpdate(doc, reached!)!
+    expect(readState(doc).decisions.d!.status).toBe('open')
+    Y.applyUpdate(doc, update)
+    expect(readState(doc).decisions.d).toMatchObject({ status: 'accepted', outcome: 'b' })
+    expect(acceptanceUpdate(doc, reached!)).toBeUndefined()
+  })
+})
+
+it('cuts close reasons to 123 bytes on a character boundary', () => {
+  expect(truncateReason('short')).toBe('short')
+  const long = truncateReason('é'.repeat(100))
+  expect(Buffer.byteLength(long)).toBeLessThanOrEqual(123)
+  expect(long).toBe('é'.repeat(61))
+})
