@@ -1,8 +1,11 @@
 /** The `mnemo` command line: one sub-command per file, errors printed plainly with exit code 1. */
 import { Command, CommanderError } from 'commander'
 import { CliError } from './context.js'
+import { registerExportCommand } from './export.js'
+import { registerImportCommand } from './import.js'
 import { registerMigrateCommand } from './migrate.js'
 import { registerRebuildCommand } from './rebuild.js'
+import { registerReplayCommand } from './replay.js'
 import { registerServeCommand } from './serve.js'
 import { registerTokenCommand } from './token.js'
 import { registerVerifyCommand } from './verify.js'
@@ -15,6 +18,9 @@ export function createProgram(): Command {
   registerMigrateCommand(program)
   registerTokenCommand(program)
   registerVerifyCommand(program)
+  registerReplayCommand(program)
+  registerExportCommand(program)
+  registerImportCommand(program)
   registerRebuildCommand(program)
   return program
 }

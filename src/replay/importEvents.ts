@@ -1,0 +1,188 @@
+/**
+ * Importing an export into another store: the file is checked whole first (format, one
+ * session starting at version 1, the hash chain), then written in one transaction with its
+ * ids, versions, times and hashes intact; only positions are the target's own. A bad file,
+ * or a session or event id the target already has, writes nothing.
+ *
+ * It bypasses `append` on purpose: append would stamp new times and so new hashes. The rows
+ * and the session head are written exactly as src/store/appendEvents.ts writes them.
+ */
+import { createChainChecker } from '../store/verify.js'
+import type { AppendHook, EventStore, SqlExecutor, StoredEvent, VerifyResult } from '../store/types.js'
+import { ImportError, parseExportLine, type ImportedEvent } from './importFormat.js'
+import { readLines } from './lines.js'
+
+/** Opens the file afresh: it is read twice (check, then write). */
+export type LineSource = () => AsyncIterable<Buffer | Uint8Array | string>
+
+export interface ImportProgress {
+  phase: 'check' | 'write'
+  lines: number
+  bytes: number
+  /** Lines to write (known in the write phase). */
+  total?: number
+}
+
+export interface ImportOptions {
+  /** Rows per INSERT (default 1000). */
+  chunkSize?: number
+  onProgress?(progress: ImportProgress): void
+  /** The store's NOTIFY channel (default: the one openStore gives the current schema). */
+  channel?: string
+  /** Projections to keep in step, called in the transaction like append hooks. */
+  afterInsert?: AppendHook
+}
+
+export interface CheckedFile {
+  session: string
+  count: number
+  version: number
+  hash: string
+  firstRecordedAt: string
+  lastRecordedAt: string
+  /** SHA-256 of the file's bytes, to notice a file that changes between the passes. */
+  digest: string
+}
+
+export interface ImportResult {
+  session: string
+  count: number
+  version: number
+  hash: string
+  firstPosition: number
+  lastPosition: number
+}
+
+const PROGRESS_EVERY = 1000
+
+/** Checks the whole file in constant memory; throws an ImportError naming the first bad line. */
+export async function checkImportFile(open: LineSource, onProgress?: ImportOptions['onProgress']): Promise<CheckedFile> {
+  const reader = readLines(open())
+  const checker = createChainChecker()
+  let first: ImportedEvent | undefined
+  let last: ImportedEvent | undefined
+  let count = 0
+  for await (const line of reader) {
+    const event = parseExportLine(line.text, line.number, !line.terminated)
+    if (!first) {
+      first = event
+      if (event.version !== 1) {
+        throw new ImportError(line.number, `the file must start at version 1, and this line is version ${event.version}: export the whole session`)
+      }
+    } else if (event.session !== first.session) {
+      throw new ImportError(line.number, `session "${event.session}" differs from line 1's "${first.session}": a file holds one session`)
+    }
+    if (!checker.check(event)) throw new ImportError(line.number, chainProblem(checker.result()))
+    last = event
+    count += 1
+    if (count % PROGRESS_EVERY === 0) onProgress?.({ phase: 'check', lines: count, bytes: reader.bytes })
+  }
+  if (!first || !last) throw new ImportError(1, 'the file holds no events')
+  onProgress?.({ phase: 'check', lines: count, bytes: reader.bytes })
+  return {
+    session: first.session, count, version: last.version, hash: last.hash,
+    firstRecordedAt: first.recordedAt, lastRecordedAt: last.recordedAt, digest: reader.digest(),
+  }
+}
+
+function chainProblem(result: VerifyResult): string {
+  // The checker says "version 7: hash does not match its content"; the line already says where.
+  return (result.reason ?? 'the hash chain does not verify').replace(/^version \d+: /, '')
+}
+
+/**
+ * Checks, then imports `open`'s events as a new session.
+ *
+ * @example
+ * await importEvents(store, () => createReadStream('s1.ndjson'))
+ */
+export async function importEvents(store: EventStore, open: LineSource, options: ImportOptions = {}): Promise<ImportResult> {
+  const { chunkSize = 1000, onProgress } = options
+  const checked = await checkImportFile(open, onProgress)
+  if (await store.head(checked.session)) throw sessionExists(checked.session)
+  const channel = options.channel ?? (await defaultChannel(store))
+  return store.driver.transaction(async (tx) => {
+    // The log_head lock orders this import with every other writer (migrations/0001).
+    const [{ position: locked }] = await tx.query<{ position: string | number }>('SELECT position FROM log_head FOR UPDATE')
+    const taken = await tx.query('SELECT 1 FROM sessions WHERE id = $1', [checked.session])
+    if (taken.length > 0) throw sessionExists(checked.session)
+    let position = Number(locked)
+    const firstPosition = position + 1
+    const reader = readLines(open())
+    let chunk: { event: ImportedEvent; line: number }[] = []
+    let written = 0
+    const flush = async () => {
+      if (chunk.length === 0) return
+      await refuseKnownIds(tx, chunk)
+      const rows: StoredEvent[] = chunk.map(({ event }) => ({ ...event, position: ++position }))
+      await insertRows(tx, rows)
+      await options.afterInsert?.(tx, rows)
+      written += rows.length
+      onProgress?.({ phase: 'write', lines: written, bytes: reader.bytes, total: checked.count })
+      chunk = []
+    }
+    for await (const line of reader) {
+      chunk.push({ event: parseExportLine(line.text, line.number, !line.terminated), line: line.number })
+      if (chunk.length >= chunkSize) await flush()
+    }
+    await flush()
+    // The first pass vouched for the bytes it read; these must be the same bytes.
+    if (reader.digest() !== checked.digest || written !== checked.count) {
+      throw new ImportError(written, 'the file changed while it was being imported; nothing was written')
+    }
+    await tx.query(
+      `WITH head AS (
+         INSERT INTO sessions (id, version, hash, position, created_at, updated_at)
+         VALUES ($1::text, $2::int, $3::text, $4::bigint, $5::timestamptz, $6::timestamptz)
+       ), moved AS (
+         UPDATE log_head SET position = $4::bigint
+       )
+       SELECT pg_notify($7::text, $8::text)`,
+      [checked.session, checked.version, checked.hash, position, checked.firstRecordedAt, checked.lastRecordedAt,
+        channel, String(position)],
+    )
+    return { session: checked.session, count: written, version: checked.version, hash: checked.hash, firstPosition, lastPosition: position }
+  })
+}
+
+const sessionExists = (session: string) =>
+  new ImportError(1, `session "${session}" already exists here; nothing was imported (import into another database, or verify the one you have)`)
+
+/** The channel openStore gives a store in the current schema. */
+async function defaultChannel(store: EventStore): Promise<string> {
+  const [row] = await store.driver.query<{ schema: string }>('SELECT current_schema() AS schema')
+  return `mnemo_events_${(row?.schema ?? 'public').toLowerCase()}`.slice(0, 63)
+}
+
+async function refuseKnownIds(tx: SqlExecutor, chunk: { event: ImportedEvent; line: number }[]): Promise<void> {
+  const lines = new Map<string, number>()
+  for (const { event, line } of chunk) {
+    const earlier = lines.get(event.id)
+    if (earlier !== undefined) throw new ImportError(line, `event id ${event.id} already appears on line ${earlier}`)
+    lines.set(event.id, line)
+  }
+  // Also finds ids of earlier chunks of this file: the transaction sees its own rows.
+  const known = await tx.query<{ id: string; session_id: string; version: number }>(
+    'SELECT id::text AS id, session_id, version FROM events WHERE id = ANY($1::uuid[]) LIMIT 1', [[...lines.keys()]],
+  )
+  if (known.length > 0) {
+    const { id, session_id: session, version } = known[0]
+    const where = session === chunk[0].event.session ? `at version ${version} of this file` : `here, in session "${session}"`
+    throw new ImportError(lines.get(id)!, `event id ${id} is already recorded ${where}`)
+  }
+}
+
+async function insertRows(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
+  const params: unknown[] = []
+  const rows = events.map((e) => {
+    const base = params.length
+    params.push(e.position, e.id, e.session, e.version, e.type, JSON.stringify(e.data), e.payload ?? null,
+      JSON.stringify(e.actor), JSON.stringify(e.meta), e.recordedAt, e.hash, e.prevHash)
+    const p = (i: number) => `$${base + i}`
+    return `(${p(1)}::bigint, ${p(2)}::uuid, ${p(3)}::text, ${p(4)}::int, ${p(5)}::text, ${p(6)}::text::jsonb, ${p(7)}::bytea, ${p(8)}::text::jsonb, ${p(9)}::text::jsonb, ${p(10)}::timestamptz, ${p(11)}::text, ${p(12)}::text)`
+  })
+  await tx.query(
+    `INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash) VALUES ${rows.join(', ')}`,
+    params,
+  )
+}
