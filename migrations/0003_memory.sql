@@ -27,9 +27,11 @@ CREATE TABLE memories (
   kind text,
   importance double precision NOT NULL,
   tags text[] NOT NULL DEFAULT '{}',
-  -- From the first `memory.formed` of the id; a later one refreshes the rest, not these.
+  -- From the first `memory.formed` of the id (the one at `formed_position`); a later one
+  -- refreshes the rest, not these.
   formed_at timestamptz NOT NULL,
   formed_by jsonb NOT NULL,
+  formed_position bigint NOT NULL,
   search tsvector GENERATED ALWAYS AS (mnemo_memory_document(content, tags)) STORED,
   PRIMARY KEY (session_id, memory_id)
 );

@@ -105,9 +105,13 @@ describe.each(backends)('memory projection on $name', (backend) => {
 
     // Appended without the hook (a writer that does not know the projection), then with it.
     for (let i = 0; i < 10; i++) await store.append('old', [randomEvent(random)])
+    const formedBy = (who: string) => ({ type: 'memory.formed', data: { memoryId: 'k', content: who, importance: 0.5 }, actor: { ...actor, id: who } })
+    await store.append('old', [formedBy('first')])
     store.addAppendHook(createProjectionHook())
-    await store.append('old', [{ type: 'memory.connected', data: { from: 'm1', to: 'm2', strength: 0.5 }, actor }])
+    await store.append('old', [formedBy('second'), { type: 'memory.connected', data: { from: 'm1', to: 'm2', strength: 0.5 }, actor }])
     await expectProjectionIsFold(store, 'old')
+    const k = (await readGraphJson(store.driver, 'old')).memories.find((m) => m.id === 'k')
+    expect([k?.content, k?.formedBy.id]).toEqual(['second', 'first'])
   })
 
   it('rolls back with the append: a failed transaction leaves neither events nor projection', async () => {

@@ -43,85 +43,119 @@ const toFoldEvent = (row: FoldRow): FoldEvent => ({
 
 const FOLD_COLUMNS = 'session_id, position, type, data, actor, recorded_at'
 
+interface Delta {
+  graph: MemoryGraph
+  /** Position of the first `memory.formed` of each memory in this delta. */
+  formedAt: Map<string, number>
+}
+
 /**
  * Folds events (in log order) into one graph per session: what changed, with the fold
  * rules of `graph.ts`. Writing such a delta with "last write wins" upserts gives the same
- * tables as folding the whole log, because every memory event sets absolute values.
+ * tables as folding the whole log, because every memory event sets absolute values; and
+ * `formed_*` keep the values of the lowest position whatever order deltas arrive in.
  */
-function foldBySession(events: Iterable<FoldEvent>): Map<string, MemoryGraph> {
-  const deltas = new Map<string, MemoryGraph>()
+function foldBySession(events: Iterable<FoldEvent>): Map<string, Delta> {
+  const deltas = new Map<string, Delta>()
   for (const event of events) {
-    let graph = deltas.get(event.session)
-    if (!graph) deltas.set(event.session, (graph = emptyGraph()))
-    applyMemoryEvent(graph, event)
+    let delta = deltas.get(event.session)
+    if (!delta) deltas.set(event.session, (delta = { graph: emptyGraph(), formedAt: new Map() }))
+    applyMemoryEvent(delta.graph, event)
+    const id = event.data.memoryId
+    if (event.type === 'memory.formed' && typeof id === 'string' && delta.graph.memories.has(id) && !delta.formedAt.has(id)) {
+      delta.formedAt.set(id, event.position)
+    }
   }
   return deltas
 }
 
-/** Upserts a fold's result; moves the checkpoint to `checkpoint` when given. One statement. */
-async function writeDeltas(tx: SqlExecutor, deltas: Map<string, MemoryGraph>, checkpoint?: number): Promise<void> {
+interface WriteOptions {
+  /** Move the checkpoint here. */
+  checkpoint?: number
+  /** Also report whether projected events after the old checkpoint and before this position exist. */
+  gapBefore?: number
+}
+
+/**
+ * Upserts a fold's result and moves the checkpoint, in one statement (one round trip inside
+ * the append transaction, which holds the log's lock). Returns the checkpoint as it was
+ * and whether unfolded events lie between it and `gapBefore`.
+ */
+async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, options: WriteOptions = {}): Promise<{ checkpoint: number; gap: boolean }> {
   const memories: unknown[] = []
   const connections: unknown[] = []
-  for (const [session, graph] of deltas) {
+  for (const [session, { graph, formedAt }] of deltas) {
     for (const m of graph.memories.values()) {
       memories.push({
         session_id: session, memory_id: m.id, content: m.content, kind: m.kind ?? null, importance: m.importance,
-        tags: m.tags, formed_at: m.formedAt, formed_by: m.formedBy,
+        tags: m.tags, formed_at: m.formedAt, formed_by: m.formedBy, formed_position: formedAt.get(m.id),
       })
     }
     for (const c of graph.connections.values()) connections.push({ session_id: session, a: c.a, b: c.b, strength: c.strength })
   }
-  if (memories.length === 0 && connections.length === 0 && checkpoint === undefined) return
-  await tx.query(
-    `WITH m AS (
-       INSERT INTO memories (session_id, memory_id, content, kind, importance, tags, formed_at, formed_by)
-       SELECT session_id, memory_id, content, kind, importance, tags, formed_at, formed_by
+  const [row] = await tx.query<{ checkpoint: string | number; gap: boolean }>(
+    `WITH before AS (SELECT position FROM memory_projection),
+     m AS (
+       INSERT INTO memories AS t (session_id, memory_id, content, kind, importance, tags, formed_at, formed_by, formed_position)
+       SELECT session_id, memory_id, content, kind, importance, tags, formed_at, formed_by, formed_position
        FROM jsonb_to_recordset($1::text::jsonb) AS x(session_id text, memory_id text, content text, kind text,
-         importance double precision, tags text[], formed_at timestamptz, formed_by jsonb)
+         importance double precision, tags text[], formed_at timestamptz, formed_by jsonb, formed_position bigint)
        ON CONFLICT (session_id, memory_id) DO UPDATE
-         SET content = excluded.content, kind = excluded.kind, importance = excluded.importance, tags = excluded.tags
+         SET content = excluded.content, kind = excluded.kind, importance = excluded.importance, tags = excluded.tags,
+             formed_at = CASE WHEN excluded.formed_position < t.formed_position THEN excluded.formed_at ELSE t.formed_at END,
+             formed_by = CASE WHEN excluded.formed_position < t.formed_position THEN excluded.formed_by ELSE t.formed_by END,
+             formed_position = LEAST(excluded.formed_position, t.formed_position)
      ), c AS (
        INSERT INTO memory_connections (session_id, a, b, strength)
        SELECT session_id, a, b, strength
        FROM jsonb_to_recordset($2::text::jsonb) AS x(session_id text, a text, b text, strength double precision)
        ON CONFLICT (session_id, a, b) DO UPDATE SET strength = excluded.strength
+     ), moved AS (
+       UPDATE memory_projection SET position = GREATEST(position, $3::bigint) WHERE $3::bigint IS NOT NULL
      )
-     UPDATE memory_projection SET position = GREATEST(position, coalesce($3::bigint, position))`,
-    [JSON.stringify(memories), JSON.stringify(connections), checkpoint ?? null],
+     SELECT before.position AS checkpoint,
+       $4::bigint IS NOT NULL AND EXISTS (
+         SELECT 1 FROM events WHERE type = ANY($5::text[]) AND position > before.position AND position < $4::bigint
+       ) AS gap
+     FROM before`,
+    [JSON.stringify(memories), JSON.stringify(connections), options.checkpoint ?? null, options.gapBefore ?? null, PROJECTED_TYPES],
   )
+  return { checkpoint: Number(row.checkpoint), gap: Boolean(row.gap) }
 }
 
-/** Projected events after the checkpoint and before `before`, oldest first, at most `limit`. */
-async function readUnfolded(tx: SqlExecutor, before: number | null, limit: number): Promise<FoldEvent[]> {
+/** Projected events with `after` < position < `before`, oldest first, at most `limit`. */
+async function readEvents(tx: SqlExecutor, after: number, before: number, limit: number): Promise<FoldEvent[]> {
   const rows = await tx.query<FoldRow>(
     `SELECT ${FOLD_COLUMNS} FROM events
-     WHERE type = ANY($1::text[]) AND position > (SELECT position FROM memory_projection)
-       AND ($2::bigint IS NULL OR position < $2::bigint)
-     ORDER BY position LIMIT $3`,
-    [PROJECTED_TYPES, before, limit],
+     WHERE type = ANY($1::text[]) AND position > $2 AND position < $3
+     ORDER BY position LIMIT $4`,
+    [PROJECTED_TYPES, after, before, limit],
   )
   return rows.map(toFoldEvent)
 }
 
 /**
  * The append hook. It runs after the batch's events are inserted, in the same transaction
- * and under the `log_head` lock, so no other append can commit meanwhile. Projected events
- * that some writer left unfolded (an older mnemo during a rolling upgrade) are folded first:
- * the projection never skips an event of the log.
+ * and under the `log_head` lock, so no other append can commit meanwhile; normally it costs
+ * one statement. Projected events that some writer left unfolded (an older mnemo during a
+ * rolling upgrade) are then folded too, with this batch again on top of them: the
+ * projection never skips an event of the log.
  */
 export function createProjectionHook(): AppendHook {
   return async function projectMemoryEvents(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
     const mine = events.filter((e) => projected.has(e.type))
     if (mine.length === 0) return
     const first = mine[0].position
-    for (;;) {
-      const missed = await readUnfolded(tx, first, CHUNK)
+    const { checkpoint, gap } = await writeDeltas(tx, foldBySession(mine), { checkpoint: events.at(-1)!.position, gapBefore: first })
+    if (!gap) return
+    for (let after = checkpoint; ; ) {
+      const missed = await readEvents(tx, after, first, CHUNK)
       if (missed.length < CHUNK) {
-        await writeDeltas(tx, foldBySession([...missed, ...mine]), events.at(-1)!.position)
+        await writeDeltas(tx, foldBySession([...missed, ...mine]))
         return
       }
-      // Not reached in normal operation: the start-up catch-up folds old events in chunks.
-      await writeDeltas(tx, foldBySession(missed), missed.at(-1)!.position)
+      await writeDeltas(tx, foldBySession(missed))
+      after = missed.at(-1)!.position
     }
   }
 }
@@ -142,8 +176,9 @@ export async function catchUpProjection(driver: SqlDriver): Promise<number> {
   for (;;) {
     const folded = await driver.transaction(async (tx) => {
       const head = await lockLog(tx)
-      const chunk = await readUnfolded(tx, head + 1, CHUNK)
-      if (chunk.length > 0) await writeDeltas(tx, foldBySession(chunk), chunk.at(-1)!.position)
+      const [{ position }] = await tx.query<{ position: string | number }>('SELECT position FROM memory_projection')
+      const chunk = await readEvents(tx, Number(position), head + 1, CHUNK)
+      if (chunk.length > 0) await writeDeltas(tx, foldBySession(chunk), { checkpoint: chunk.at(-1)!.position })
       return chunk.length
     })
     total += folded
