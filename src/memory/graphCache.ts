@@ -12,6 +12,8 @@ import type { SqlExecutor } from '../store/types.js'
 export interface GraphCacheOptions {
   /** Memories + connections kept over all sessions before the least recently used are dropped. */
   maxWeight?: number
+  /** Sessions kept at most (empty graphs weigh nothing but still take an entry). */
+  maxSessions?: number
   /** More new events than this since the cached position: reload from the projection instead. */
   maxDelta?: number
 }
@@ -37,7 +39,7 @@ export interface GraphCache {
 }
 
 export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {}): GraphCache {
-  const { maxWeight = 2_000_000, maxDelta = 10_000 } = options
+  const { maxWeight = 2_000_000, maxSessions = 1000, maxDelta = 10_000 } = options
   const entries = new Map<string, Entry>()
   const refreshing = new Map<string, Refreshing>()
   let totalWeight = 0
@@ -88,7 +90,7 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
     entries.delete(session)
     entries.set(session, entry) // most recently used last
     for (const [id, old] of entries) {
-      if (totalWeight <= maxWeight || id === session) break
+      if ((totalWeight <= maxWeight && entries.size <= maxSessions) || id === session) break
       entries.delete(id)
       totalWeight -= old.weight
     }

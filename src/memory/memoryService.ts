@@ -31,14 +31,19 @@ export interface MemoryServiceDeps {
 
 export type CascadeOutcome =
   | { ok: true; event: EventEnvelope; result: CascadeResult }
-  | { ok: false; reason: 'unknown_memory' }
+  | { ok: false; reason: 'unknown_session' | 'unknown_memory' }
+
+export type SearchOutcome =
+  | { ok: true; results: SearchHit[]; event: AppendedRef }
+  | { ok: false; reason: 'unknown_session' }
 
 export interface MemoryService {
   prepareEvents(session: string, events: NewEvent[]): Promise<NewEvent[]>
   afterAppend(session: string, events: NewEvent[], positions: number[]): Promise<void>
   requestCascade(session: string, request: { memoryId: string; strength?: number }, actor: Actor): Promise<CascadeOutcome>
-  search(session: string, query: string, limit: number, actor: Actor): Promise<{ results: SearchHit[]; event: AppendedRef }>
-  graph(session: string): Promise<GraphJson>
+  search(session: string, query: string, limit: number, actor: Actor): Promise<SearchOutcome>
+  /** Undefined when the session does not exist. */
+  graph(session: string): Promise<GraphJson | undefined>
   /** The summary from the document's state and the participants (both read elsewhere) and the log's memory events. */
   context(session: string, facts: { state: SessionStateJson; participants: ContextParticipant[] }): Promise<SessionContext>
 }
@@ -124,7 +129,9 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
     },
 
     async requestCascade(session, { memoryId, strength }, actor) {
-      const graph = await cache.graphOf(session)
+      // The existence check and the graph in parallel: one round trip less on the way.
+      const [head, graph] = await Promise.all([store.head(session), cache.graphOf(session)])
+      if (!head) return { ok: false, reason: 'unknown_session' }
       if (!graph.memories.has(memoryId) && !graph.adjacency.has(memoryId)) return { ok: false, reason: 'unknown_memory' }
       const result = cascadeOf(graph, memoryId, strength)
       const ref = await appendOne(session, { type: 'memory.cascade', data: cascadeEventData(memoryId, null, result), actor })
@@ -133,16 +140,20 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
     },
 
     async search(session, query, limit, actor) {
-      const results = await searchMemories(db, session, query, limit)
+      const [head, results] = await Promise.all([store.head(session), searchMemories(db, session, query, limit)])
+      if (!head) return { ok: false, reason: 'unknown_session' }
       const event = await appendOne(session, {
         type: 'memory.retrieved',
         data: { query, results: results.map((r) => ({ memoryId: r.memoryId, score: r.score })) },
         actor,
       })
-      return { results, event }
+      return { ok: true, results, event }
     },
 
-    graph: (session) => readGraphJson(db, session),
+    async graph(session) {
+      const [head, graph] = await Promise.all([store.head(session), readGraphJson(db, session)])
+      return head ? graph : undefined
+    },
 
     async context(session, { state, participants }) {
       const recentEvents = await readRecentMemoryEvents(store, session, CONTEXT_EVENTS)

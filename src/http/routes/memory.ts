@@ -44,29 +44,29 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   const stateOf = deps.stateOf ?? emptyState
   const app = new Hono()
 
-  async function existingSession(c: Context, action: 'read' | 'write'): Promise<string> {
-    const session = sessionParam(c, action)
-    if (!(await store.head(session))) throw notFound(`session "${session}" does not exist`)
-    return session
-  }
+  const noSession = (session: string) => notFound(`session "${session}" does not exist`)
 
   app.get('/api/sessions/:id/memories', async (c) => {
-    const session = await existingSession(c, 'read')
-    return c.json({ session, ...(await memory.graph(session)) })
+    const session = sessionParam(c, 'read')
+    const graph = await memory.graph(session)
+    if (!graph) throw noSession(session)
+    return c.json({ session, ...graph })
   })
 
   // A reader may search; the server records the retrieval, attributed to the reader.
   app.post('/api/sessions/:id/memories/search', async (c) => {
-    const session = await existingSession(c, 'read')
+    const session = sessionParam(c, 'read')
     const { query, limit } = await bodyOf(c, searchRequestSchema)
-    const { results, event } = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.var.identity))
-    return c.json({ query, results, event })
+    const outcome = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.var.identity))
+    if (!outcome.ok) throw noSession(session)
+    return c.json({ query, results: outcome.results, event: outcome.event })
   })
 
   app.post('/api/sessions/:id/cascades', async (c) => {
-    const session = await existingSession(c, 'write')
+    const session = sessionParam(c, 'write')
     const request = await bodyOf(c, cascadeRequestSchema)
     const outcome = await memory.requestCascade(session, request, toActor(c.var.identity))
+    if (!outcome.ok && outcome.reason === 'unknown_session') throw noSession(session)
     if (!outcome.ok) {
       throw new HttpError(404, 'memory_not_found',
         `memoryId: session "${session}" has no memory ${JSON.stringify(request.memoryId)} (neither formed nor connected)`)
@@ -75,9 +75,10 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   })
 
   app.get('/api/sessions/:id/context', async (c) => {
-    const session = await existingSession(c, 'read')
+    const session = sessionParam(c, 'read')
     const format = c.req.query('format') ?? 'json'
     if (format !== 'json' && format !== 'md') throw badRequest(`format must be "md" or "json" (got "${format.slice(0, 40)}")`)
+    if (!(await store.head(session))) throw noSession(session)
     const [state, participants] = await Promise.all([stateOf(session), listParticipants(store, session)])
     const context = await memory.context(session, { state, participants })
     if (format === 'json') return c.json(context)
