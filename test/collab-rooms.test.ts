@@ -157,6 +157,35 @@ describe.each(backends)('rooms on $name', (backend) => {
     await converged(server, 'down', [alice.doc, bob.doc])
   })
 
+  it('loses no update committed while a room loads', async () => {
+    const delivered = new Set<string>()
+    let raced: string | undefined
+    const racing: EventStore = {
+      ...store,
+      subscribe: (options, handler) => store.subscribe(options, async (event) => {
+        await handler(event)
+        delivered.add(event.id)
+      }),
+      // Between the room's read of the log and its start on the feed, another writer commits.
+      read: async (session, options) => {
+        const events = await store.read(session, options)
+        if (session === 'race' && options?.types?.includes('doc.update') && !raced) {
+          const doc = new Y.Doc()
+          select(doc, 'committed-during-load', 'hal')
+          const update = Y.encodeStateAsUpdate(doc)
+          const result = await store.append('race', [{ type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update, actor: writer }])
+          raced = result.ok ? result.events[0]!.id : undefined
+          await until(() => delivered.has(raced!), 'the feed to deliver the racing update')
+        }
+        return events
+      },
+    }
+    const server = await serve({}, racing)
+    const alice = client(server, 'race', { id: 'alice' })
+    await alice.synced()
+    await until(() => alice.doc.getMap('selections').has('committed-during-load'), 'the racing update to reach alice')
+  })
+
   it('closes a connection that does not keep up (1013) instead of buffering for it', async () => {
     const rooms = createRoomManager({ store, config: { maxBufferedBytes: 1024 } })
     const fast = new FakeSocket()

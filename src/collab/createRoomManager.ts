@@ -6,6 +6,7 @@
 import type * as Y from 'yjs'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
+import { createUpdateFeed } from './feed.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
@@ -26,7 +27,7 @@ export interface RoomInfo {
   session: string
   connections: number
   participants: number
-  /** The subscription's position: the room holds every `doc.update` up to it. */
+  /** The feed's position for the room: it holds every `doc.update` up to it. */
   position: number
   snapshotPosition: number
   pendingUpdates: number
@@ -63,6 +64,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     store,
     log,
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
+    feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed')),
     pendingAppends: 0,
     track(work) {
       background.add(work)
@@ -199,6 +201,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
       for (const conn of [...room.connections]) closeConnection(conn, 1012, 'server shutting down, reconnect')
     })))
     await idle()
+    await ctx.feed.close()
   }
 
   return {

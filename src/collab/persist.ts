@@ -3,7 +3,7 @@
  * (appends that arrive together share one transaction: the store's group commit), and only
  * once its append resolved is it applied to the room's doc and sent to the other clients —
  * in submission order, along one promise chain per room. Updates other writers stored reach
- * the room through its subscription. Snapshots and the decision rule hang off both paths.
+ * the room through the update feed (feed.ts). Snapshots and the decision rule hang off both paths.
  */
 import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
@@ -72,7 +72,7 @@ function applyAppended(
       if (opts.decisionId) room.decisionsHandled.delete(opts.decisionId) // try again later
     }
     // Not ok: only a decision's fixed event id conflicts — another instance recorded it,
-    // and its acceptance arrives through the subscription.
+    // and its acceptance arrives through the feed.
     else ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
     return
   }
@@ -90,7 +90,7 @@ function applyAppended(
   broadcast(ctx, room, encodeUpdate(update), opts.from)
 }
 
-/** The subscription's handler: the room's own events are skipped, others applied and sent to all. */
+/** The feed's handler for the room: its own events are skipped, others applied and sent to all. */
 export function receiveStored(ctx: CollabContext, room: Room, event: StoredEvent): void {
   room.caughtUpTo = event.position
   room.caughtUpVersion = event.version
@@ -132,7 +132,7 @@ export function applyDecisionRule(ctx: CollabContext, room: Room): void {
 }
 
 /**
- * Writes a snapshot labelled with the subscription's position P when the doc holds exactly
+ * Writes a snapshot labelled with the feed's position P when the doc holds exactly
  * the `doc.update` events ≤ P: nothing of ours is unapplied, nothing applied lies beyond P.
  * `force` ignores the `snapshotEvery` count (unloading, shutdown).
  */
@@ -160,7 +160,7 @@ export async function settle(room: Room): Promise<void> {
   }
 }
 
-/** Resolves when the subscription has passed everything the room applied, or after `ms`. */
+/** Resolves when the feed has passed everything the room applied, or after `ms`. */
 export function caughtUp(room: Room, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {

@@ -7,24 +7,7 @@ import type * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { encodeAwarenessEntries, stampAwarenessUser, validateAwarenessUpdate, type AwarenessEntry } from '../protocol/awareness.js'
 import { encodeAwareness } from '../protocol/messages.js'
-import type { Connection, RoomConfig } from './types.js'
-
-export interface Presence {
-  readonly awareness: Awareness
-  /**
-   * Applies a connection's awareness update (then broadcast to the others by the 'update'
-   * listener). Entries for client ids another participant holds, or beyond the room's cap,
-   * are dropped. False when the connection claims more ids than it may: close it.
-   */
-  receive(conn: Connection, update: Uint8Array): boolean
-  /** Removes every state the connection spoke for, and tells the others. */
-  release(conn: Connection): void
-  /** All current states as one awareness update; undefined when there are none. */
-  states(): Uint8Array | undefined
-  /** Number of states held. */
-  size(): number
-  destroy(): void
-}
+import type { Connection, Presence, RoomConfig } from './types.js'
 
 interface Claim {
   conn: Connection

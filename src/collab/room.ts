@@ -1,6 +1,6 @@
 /**
  * A room's life: loading a session's document (snapshot + tail) into a plain record beside
- * its Y.Doc, subscribing to the session's updates from other writers, and unloading with a
+ * its Y.Doc, tapping the feed for the session's updates from other writers, and unloading with a
  * last snapshot. A load that fails yields no room at all, so an empty doc can never stand in
  * for a stored one.
  */
@@ -9,12 +9,21 @@ import { createPresence } from './presence.js'
 import { applyDecisionRule, broadcast, caughtUp, maybeSnapshot, receiveStored, settle } from './persist.js'
 import type { CollabContext, Room } from './types.js'
 
-/** How long unloading waits for the subscription to pass the room's own updates. */
+/** How long unloading waits for the feed to pass the room's own updates. */
 const CATCH_UP_MS = 2000
 
 /** Loads `session` into a ready room; rejects when it cannot be loaded. */
 export async function loadRoom(ctx: CollabContext, session: string): Promise<Room> {
-  const [head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session)])
+  // Tapped before reading: an update committed meanwhile is in the read or in the tap.
+  const tap = await ctx.feed.tap(session)
+  let head: Awaited<ReturnType<typeof ctx.store.head>>
+  let loaded: Awaited<ReturnType<typeof loadDocument>>
+  try {
+    ;[head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session)])
+  } catch (error) {
+    tap.stop()
+    throw error
+  }
   if (loaded.skipped.length > 0) {
     ctx.log.warn({ session, skipped: loaded.skipped }, 'stored updates that yjs refused were left out of the document')
   }
@@ -40,17 +49,8 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
     decisionsHandled: new Set(),
     progressWaiters: new Set(),
   }
-  room.subscription = ctx.store.subscribe(
-    { session, types: ['doc.update'], after: loaded.position },
-    (event) => {
-      try {
-        receiveStored(ctx, room, event)
-      } catch (error) {
-        // Never let one event end the subscription: the room would silently stop hearing.
-        ctx.log.error({ err: error, session, position: event.position }, 'handling a stored update failed')
-      }
-    },
-  )
+  room.tap = tap
+  tap.start(loaded.position, (event) => receiveStored(ctx, room, event))
   ctx.log.debug({ session, position: loaded.position, replayed: loaded.replayed }, 'room loaded')
   // A decision may have reached its quorum in updates written without a room (HTTP, import).
   applyDecisionRule(ctx, room)
@@ -59,7 +59,7 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
 }
 
 /**
- * Unloads a room: waits for its appends to be applied and the subscription to pass them,
+ * Unloads a room: waits for its appends to be applied and the feed to pass them,
  * writes a snapshot, then calls `beforeClose` (shutdown closes the sockets there) and stops.
  */
 export async function unloadRoom(ctx: CollabContext, room: Room, beforeClose?: () => void): Promise<void> {
@@ -67,11 +67,11 @@ export async function unloadRoom(ctx: CollabContext, room: Room, beforeClose?: (
   room.state = 'unloading'
   await settle(room)
   await caughtUp(room, CATCH_UP_MS)
-  await settle(room) // the subscription may have triggered the decision rule
+  await settle(room) // the feed may have triggered the decision rule
   maybeSnapshot(ctx, room, true)
   beforeClose?.()
   room.state = 'closed'
-  await room.subscription?.close()
+  room.tap?.stop()
   await Promise.allSettled([...room.presenceWrites.values()])
   room.presence.destroy()
   room.doc.destroy()

@@ -4,8 +4,9 @@
  */
 import type * as Y from 'yjs'
 import type { Identity } from '../auth/identity.js'
-import type { Actor, EventStore, Subscription } from '../store/types.js'
-import type { Presence } from './presence.js'
+import type { Actor, EventStore } from '../store/types.js'
+import type { Tap, UpdateFeed } from './feed.js'
+import type { Awareness } from 'y-protocols/awareness'
 
 /** The logger surface collab uses (pino's satisfies it). */
 export interface Log {
@@ -104,12 +105,12 @@ export interface Room {
   /** Per participant, the last joined/left append, so they reach the log in order. */
   presenceWrites: Map<string, Promise<unknown>>
 
-  /** Position of the newest `doc.update` the subscription passed (applied or ours). */
+  /** Position of the newest `doc.update` the feed passed (applied, or ours): the "subscription cursor". */
   caughtUpTo: number
   caughtUpVersion: number
   /** Position of the newest update this room appended and then applied. */
   appliedPosition: number
-  /** Ids of `doc.update` events this room appended that the subscription has not passed. */
+  /** Ids of `doc.update` events this room appended that the feed has not passed yet. */
   ownIds: Set<string>
   /** Appends of doc updates submitted and not yet applied (or given up). */
   inFlight: number
@@ -120,12 +121,31 @@ export interface Room {
   snapshotPosition: number
   /** Decisions whose acceptance is being appended, or that are known to be recorded. */
   decisionsHandled: Set<string>
-  subscription?: Subscription
+  /** This session's share of the manager's update feed. */
+  tap?: Tap
   unloadTimer?: NodeJS.Timeout
   /** Set when unloading starts; resolves once the room has unloaded. */
   unloaded?: Promise<void>
-  /** Wakes waiters for the subscription's progress. */
+  /** Wakes waiters for the feed's progress. */
   progressWaiters: Set<() => void>
+}
+
+/** A room's awareness, kept by presence.ts. */
+export interface Presence {
+  readonly awareness: Awareness
+  /**
+   * Applies a connection's awareness update (then broadcast to the others by the 'update'
+   * listener). Entries for client ids another participant holds, or beyond the room's cap,
+   * are dropped. False when the connection claims more ids than it may: close it.
+   */
+  receive(conn: Connection, update: Uint8Array): boolean
+  /** Removes every state the connection spoke for, and tells the others. */
+  release(conn: Connection): void
+  /** All current states as one awareness update; undefined when there are none. */
+  states(): Uint8Array | undefined
+  /** Number of states held. */
+  size(): number
+  destroy(): void
 }
 
 /** What every collab module shares. */
@@ -133,6 +153,7 @@ export interface CollabContext {
   store: EventStore
   log: Log
   config: RoomConfig
+  feed: UpdateFeed
   /** Appends submitted and not yet settled, across rooms. */
   pendingAppends: number
   /** Keeps background work (snapshots, presence events) for close() to wait on. */
