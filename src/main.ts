@@ -10,6 +10,9 @@ import { checkSecret } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { createApp } from './http/app.js'
 import { createAuthenticator } from './http/authenticate.js'
+import { isAuthError } from './auth/errors.js'
+import { createRoomManager, type RoomManager } from './collab/createRoomManager.js'
+import { attachSyncEndpoint } from './collab/upgrade.js'
 import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
@@ -28,6 +31,7 @@ export interface RunningServer {
   url: string
   port: number
   store: EventStore
+  rooms: RoomManager
   server: Server
   close(): Promise<void>
 }
@@ -53,11 +57,27 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
   })
   const metrics = createMetrics()
+  const rooms = createRoomManager({
+    store,
+    log: log.child({ module: 'collab' }),
+    config: {
+      snapshotEvery: config.snapshotEvery,
+      graceMs: config.roomGraceMs,
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxMessageBytes: config.maxMessageBytes,
+    },
+  })
+  metrics.gauge('mnemo_rooms_loaded', 'Sessions loaded in this instance', () => rooms.stats().rooms)
+  metrics.gauge('mnemo_ws_connections', 'Open sync connections', () => rooms.stats().connections)
+  metrics.gauge('mnemo_pending_appends', 'Document updates waiting for the store', () => rooms.stats().pendingAppends)
+  // The live room's document when the session is loaded here, else the log's.
   const stateOf = async (session: string) => {
+    const live = rooms.docOf(session)
+    if (live) return readState(live)
     const loaded = await loadDocument(store, session)
     const state = readState(loaded.doc)
     loaded.doc.destroy()
-    return { state, position: loaded.position, version: loaded.version }
+    return state
   }
   const authenticate = createAuthenticator(mode)
   const app = createApp({
@@ -72,7 +92,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
         store, maxBatchEvents: config.maxBatchEvents, prepareEvents: memory.prepareEvents, afterAppend: memory.afterAppend,
       }),
       sessionRoutes({ store, stateOf }),
-      memoryRoutes({ store, memory, stateOf: async (session) => (await stateOf(session)).state }),
+      memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
     ],
   })
@@ -80,6 +100,25 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server))
     s.once('error', reject)
+  })
+  const sync = attachSyncEndpoint(server, {
+    rooms,
+    maxPayload: config.maxMessageBytes,
+    log: log.child({ module: 'sync' }),
+    async authenticate(req) {
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      try {
+        return await authenticate({
+          authorization: req.headers.authorization,
+          query: url.searchParams,
+          headers: { get: (name) => headerValue(req.headers[name.toLowerCase()]) },
+          transport: 'ws',
+        })
+      } catch (error) {
+        if (!isAuthError(error)) throw error
+        return { close: { code: error.status === 403 ? 4403 : error.status === 400 ? 4400 : 4401, reason: error.message } }
+      }
+    },
   })
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
@@ -91,9 +130,13 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     url,
     port,
     store,
+    rooms,
     server,
     close() {
       closing ??= (async () => {
+        // Stop taking connections, flush and snapshot rooms (clients get 1012), then HTTP.
+        await sync.close()
+        await rooms.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeAllConnections()
@@ -103,4 +146,8 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       return closing
     },
   }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }

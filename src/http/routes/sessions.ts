@@ -22,7 +22,7 @@ const CreateBody = z.strictObject({
 export interface SessionRoutesDeps {
   store: EventStore
   /** The session document's current state (the loaded room's, else loaded from the log). */
-  stateOf(session: string): Promise<{ state: SessionState; position: number; version: number }>
+  stateOf(session: string): Promise<SessionState>
 }
 
 export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
@@ -66,8 +66,8 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     const session = sessionParam(c, 'read')
     const head = await store.head(session)
     if (!head) throw notFound(`session "${session}" does not exist`)
-    const [participants, current] = await Promise.all([listParticipants(store, session), stateOf(session)])
-    return c.json({ id: session, version: head.version, position: head.position, participants, state: current.state })
+    const [participants, state] = await Promise.all([listParticipants(store, session), stateOf(session)])
+    return c.json({ id: session, version: head.version, position: head.position, participants, state })
   })
 
   return app
