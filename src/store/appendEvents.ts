@@ -84,14 +84,16 @@ export function createAppender(
   }
 
   function takeBatch(): PendingAppend[] {
-    const batch: PendingAppend[] = []
+    // One splice per batch: shift() per append is quadratic when thousands are queued.
+    let take = 0
     let count = 0
-    while (queue.length > 0 && (batch.length === 0 || count + queue[0].events.length <= MAX_EVENTS_PER_TRANSACTION)) {
-      const next = queue.shift()!
-      count += next.events.length + next.options.ifNew.length
-      batch.push(next)
+    while (take < queue.length) {
+      const size = queue[take].events.length + queue[take].options.ifNew.length
+      if (take > 0 && count + size > MAX_EVENTS_PER_TRANSACTION) break
+      count += size
+      take += 1
     }
-    return batch
+    return queue.splice(0, take)
   }
 
   async function writeInTransaction(batch: PendingAppend[]): Promise<AppendResult[]> {
