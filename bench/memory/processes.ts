@@ -67,7 +67,12 @@ export interface ServerChild {
 /** Starts `mnemo serve` on `databaseUrl` and waits until /health answers. */
 export async function startServer(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<ServerChild> {
   const port = await freePort()
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extraEnv }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
+    // One caller sends thousands of requests a second here: a per-caller limit would measure itself.
+    MNEMO_RATE_HTTP_PER_SEC: '0',
+    ...extraEnv,
+  }
   for (const key of ['MNEMO_AUTH_SECRET', 'NODE_OPTIONS', 'MNEMO_DB_SCHEMA']) delete env[key]
   const child = spawnNode(['src/cli/index.ts', 'serve'], env)
   let stderr = ''
