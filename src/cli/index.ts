@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { CliError } from './context.js'
 import { registerExportCommand } from './export.js'
 import { registerImportCommand } from './import.js'
+import { registerMcpCommand } from './mcp.js'
 import { registerMigrateCommand } from './migrate.js'
 import { registerRebuildCommand } from './rebuild.js'
 import { registerReplayCommand } from './replay.js'
@@ -22,6 +23,7 @@ export function createProgram(): Command {
   registerExportCommand(program)
   registerImportCommand(program)
   registerRebuildCommand(program)
+  registerMcpCommand(program)
   return program
 }
 

@@ -1,0 +1,97 @@
+/**
+ * A session's events as an async iterator over the SSE stream. When the connection drops it
+ * reconnects with `Last-Event-ID` (the last position it delivered), and it never delivers a
+ * position at or below one it delivered already: no gaps, no duplicates.
+ */
+import { MnemoError } from './errors.js'
+import { sleep, type HttpClient } from './http.js'
+import type { EventEnvelope } from './types.js'
+
+export interface EventsOptions {
+  /** Deliver events after this position; `'now'`: only new ones. Default 0: from the start. */
+  after?: number | 'now'
+  /** Exact types or patterns like `memory.*`. */
+  types?: string[]
+  /** Stops the iteration (as `break` or `return()` do). */
+  signal?: AbortSignal
+}
+
+interface SseMessage {
+  id?: string
+  event?: string
+  data: string
+}
+
+export async function* followEvents(
+  http: HttpClient, session: string, options: EventsOptions, headPosition: () => Promise<number>,
+): AsyncGenerator<EventEnvelope, void, undefined> {
+  const stop = new AbortController()
+  const signals = [http.closed, stop.signal, ...(options.signal ? [options.signal] : [])]
+  const stopped = AbortSignal.any(signals)
+  let last = options.after === 'now' ? await headPosition() : options.after ?? 0
+  const types = options.types?.length ? options.types.join(',') : undefined
+  try {
+    for (let failures = 0; !stopped.aborted; failures++) {
+      if (failures > 0) await sleep(Math.min(100 * 2 ** Math.min(failures - 1, 10), 2000), stopped)
+      if (stopped.aborted) return
+      let response: Response
+      try {
+        response = await http.fetch(http.url(`/api/sessions/${session}/stream`, { after: String(last), types }), {
+          headers: { ...http.headers, accept: 'text/event-stream', ...(last > 0 ? { 'last-event-id': String(last) } : {}) },
+          signal: stopped,
+        })
+      } catch {
+        continue // unreachable: try again
+      }
+      if (response.status === 429 || response.status >= 500) {
+        await response.body?.cancel().catch(() => {})
+        continue
+      }
+      if (!response.ok || !response.body) {
+        const text = await response.text().catch(() => '')
+        throw new MnemoError(response.status, 'stream_refused', `events: the stream answered ${response.status}: ${text.slice(0, 300)}`)
+      }
+      try {
+        for await (const message of readSse(response.body)) {
+          const position = Number(message.id)
+          if (!Number.isSafeInteger(position) || position <= last) continue
+          failures = 0
+          last = position
+          yield JSON.parse(message.data) as EventEnvelope
+        }
+      } catch {
+        // The connection dropped mid-stream: resume after `last`.
+      }
+    }
+  } finally {
+    stop.abort()
+  }
+}
+
+/** Parses `text/event-stream` (the subset the server writes: id, event, data, comments). */
+async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
+  const decoder = new TextDecoder()
+  let buffer = ''
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let end: number
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      const message: SseMessage = { data: '' }
+      const data: string[] = []
+      for (const line of block.split('\n')) {
+        if (line === '' || line.startsWith(':')) continue
+        const colon = line.indexOf(':')
+        const field = colon < 0 ? line : line.slice(0, colon)
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+        if (field === 'id') message.id = value
+        else if (field === 'event') message.event = value
+        else if (field === 'data') data.push(value)
+      }
+      if (data.length === 0) continue
+      message.data = data.join('\n')
+      yield message
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The SDK's operations over the HTTP API: memory events (formed, connected, strength
+ * changed), conversation turns and any custom event, each with a client-generated id so the
+ * queue may resend it; and cascades, search, the context summary and the memory graph.
+ */
+import { randomUUID } from 'node:crypto'
+import type { HttpClient } from './http.js'
+import type {
+  EventEnvelope, EventRef, MemoryGraph, NewMemory, SearchResult, SessionContext, WriteOptions,
+} from './types.js'
+
+export type TurnRole = 'user' | 'assistant' | 'system' | 'agent'
+
+export interface HttpOps {
+  /** Appends one event of any client type (`note.added`, `agent.plan`, …) with `meta.rationale`. */
+  appendEvent(type: string, data: Record<string, unknown>, options?: WriteOptions): Promise<EventRef>
+  formMemory(memory: NewMemory, options?: WriteOptions): Promise<{ memoryId: string; event: EventRef }>
+  connect(from: string, to: string, strength: number, options?: WriteOptions): Promise<EventRef>
+  strengthen(from: string, to: string, strength: number, options?: WriteOptions): Promise<EventRef>
+  /** Runs and records a cascade from `memoryId`; resolves with the `memory.cascade` event. */
+  cascade(memoryId: string, strength?: number, options?: WriteOptions): Promise<EventEnvelope>
+  turn(role: TurnRole, content: string, options?: WriteOptions & { turnIndex?: number }): Promise<EventRef>
+  search(query: string, limit?: number): Promise<SearchResult>
+  context(options?: { format?: 'json' }): Promise<SessionContext>
+  context(options: { format: 'md' }): Promise<string>
+  memories(): Promise<MemoryGraph>
+  /** One page of the session's events (the log read once; `events()` follows it live). */
+  readEvents(options?: { after?: number; types?: string[]; limit?: number }): Promise<{ events: EventEnvelope[]; next: number | null }>
+}
+
+export function createHttpOps(http: HttpClient, session: string): HttpOps {
+  const path = (rest: string) => `/api/sessions/${session}${rest}`
+
+  async function appendEvent(type: string, data: Record<string, unknown>, options?: WriteOptions & { causationId?: string }): Promise<EventRef> {
+    const meta: Record<string, unknown> = {}
+    if (options?.rationale !== undefined) meta.rationale = options.rationale
+    if (options?.causationId !== undefined) meta.causationId = options.causationId
+    const body = { id: randomUUID(), type, data, ...(Object.keys(meta).length > 0 ? { meta } : {}) }
+    const answer = await http.request<{ events: EventRef[] }>({
+      method: 'POST', path: path('/events'), body, idempotent: true, what: `append ${type}`,
+    })
+    return answer.events[0]!
+  }
+
+  function context(options: { format: 'md' }): Promise<string>
+  function context(options?: { format?: 'json' }): Promise<SessionContext>
+  function context(options: { format?: 'md' | 'json' } = {}): Promise<SessionContext | string> {
+    const format = options.format ?? 'json'
+    return http.request({
+      method: 'GET', path: path('/context'), query: { format }, idempotent: true, accept: format === 'md' ? 'text' : 'json', what: 'context',
+    })
+  }
+
+  return {
+    appendEvent,
+    async formMemory({ memoryId = randomUUID(), ...rest }, options) {
+      const data: Record<string, unknown> = { memoryId, ...rest }
+      for (const key of Object.keys(data)) if (data[key] === undefined) delete data[key]
+      return { memoryId, event: await appendEvent('memory.formed', data, options) }
+    },
+    connect: (from, to, strength, options) => appendEvent('memory.connected', { from, to, strength }, options),
+    strengthen: (from, to, strength, options) => appendEvent('memory.strength_changed', { from, to, strength }, options),
+    async cascade(memoryId, strength, options) {
+      const event = await http.request<EventEnvelope>({
+        method: 'POST', path: path('/cascades'), body: strength === undefined ? { memoryId } : { memoryId, strength },
+        idempotent: false, what: 'cascade',
+      })
+      // The cascade request has no meta of its own: the rationale follows, caused by the cascade.
+      if (options?.rationale !== undefined) {
+        await appendEvent('agent.rationale', { action: 'cascade', memoryId }, { rationale: options.rationale, causationId: event.id })
+      }
+      return event
+    },
+    turn: (role, content, options) =>
+      appendEvent('conversation.turn', options?.turnIndex === undefined ? { role, content } : { role, content, turnIndex: options.turnIndex }, options),
+    search: (query, limit) =>
+      http.request<SearchResult>({
+        method: 'POST', path: path('/memories/search'), body: limit === undefined ? { query } : { query, limit },
+        idempotent: false, what: 'search',
+      }),
+    context,
+    memories: () => http.request<MemoryGraph>({ method: 'GET', path: path('/memories'), idempotent: true, what: 'memories' }),
+    readEvents: ({ after, types, limit } = {}) =>
+      http.request({
+        method: 'GET', path: path('/events'), idempotent: true, what: 'readEvents',
+        query: { after: after?.toString(), types: types?.length ? types.join(',') : undefined, limit: limit?.toString() },
+      }),
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The SDK's public shapes: what the server sends back (event envelopes, search results, the
+ * context summary, the memory graph) and the options every write takes. Kept here rather
+ * than imported from the server's folders, which the SDK must not depend on.
+ */
+import type { SessionState } from '../session/schema.js'
+
+export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
+
+export interface Actor {
+  id: string
+  name: string
+  kind: 'human' | 'agent' | 'server'
+  model?: string
+  onBehalfOf?: string
+  run?: string
+}
+
+/** An event as the server records it (SPEC "Events"). */
+export interface EventEnvelope {
+  id: string
+  session: string
+  position: number
+  version: number
+  type: string
+  data: Record<string, unknown>
+  actor: Actor
+  meta: { causationId: string | null; correlationId: string | null; rationale?: string }
+  recordedAt: string
+  hash: string
+  prevHash: string
+}
+
+/** Where an appended event landed. */
+export interface EventRef {
+  id: string
+  position: number
+  version: number
+}
+
+/** Every write may say why; see the README for where a Yjs edit's rationale goes. */
+export interface WriteOptions {
+  rationale?: string
+}
+
+export interface Participant {
+  id: string
+  name: string
+  kind: string
+  /** Connected now (the log's joined/left, or a live awareness state). */
+  online: boolean
+  /** What the participant's awareness says, while it is connected. */
+  presence?: Presence
+}
+
+export interface Presence {
+  /** Free text such as `thinking`, `reading`, `idle`. */
+  status?: string
+  /** The memory the participant is looking at, or null. */
+  focus?: string | null
+}
+
+export interface NewMemory {
+  /** Default: a random uuid. */
+  memoryId?: string
+  content: string
+  /** 0..1, default 0.5. */
+  importance?: number
+  kind?: string
+  tags?: string[]
+  connections?: Array<{ to: string; strength: number }>
+}
+
+export interface SearchHit {
+  memoryId: string
+  score: number
+  content: string
+  kind?: string
+  importance: number
+  tags: string[]
+}
+
+export interface SearchResult {
+  query: string
+  results: SearchHit[]
+  /** The `memory.retrieved` event the server recorded. */
+  event: EventRef
+}
+
+export interface MemoryGraph {
+  session: string
+  memories: Array<{ id: string; content: string; kind?: string; importance: number; tags: string[] }>
+  connections: Array<{ from: string; to: string; strength: number }>
+}
+
+/** `GET …/context?format=json`: the compact summary for a model's context window. */
+export interface SessionContext {
+  session: string
+  participants: Array<{ id: string; name: string; kind: string; online: boolean }>
+  selections: Array<{ memoryId: string; by: string; byName: string; content?: string }>
+  explorationPath: Array<{ step: number; memoryId: string; by: string; byName: string; note?: string; content?: string }>
+  openAnnotations: Array<{ id: string; target: string; author: string; authorName: string; text: string }>
+  decisions: Array<{
+    id: string
+    question: string
+    status: 'open' | 'accepted' | 'rejected'
+    outcome?: string
+    quorum: number
+    tally: Array<{ option: string; votes: number }>
+  }>
+  recentMemoryEvents: Array<{ position: number; type: string; line: string }>
+  omitted: Record<string, number>
+}
+
+export interface StateChange {
+  /** True when this SDK's own edit caused the change. */
+  local: boolean
+}
+
+export type ChangeListener = (state: SessionState, change: StateChange) => void
