@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportSession } from '../src/replay/exportEvents.js'
 import { importEvents } from '../src/replay/importEvents.js'
 import { stateAt } from '../src/replay/stateAt.js'
+import { verifyChain } from '../src/replay/verifyChain.js'
 import { chainHash, GENESIS_HASH } from '../src/store/hash.js'
 import { toEnvelope } from '../src/store/rows.js'
 import type { EventStore } from '../src/store/types.js'
@@ -120,6 +121,9 @@ describe.each(backends)('export from $name', (source) => {
       expect(imported.map(withoutPosition)).toEqual(original.map(withoutPosition))
       expect(imported[0].position).not.toBe(original[0].position)
       expect(await to.verify('s1')).toEqual({ ok: true, checked: lines.length })
+      const progress: number[] = []
+      expect(await verifyChain(to, 's1', { pageSize: 10, onProgress: (n) => progress.push(n) })).toEqual({ ok: true, checked: lines.length })
+      expect(progress.at(-1)).toBe(lines.length)
       expect((await to.head('s1'))).toMatchObject({ version: lines.length, hash: original.at(-1).hash, position: result.lastPosition })
       // The state after each imported event is the state observed live after the original one.
       const byVersion = new Map(imported.map((e) => [e.version, e.position]))

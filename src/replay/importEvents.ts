@@ -54,6 +54,7 @@ export interface ImportResult {
 }
 
 const PROGRESS_EVERY = 1000
+const ANALYZE_AFTER = 10_000
 
 /** Checks the whole file in constant memory; throws an ImportError naming the first bad line. */
 export async function checkImportFile(open: LineSource, onProgress?: ImportOptions['onProgress']): Promise<CheckedFile> {
@@ -101,7 +102,7 @@ export async function importEvents(store: EventStore, open: LineSource, options:
   const checked = await checkImportFile(open, onProgress)
   if (await store.head(checked.session)) throw sessionExists(checked.session)
   const channel = options.channel ?? (await defaultChannel(store))
-  return store.driver.transaction(async (tx) => {
+  const result = await store.driver.transaction(async (tx) => {
     // The log_head lock orders this import with every other writer (migrations/0001).
     const [{ position: locked }] = await tx.query<{ position: string | number }>('SELECT position FROM log_head FOR UPDATE')
     const taken = await tx.query('SELECT 1 FROM sessions WHERE id = $1', [checked.session])
@@ -143,6 +144,10 @@ export async function importEvents(store: EventStore, open: LineSource, options:
     )
     return { session: checked.session, count: written, version: checked.version, hash: checked.hash, firstPosition, lastPosition: position }
   })
+  // A bulk load leaves the planner's statistics behind (and autovacuum may be off, or slow to
+  // notice): without fresh ones, its plans for this session's reads can be far off.
+  if (result.count >= ANALYZE_AFTER) await store.driver.query('ANALYZE events').catch(() => {})
+  return result
 }
 
 const sessionExists = (session: string) =>

@@ -6,7 +6,7 @@
 import { readState } from '../session/readState.js'
 import type { SessionState } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
-import { loadDocument, type SkippedUpdate } from './loadDocument.js'
+import { loadDocument, type LoadedDocument, type SkippedUpdate } from './loadDocument.js'
 import { lastEventAt, positionAtTime, type TimelinePoint } from './positions.js'
 
 export interface StateAt {
@@ -28,20 +28,23 @@ export const emptyState = (): SessionState => ({ selections: {}, explorationPath
  * const { version, state } = await stateAt(store, 's1', 1200)
  */
 export async function stateAt(store: EventStore, session: string, position: number = Number.MAX_SAFE_INTEGER): Promise<StateAt> {
-  return stateAtPoint(store, session, await lastEventAt(store, session, position))
+  // Loading up to `position` reads the same updates as loading up to the last event at or
+  // before it, so both queries can go at once.
+  const [point, loaded] = await Promise.all([lastEventAt(store, session, position), loadDocument(store, session, { at: position })])
+  return readLoaded(point, loaded)
 }
 
 /** The state after every event recorded at or before `time` (ISO 8601). */
 export async function stateAtTime(store: EventStore, session: string, time: string | Date): Promise<StateAt> {
-  return stateAtPoint(store, session, await positionAtTime(store, session, time))
+  const point = await positionAtTime(store, session, time)
+  return readLoaded(point, point ? await loadDocument(store, session, { at: point.position }) : undefined)
 }
 
-async function stateAtPoint(store: EventStore, session: string, point: TimelinePoint | undefined): Promise<StateAt> {
-  if (!point) return { position: 0, version: 0, state: emptyState(), skipped: [] }
-  const loaded = await loadDocument(store, session, { at: point.position })
+function readLoaded(point: TimelinePoint | undefined, loaded: LoadedDocument | undefined): StateAt {
   try {
+    if (!point || !loaded) return { position: 0, version: 0, state: emptyState(), skipped: [] }
     return { position: point.position, version: point.version, state: readState(loaded.doc), skipped: loaded.skipped }
   } finally {
-    loaded.doc.destroy()
+    loaded?.doc.destroy()
   }
 }

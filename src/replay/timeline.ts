@@ -1,13 +1,15 @@
 /**
- * A session's events between two positions, read page by page: replay streams and exports
- * walk arbitrarily long timelines with this in constant memory.
+ * A session's events between two positions, read page by page: replay streams, exports and
+ * snapshot writing walk arbitrarily long timelines with this in constant memory.
  */
+import { EVENT_COLUMNS, isTypePattern, toStoredEvent, type EventRow } from '../store/rows.js'
 import type { EventStore, StoredEvent } from '../store/types.js'
+import { lastEventAt } from './positions.js'
 
 export interface TimelineRange {
   /** First position included (default: the session's start). */
   from?: number
-  /** Last position included (default: no limit). */
+  /** Last position included (default: the session's head when reading starts). */
   to?: number
   /** Type filters: exact names or `prefix.*` patterns. */
   types?: string[]
@@ -18,16 +20,41 @@ export interface TimelineRange {
 /**
  * Yields the session's events with `from ≤ position ≤ to`, in order. Only one page is held
  * at a time, and the next page is read only when the consumer asks for more.
+ *
+ * Pages are version ranges (v, v + pageSize]: versions have no gaps, so each query touches
+ * at most one page of rows whatever plan the database picks. (Keyset paging by position
+ * alone can turn quadratic when the planner's statistics are stale after a bulk load.)
+ * Types are filtered here for the same reason.
  */
 export async function* readTimeline(
   store: EventStore, session: string, { from = 0, to, types, pageSize = 1000 }: TimelineRange = {},
 ): AsyncGenerator<StoredEvent, void, undefined> {
-  let after = Math.max(from, 1) - 1
-  for (;;) {
-    if (to !== undefined && after >= to) return
-    const page = await store.read(session, { after, until: to, types, limit: pageSize })
-    yield* page
-    if (page.length < pageSize) return
-    after = page[page.length - 1].position
+  const matches = typeMatcher(types)
+  const [before, last] = await Promise.all([
+    from > 1 ? lastEventAt(store, session, from - 1) : undefined,
+    to !== undefined ? lastEventAt(store, session, to) : store.head(session),
+  ])
+  const lastVersion = last?.version ?? 0
+  for (let version = before?.version ?? 0; version < lastVersion; version += pageSize) {
+    const rows = await store.driver.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 AND version <= $3 ORDER BY version`,
+      [session, version, Math.min(version + pageSize, lastVersion)],
+    )
+    for (const row of rows) {
+      if (matches(row.type)) yield toStoredEvent(row)
+    }
   }
+}
+
+/** `memory.*` matches `memory.formed`; `*` or no filter matches everything. */
+export function typeMatcher(types: string[] | undefined): (type: string) => boolean {
+  if (!types || types.length === 0 || types.includes('*')) return () => true
+  const exact = new Set<string>()
+  const prefixes: string[] = []
+  for (const t of types) {
+    if (!isTypePattern(t)) throw new TypeError(`type filter "${t}" is not a type name or a pattern like "memory.*"`)
+    if (t.endsWith('.*')) prefixes.push(t.slice(0, -1))
+    else exact.add(t)
+  }
+  return (type) => exact.has(type) || prefixes.some((p) => type.startsWith(p))
 }
