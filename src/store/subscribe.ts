@@ -72,7 +72,8 @@ export function subscribe(
         // The database is away: keep the subscription, back off, read again.
         deps.onError(error)
         failures += 1
-        await deps.notifier.wait(NaN, Math.min(200 * 2 ** failures, 5000), controller.signal)
+        // Not the notifier: a wake must not cut the backoff short, and wait(NaN) never waited.
+        await pause(Math.min(200 * 2 ** failures, 5000), controller.signal)
         continue
       }
       for (const event of page) {
@@ -95,4 +96,17 @@ export function subscribe(
       await done
     },
   }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done)
+  })
 }
