@@ -177,17 +177,21 @@ async function refuseKnownIds(tx: SqlExecutor, chunk: { event: ImportedEvent; li
   }
 }
 
+/**
+ * One INSERT per chunk, its rows as one JSON parameter: far fewer bind parameters than a
+ * VALUES list (about twice as fast), the same columns and casts as appendEvents' insert.
+ */
 async function insertRows(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
-  const params: unknown[] = []
-  const rows = events.map((e) => {
-    const base = params.length
-    params.push(e.position, e.id, e.session, e.version, e.type, JSON.stringify(e.data), e.payload ?? null,
-      JSON.stringify(e.actor), JSON.stringify(e.meta), e.recordedAt, e.hash, e.prevHash)
-    const p = (i: number) => `$${base + i}`
-    return `(${p(1)}::bigint, ${p(2)}::uuid, ${p(3)}::text, ${p(4)}::int, ${p(5)}::text, ${p(6)}::text::jsonb, ${p(7)}::bytea, ${p(8)}::text::jsonb, ${p(9)}::text::jsonb, ${p(10)}::timestamptz, ${p(11)}::text, ${p(12)}::text)`
-  })
+  const rows = events.map((e) => ({
+    position: e.position, id: e.id, session_id: e.session, version: e.version, type: e.type, data: e.data,
+    payload: e.payload ? Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).toString('base64') : null,
+    actor: e.actor, meta: e.meta, recorded_at: e.recordedAt, hash: e.hash, prev_hash: e.prevHash,
+  }))
   await tx.query(
-    `INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash) VALUES ${rows.join(', ')}`,
-    params,
+    `INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash)
+     SELECT position, id, session_id, version, type, data, decode(payload, 'base64'), actor, meta, recorded_at, hash, prev_hash
+     FROM json_to_recordset($1::text::json) AS x(position bigint, id uuid, session_id text, version int, type text,
+       data jsonb, payload text, actor jsonb, meta jsonb, recorded_at timestamptz, hash text, prev_hash text)`,
+    [JSON.stringify(rows)],
   )
 }
