@@ -38,6 +38,12 @@ const EnvSchema = z.object({
   MNEMO_MAX_BUFFERED_BYTES: int('MNEMO_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024, 4 * 1024 * 1024),
   MNEMO_CORS_ORIGINS: z.string().optional(),
   MNEMO_POLL_MS: int('MNEMO_POLL_MS', 10, 60_000, 1000),
+  MNEMO_RATE_UPDATES_PER_SEC: int('MNEMO_RATE_UPDATES_PER_SEC', 0, 1_000_000, 200),
+  MNEMO_RATE_BURST: int('MNEMO_RATE_BURST', 1, 1_000_000, 400),
+  MNEMO_MAX_CONNECTIONS_PER_SESSION: int('MNEMO_MAX_CONNECTIONS_PER_SESSION', 1, 1_000_000, 500),
+  MNEMO_MAX_DOC_BYTES: int('MNEMO_MAX_DOC_BYTES', 1024, 2 ** 32, 64 * 1024 * 1024),
+  MNEMO_RATE_HTTP_PER_SEC: int('MNEMO_RATE_HTTP_PER_SEC', 0, 1_000_000, 100),
+  MNEMO_RATE_HTTP_BURST: int('MNEMO_RATE_HTTP_BURST', 1, 1_000_000, 200),
 })
 
 export interface Config {
@@ -57,6 +63,14 @@ export interface Config {
   maxBufferedBytes: number
   corsOrigins: string[]
   pollMs: number
+  /** Sync messages a second per connection (token bucket; 0 = no limit), and the burst above it. */
+  rateUpdatesPerSec: number
+  rateBurst: number
+  maxConnectionsPerSession: number
+  maxDocBytes: number
+  /** HTTP requests a second per identity (token bucket; 0 = no limit), and the burst above it. */
+  rateHttpPerSec: number
+  rateHttpBurst: number
   cascade: CascadeConfig
 }
 
@@ -94,6 +108,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBufferedBytes: e.MNEMO_MAX_BUFFERED_BYTES,
     corsOrigins: (e.MNEMO_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     pollMs: e.MNEMO_POLL_MS,
+    rateUpdatesPerSec: e.MNEMO_RATE_UPDATES_PER_SEC,
+    rateBurst: e.MNEMO_RATE_BURST,
+    maxConnectionsPerSession: e.MNEMO_MAX_CONNECTIONS_PER_SESSION,
+    maxDocBytes: e.MNEMO_MAX_DOC_BYTES,
+    rateHttpPerSec: e.MNEMO_RATE_HTTP_PER_SEC,
+    rateHttpBurst: e.MNEMO_RATE_HTTP_BURST,
     cascade,
   }
 }

@@ -65,6 +65,10 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       graceMs: config.roomGraceMs,
       maxBufferedBytes: config.maxBufferedBytes,
       maxMessageBytes: config.maxMessageBytes,
+      updatesPerSec: config.rateUpdatesPerSec,
+      updateBurst: config.rateBurst,
+      maxConnectionsPerSession: config.maxConnectionsPerSession,
+      maxDocBytes: config.maxDocBytes,
     },
   })
   metrics.gauge('mnemo_rooms_loaded', 'Sessions loaded in this instance', () => rooms.stats().rooms)
@@ -86,6 +90,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     authenticate,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
+    rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
       healthRoutes({ store, metrics }),
       eventRoutes({

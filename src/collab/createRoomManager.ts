@@ -11,6 +11,7 @@ import { closeConnection, connectionGone, createConnection, frameOf, queueFrame,
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
 import { settle } from './persist.js'
+import { forgetRate } from './rateLimit.js'
 import { loadRoom, unloadRoom } from './room.js'
 import {
   DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Participant, type Room,
@@ -31,6 +32,9 @@ export interface RoomInfo {
   position: number
   snapshotPosition: number
   pendingUpdates: number
+  /** Awareness states held, and client ids the awareness remembers (a clock each, states or not). */
+  awarenessStates: number
+  awarenessClients: number
 }
 
 export interface RoomStats {
@@ -116,6 +120,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     let room: Room | undefined
     conn.onGone = () => {
       connections.delete(conn)
+      forgetRate(conn)
       if (room) leave(room, conn)
     }
     socket.on('close', () => connectionGone(conn))
@@ -144,6 +149,10 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
 
   async function join(room: Room, conn: Connection): Promise<void> {
     if (conn.closed) return scheduleUnload(room)
+    if (room.connections.size >= ctx.config.maxConnectionsPerSession) {
+      const max = ctx.config.maxConnectionsPerSession
+      return closeConnection(conn, 4429, `session full: at most ${max} connections (MNEMO_MAX_CONNECTIONS_PER_SESSION)`)
+    }
     room.connections.add(conn)
     if (room.unloadTimer) clearTimeout(room.unloadTimer)
     if (!room.exists && !conn.canWrite) return closeConnection(conn, 4403, 'session does not exist')
@@ -214,6 +223,8 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
       position: room.caughtUpTo,
       snapshotPosition: room.snapshotPosition,
       pendingUpdates: room.inFlight,
+      awarenessStates: room.presence.size(),
+      awarenessClients: room.presence.awareness.meta.size,
     })),
     docOf: (session) => {
       const room = rooms.get(session)

@@ -2,7 +2,8 @@
  * What a room does with each y-websocket message from a joined connection: answers sync
  * step 1 from the persisted doc, persists new content of step 2 and updates (refusing
  * viewers'), takes awareness and answers query-awareness. A malformed message closes only
- * its own connection.
+ * its own connection; messages over its rate are dropped, and updates that would make the
+ * document too large refused (rateLimit.ts).
  */
 import * as Y from 'yjs'
 import { decodeMessage, encodeSyncStep1, encodeSyncStep2, type Message } from '../protocol/messages.js'
@@ -10,6 +11,7 @@ import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
 import { persistUpdate } from './persist.js'
+import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './rateLimit.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
 /** The server's opening: its sync step 1, then the awareness states it holds. */
@@ -22,6 +24,19 @@ export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
 /** Handles one binary frame; never throws (a bug closes this connection with 1011). */
 export function handleFrame(ctx: CollabContext, room: Room, conn: Connection, frame: Uint8Array): void {
   if (conn.closed) return
+  // Before decoding: a flood should cost as little as possible.
+  const admission = admitMessage(ctx.config, conn)
+  if (admission !== 'accept') {
+    if (admission === 'close') {
+      ctx.log.info({ session: room.session, participant: conn.participant.id }, 'closing a connection over the rate limit')
+      closeConnection(conn, 4429, `over the rate limit of ${ctx.config.updatesPerSec} messages a second; slow down`)
+    } else {
+      resyncAfterDrop(conn, () => {
+        if (room.state === 'ready') send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
+      })
+    }
+    return
+  }
   try {
     handleMessage(ctx, room, conn, decodeMessage(frame, { maxBytes: ctx.config.maxMessageBytes }))
   } catch (error) {
@@ -68,5 +83,11 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4403, 'viewers cannot edit this session')
     return
   }
+  if (docWouldExceed(room.doc, update, ctx.config.maxDocBytes)) {
+    ctx.log.warn({ session: room.session, participant: conn.participant.id, bytes: update.length }, 'refused an update: the document is full')
+    closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
+    return
+  }
   persistUpdate(ctx, room, update, { actor: conn.actor, from: conn })
+  reserveDocBytes(room.doc, update.length, room.applyTail) // the tail now ends with this update
 }

@@ -31,6 +31,14 @@ export interface RoomConfig {
   maxAwarenessPerConnection: number
   /** Awareness states one room holds. */
   maxAwarenessPerRoom: number
+  /** Messages a second one connection may send (token bucket); 0: no limit. */
+  updatesPerSec: number
+  /** Messages one connection may send at once above that rate. */
+  updateBurst: number
+  /** Connections one room takes (4429 beyond). */
+  maxConnectionsPerSession: number
+  /** Refuse (4413) an update that would grow the document's encoded state past this. */
+  maxDocBytes: number
 }
 
 export const DEFAULT_ROOM_CONFIG: RoomConfig = {
@@ -40,6 +48,12 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = {
   maxMessageBytes: 1024 * 1024,
   maxAwarenessPerConnection: 16,
   maxAwarenessPerRoom: 1000,
+  // The server's defaults (200/s, burst 400) come from config.ts; a bare room manager
+  // (tests, embedding) limits no rate unless told.
+  updatesPerSec: 0,
+  updateBurst: 400,
+  maxConnectionsPerSession: 500,
+  maxDocBytes: 64 * 1024 * 1024,
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws'
 import { sessionIdPattern, type Identity } from '../auth/identity.js'
 import { sessionAllowed } from '../auth/roles.js'
 import { truncateReason } from './connection.js'
@@ -40,11 +40,18 @@ const SYNC_PATH = /^\/sync\/(.*)$/
  */
 export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions): SyncEndpoint {
   const { rooms, authenticate, log = silentLog } = options
+  const maxPayload = options.maxPayload ?? DEFAULT_ROOM_CONFIG.maxMessageBytes
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: options.maxPayload ?? DEFAULT_ROOM_CONFIG.maxMessageBytes,
+    maxPayload,
     perMessageDeflate: false,
-  })
+    // Stock clients never fragment; a message in thousands of pieces is only an attack (1008).
+    maxFragments: 1024,
+    // Chunks held while a frame arrives: a largest frame in 256-byte TCP reads fits.
+    maxBufferedChunks: Math.max(4096, Math.ceil(maxPayload / 256)),
+    // A peer that does not answer our close (a stalled reader) is cut off after this.
+    closeTimeout: 5_000,
+  } as ServerOptions & { closeTimeout: number }) // ws 8.23 has it; @types/ws does not yet
 
   function accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     if (socket.destroyed) return

@@ -1,5 +1,5 @@
 /**
- * The Hono application: middleware (CORS, body limit, identity, metrics), the routes, and
+ * The Hono application: middleware (CORS, body limit, identity, rate, metrics), the routes, and
  * the one error handler. No server here — tests call `app.request()` directly.
  */
 import { Hono } from 'hono'
@@ -9,6 +9,7 @@ import type { Authenticate } from './authenticate.js'
 import { createErrorHandler, errorBody, HttpError } from './errors.js'
 import type { Metrics } from './metrics.js'
 import { identify } from './middleware/identify.js'
+import { rateLimit } from './middleware/rateLimit.js'
 import type { Logger } from '../log.js'
 
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   authenticate: Authenticate
   maxBodyBytes: number
   corsOrigins: string[]
+  /** Requests a second per identity, and the burst above it; absent or 0: no limit. */
+  rateLimit?: { perSec: number; burst: number }
   /** Route groups, mounted in order. */
   routes: Hono[]
 }
@@ -41,6 +44,7 @@ export function createApp(deps: AppDeps): Hono {
     },
   }))
   app.use(identify(deps.authenticate))
+  if (deps.rateLimit) app.use(rateLimit(deps.rateLimit))
   for (const routes of deps.routes) app.route('/', routes)
   return app
 }

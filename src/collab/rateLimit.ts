@@ -1,0 +1,159 @@
+/**
+ * Limits on what one sync connection may push into a room: a token bucket on its messages
+ * (over the rate they are dropped, and a connection that keeps flooding is closed with 4429),
+ * and the size of the session's document (an update that would grow it past the limit is refused).
+ */
+import * as Y from 'yjs'
+import type { Connection } from './types.js'
+
+export interface TokenBucket {
+  /** Takes `cost` tokens when there are that many; false (nothing taken) when not. */
+  take(cost?: number, now?: number): boolean
+  /** Milliseconds until `cost` tokens are there (0 when they are now). */
+  waitMs(cost?: number, now?: number): number
+  /** Whether the bucket has refilled completely: it then remembers nothing worth keeping. */
+  full(now?: number): boolean
+}
+
+/**
+ * A bucket of `burst` tokens refilled at `perSec` tokens a second. `perSec = 0` means no limit.
+ *
+ * @example
+ * const bucket = createTokenBucket(200, 400)
+ * if (!bucket.take()) dropIt()
+ */
+export function createTokenBucket(perSec: number, burst: number, start = Date.now()): TokenBucket {
+  let tokens = burst
+  let at = start
+  const refill = (now: number): void => {
+    if (now > at) tokens = Math.min(burst, tokens + ((now - at) * perSec) / 1000)
+    at = Math.max(at, now)
+  }
+  return {
+    take(cost = 1, now = Date.now()) {
+      if (perSec === 0) return true
+      refill(now)
+      if (tokens < cost) return false
+      tokens -= cost
+      return true
+    },
+    waitMs(cost = 1, now = Date.now()) {
+      if (perSec === 0) return 0
+      refill(now)
+      return tokens >= cost ? 0 : Math.ceil(((cost - tokens) * 1000) / perSec)
+    },
+    full(now = Date.now()) {
+      refill(now)
+      return tokens >= burst
+    },
+  }
+}
+
+export interface MessageRateConfig {
+  /** Messages a second one connection may send; 0: no limit. */
+  updatesPerSec: number
+  /** How many it may send at once above that rate. */
+  updateBurst: number
+}
+
+/** Messages dropped within this window that make a connection a flooder. */
+export const FLOOD_WINDOW_MS = 10_000
+
+interface ConnectionRate {
+  bucket: TokenBucket
+  windowStart: number
+  droppedInWindow: number
+  resyncTimer?: NodeJS.Timeout
+}
+
+// Beside the connection rather than on it: the record is created only where limits apply.
+const rates = new WeakMap<Connection, ConnectionRate>()
+
+/**
+ * What to do with the connection's next message: `accept` it, `drop` it (over the rate), or
+ * `close` the connection (4429), having dropped more than twice its burst within 10 s.
+ */
+export function admitMessage(config: MessageRateConfig, conn: Connection, now = Date.now()): 'accept' | 'drop' | 'close' {
+  if (config.updatesPerSec === 0) return 'accept'
+  let rate = rates.get(conn)
+  if (!rate) {
+    rate = { bucket: createTokenBucket(config.updatesPerSec, config.updateBurst, now), windowStart: now, droppedInWindow: 0 }
+    rates.set(conn, rate)
+  }
+  if (rate.bucket.take(1, now)) return 'accept'
+  if (now - rate.windowStart > FLOOD_WINDOW_MS) {
+    rate.windowStart = now
+    rate.droppedInWindow = 0
+  }
+  rate.droppedInWindow += 1
+  return rate.droppedInWindow > 2 * config.updateBurst ? 'close' : 'drop'
+}
+
+/**
+ * After a drop, calls `resync` once the connection may send again. A dropped update would
+ * otherwise be missing for good (the client believes it sent it) and hold back the client's
+ * later updates; the server's sync step 1 makes the client send everything the room lacks.
+ */
+export function resyncAfterDrop(conn: Connection, resync: () => void, now = Date.now()): void {
+  const rate = rates.get(conn)
+  if (!rate || rate.resyncTimer) return
+  rate.resyncTimer = setTimeout(() => {
+    rate.resyncTimer = undefined
+    if (!conn.closed) resync()
+  }, Math.max(1, rate.bucket.waitMs(1, now)))
+  rate.resyncTimer.unref()
+}
+
+/** Stops a pending resync (the connection is gone). */
+export function forgetRate(conn: Connection): void {
+  const rate = rates.get(conn)
+  if (rate?.resyncTimer) clearTimeout(rate.resyncTimer)
+  rates.delete(conn)
+}
+
+interface TrackedSize {
+  /** Encoded size when last measured, plus every update applied since: an upper estimate. */
+  applied: number
+  /** Updates accepted and still being stored: not in the document yet, but soon. */
+  inFlight: number
+}
+
+const sizes = new WeakMap<Y.Doc, TrackedSize>()
+
+function trackedSize(doc: Y.Doc): TrackedSize {
+  let tracked = sizes.get(doc)
+  if (!tracked) {
+    const fresh: TrackedSize = { applied: Y.encodeStateAsUpdate(doc).length, inFlight: 0 }
+    doc.on('update', (update: Uint8Array) => {
+      fresh.applied += update.length
+    })
+    sizes.set(doc, fresh)
+    tracked = fresh
+  }
+  return tracked
+}
+
+/**
+ * Whether accepting `update` could grow `doc` past `maxBytes` (its encoded state,
+ * `Y.encodeStateAsUpdate`), counting the updates still being stored (`reserveDocBytes`).
+ * A running sum keeps this cheap; it over-counts (deletions shrink a document, merged
+ * structs encode smaller), so the document is measured exactly before anything is refused.
+ */
+export function docWouldExceed(doc: Y.Doc, update: Uint8Array, maxBytes: number): boolean {
+  if (!Number.isFinite(maxBytes)) return false
+  const tracked = trackedSize(doc)
+  if (tracked.applied + tracked.inFlight + update.length <= maxBytes) return false
+  tracked.applied = Y.encodeStateAsUpdate(doc).length
+  return tracked.applied + tracked.inFlight + update.length > maxBytes
+}
+
+/** Counts `bytes` accepted for `doc` until `settled` (its update applied, or given up). */
+export function reserveDocBytes(doc: Y.Doc, bytes: number, settled: Promise<unknown>): void {
+  const tracked = sizes.get(doc)
+  if (!tracked) return // no limit
+  tracked.inFlight += bytes
+  const release = (): void => {
+    tracked.inFlight -= bytes
+  }
+  void settled.then(release, release)
+}
