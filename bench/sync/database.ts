@@ -39,7 +39,18 @@ export async function dropDatabase (name: string): Promise<void> {
   }
 }
 
+let monitor: postgres.Sql | undefined
+
+/** The pids of the backends connected to `name` now (pg_stat_activity). */
+export async function backendPids (name: string): Promise<number[]> {
+  monitor ??= postgres(ADMIN_URL, { max: 1, onnotice: () => {}, connect_timeout: 5 })
+  const rows = await monitor<Array<{ pid: number }>>`select pid from pg_stat_activity where datname = ${name}`
+  return rows.map(row => row.pid)
+}
+
 /** Drops every database this process created and has not dropped yet. */
 export async function dropAllDatabases (): Promise<void> {
   await Promise.all([...live].map(dropDatabase))
+  await monitor?.end({ timeout: 2 })
+  monitor = undefined
 }

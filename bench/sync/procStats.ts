@@ -1,10 +1,10 @@
 /**
  * Linux /proc sampling for the sync benchmark: a process's CPU time (utime + stime) and
- * resident memory (VmRSS), and the CPU time of all PostgreSQL processes, which mnemo's
- * work partly happens in.
+ * resident memory (VmRSS), the CPU time of a changing group of processes (the PostgreSQL
+ * backends serving mnemo's database), and the whole machine's busy time.
  */
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 
 /** Clock ticks per second, the unit of utime/stime in /proc/<pid>/stat. */
 export const CLOCK_TICKS: number = (() => {
@@ -15,23 +15,17 @@ export const CLOCK_TICKS: number = (() => {
   }
 })()
 
-/** `[comm, utime + stime]` of a process, or null once it is gone. */
-function readStat (pid: number | string): [string, number] | null {
+/** utime + stime of a process, in clock ticks, or null once it is gone. */
+export function cpuTicks (pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // comm may contain spaces and parentheses: the fields we want come after the last ')'.
-    const close = stat.lastIndexOf(')')
-    const comm = stat.slice(stat.indexOf('(') + 1, close)
-    const fields = stat.slice(close + 2).split(' ')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return [comm, Number(fields[11]) + Number(fields[12])]
+    return Number(fields[11]) + Number(fields[12])
   } catch {
     return null
   }
-}
-
-export function cpuTicks (pid: number): number | null {
-  return readStat(pid)?.[1] ?? null
 }
 
 export function rssKiB (pid: number): number | null {
@@ -44,17 +38,31 @@ export function rssKiB (pid: number): number | null {
 }
 
 /**
- * Total CPU ticks of every process named `postgres` on the machine. Backends that exit
- * between two samples take their ticks with them, so this can undercount slightly.
+ * CPU ticks of a group of processes whose members come and go (database backends): a
+ * member present at `begin` counts from its ticks then, one first seen later from zero
+ * (it was forked since). A member that exits between two observations takes its last
+ * ticks with it, so sample often enough.
  */
-export function postgresTicks (): number {
-  let total = 0
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readStat(entry)
-    if (stat !== null && stat[0] === 'postgres') total += stat[1]
+export function createGroupMeter (): { begin: (pids: number[]) => void, observe: (pids: number[]) => void, ticks: () => number } {
+  const first = new Map<number, number>()
+  const last = new Map<number, number>()
+  const read = (pids: number[], fresh: number | null): void => {
+    for (const pid of pids) {
+      const ticks = cpuTicks(pid)
+      if (ticks === null) continue
+      if (!first.has(pid)) first.set(pid, fresh ?? ticks)
+      last.set(pid, ticks)
+    }
   }
-  return total
+  return {
+    begin: (pids) => read(pids, null),
+    observe: (pids) => read(pids, 0),
+    ticks: () => {
+      let total = 0
+      for (const [pid, ticks] of last) total += ticks - (first.get(pid) ?? ticks)
+      return total
+    }
+  }
 }
 
 /** Busy ticks of the whole machine, all cores (user, nice, system, irq, softirq, steal). */
@@ -70,20 +78,21 @@ export interface Snapshot {
   serverTicks: number
   serverRssKiB: number
   loadgenTicks: number
+  /** Ticks of mnemo's database backends since the measure window began; NaN for peers. */
   postgresTicks: number
   /** This process's own CPU, in ticks, so it can be told apart from strangers' load. */
   orchestratorTicks: number
   machineTicks: number
 }
 
-export function snapshot (serverPid: number, loadgenPid: number, withPostgres: boolean): Snapshot {
+export function snapshot (serverPid: number, loadgenPid: number, postgresTicks = NaN): Snapshot {
   const own = process.cpuUsage()
   return {
     atMs: performance.now(),
     serverTicks: cpuTicks(serverPid) ?? NaN,
     serverRssKiB: rssKiB(serverPid) ?? NaN,
     loadgenTicks: cpuTicks(loadgenPid) ?? NaN,
-    postgresTicks: withPostgres ? postgresTicks() : NaN,
+    postgresTicks,
     orchestratorTicks: (own.user + own.system) / 1e6 * CLOCK_TICKS,
     machineTicks: machineBusyTicks()
   }
@@ -91,8 +100,7 @@ export function snapshot (serverPid: number, loadgenPid: number, withPostgres: b
 
 /**
  * CPU used between two snapshots by processes that are not part of this run (another
- * test suite, say), as % of one core; for a server without PostgreSQL, busy PostgreSQL
- * processes count as strangers too.
+ * test suite, say, or PostgreSQL work for other databases), as % of one core.
  */
 export function othersCpuPercent (a: Snapshot, b: Snapshot): number {
   const ours = (b.serverTicks - a.serverTicks) + (b.loadgenTicks - a.loadgenTicks) +

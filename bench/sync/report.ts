@@ -2,6 +2,7 @@
  * Turns the sync benchmark's measurements into side-by-side markdown tables, one per
  * scenario, each figure followed by its ratio to the best peer (reference, hocuspocus).
  */
+import os from 'node:os'
 import type { LoadResult, ScenarioSpec, ServerName } from './scenarios.js'
 import { perSecond } from './stats.js'
 
@@ -114,17 +115,41 @@ export function scenarioTable (spec: ScenarioSpec, outcomes: Outcome[]): string 
   return lines.join('\n')
 }
 
-export const LEGEND = [
+const LEGEND = [
   'Ratios (×) are to the best peer (reference, hocuspocus) on that row: for latency, CPU and',
   'memory lower is better, for deliveries/s higher is better. Latency = receive time − send',
   'time, both taken in the load generator (one process, one clock), for every receiving client',
   'of every update; deliveries/s counts those received during the write window. A lost update',
   'is a (update, receiving client) pair whose key the client\'s document still lacks after the',
   'drain period. CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status of the server',
-  'process, CPU averaged over the write window (S4: the settle window). PostgreSQL CPU is every',
-  '`postgres` process on the machine over the same window, shown because mnemo writes each',
-  'update there before broadcasting it; the peers keep documents in memory only. "Other',
+  'process, CPU averaged over the write window (S4: the settle window). PostgreSQL CPU is that of',
+  'the backends connected to mnemo\'s database (pg_stat_activity; WAL writer and checkpointer',
+  'not included), shown because mnemo writes each update there before broadcasting it; the',
+  'peers keep documents in memory only. "Other',
   'processes\'" is the rest of the machine\'s busy time (/proc/stat) in that window: load this',
   'benchmark did not cause but had to share the cores with. The load generator\'s event-loop',
   'delay is how late its timers ran (p99); when it is high, latencies include generator stalls.'
 ].join('\n')
+
+/** The report's opening: how it was run, on what, and what shared the machine. */
+export function reportHeader (argv: string[], servers: ServerName[], othersAtStart: number): string {
+  const cores = os.availableParallelism()
+  const sharers = ['the server under test', 'the load generator (every client, one process)']
+  if (servers.includes('mnemo')) sharers.push('PostgreSQL (mnemo runs only)')
+  return [
+    '# Sync benchmark: last run',
+    '',
+    `- command: \`node --import tsx bench/sync/index.ts${argv.length > 0 ? ' ' + argv.join(' ') : ''}\``,
+    `- date: ${new Date().toISOString()}`,
+    `- node ${process.version} on ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cores} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- the ${cores} cores were shared by ${sharers.join(', ')}; the orchestrator only sampled /proc;`,
+    `  other processes used ${othersAtStart.toFixed(0)}% of a core just before the start (per run: the "other processes" row)`,
+    '- clients: stock `y-websocket` WebsocketProvider (ws, disableBc) with one Y.Doc each; for hocuspocus,',
+    '  through a framing shim (bench/sync/hocuspocusSocket.ts), since Hocuspocus 3 prefixes every frame',
+    '  with the document name and wants an auth frame first; the shim runs in the load generator',
+    '- every server runs fresh for every scenario, in its own process; peers keep no persistence;',
+    `  mnemo runs on a fresh PostgreSQL database with MNEMO_RATE_UPDATES_PER_SEC=${process.env.MNEMO_RATE_UPDATES_PER_SEC ?? '0 (no limit)'}`,
+    '',
+    LEGEND
+  ].join('\n')
+}

@@ -24,8 +24,8 @@ export interface RunningServer {
   pid: number
   port: number
   target: Target
-  /** mnemo keeps its events in PostgreSQL, whose CPU the report shows beside the server's. */
-  usesPostgres: boolean
+  /** mnemo's database, whose backends' CPU the report shows beside the server's. */
+  database?: string
   isRunning: () => boolean
   stop: () => Promise<void>
 }
@@ -122,7 +122,6 @@ async function startPeer (name: 'reference' | 'hocuspocus'): Promise<RunningServ
       pid: child.pid as number,
       port,
       target: { server: name, url: `ws://${HOST}:${port}/sync`, framing: name === 'hocuspocus' ? 'hocuspocus' : 'y-websocket', withIdentity: false },
-      usesPostgres: false,
       isRunning: () => isRunning(child),
       stop: async () => await stopChild(child)
     }
@@ -143,8 +142,9 @@ async function freePort (): Promise<number> {
   })
 }
 
-async function healthy (port: number): Promise<void> {
-  for (;;) {
+/** Polls `GET /health` until it answers 200 or `signal` aborts. */
+async function healthy (port: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
     try {
       const response = await fetch(`http://${HOST}:${port}/health`, { signal: AbortSignal.timeout(2_000) })
       if (response.status === 200) return
@@ -170,6 +170,7 @@ async function runCli (args: string[], env: NodeJS.ProcessEnv): Promise<string |
 /**
  * mnemo from source, on a fresh database: `migrate` first (a failure there is only noted,
  * since `serve` may migrate by itself), then `serve`, ready once `GET /health` says 200.
+ * Its per-connection update rate limit is off unless MNEMO_RATE_UPDATES_PER_SEC is set.
  */
 async function startMnemo (): Promise<RunningServer> {
   if (!existsSync(MNEMO_CLI)) throw new Error(`${MNEMO_CLI} does not exist yet`)
@@ -177,15 +178,20 @@ async function startMnemo (): Promise<RunningServer> {
   const databaseUrl = await createDatabase(database)
   try {
     const port = await freePort()
-    const env = serverEnv({ PORT: String(port), HOST, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' })
+    // The peers limit nobody; so, unless the caller says otherwise, neither does mnemo here.
+    const rateLimit = process.env.MNEMO_RATE_UPDATES_PER_SEC ?? '0'
+    const env = serverEnv({ PORT: String(port), HOST, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', MNEMO_RATE_UPDATES_PER_SEC: rateLimit })
     const migrateFailure = await runCli(['migrate'], env)
     const { child, listening, exited } = spawnNode(['--import', 'tsx', MNEMO_CLI, 'serve'], env)
+    const polling = new AbortController()
     try {
-      await Promise.race([healthy(port), exited, timeout(READY_TIMEOUT_MS, 'no 200 from GET /health')])
+      await Promise.race([healthy(port, polling.signal), exited, timeout(READY_TIMEOUT_MS, 'no 200 from GET /health')])
     } catch (error) {
       await stopChild(child)
       const note = migrateFailure === null ? '' : `; before that, migrate failed: ${migrateFailure}`
       throw new Error(`${(error as Error).message}${note}`)
+    } finally {
+      polling.abort()
     }
     // The log line may name the port it really bound; it should be the one we gave it.
     const announced = await Promise.race([listening, sleep(0).then(() => port)])
@@ -194,7 +200,7 @@ async function startMnemo (): Promise<RunningServer> {
       pid: child.pid as number,
       port: announced,
       target: { server: 'mnemo', url: `ws://${HOST}:${announced}/sync`, framing: 'y-websocket', withIdentity: true },
-      usesPostgres: true,
+      database,
       isRunning: () => isRunning(child),
       stop: async () => {
         await stopChild(child)
