@@ -10,10 +10,13 @@ import { join } from 'node:path'
 import { openPostgresDriver } from '../src/store/postgresDriver.js'
 import { coresBetween, createDatabase, killChildren, readCpu, REPO_ROOT, startServer } from './memory/processes.js'
 import { consoleTable, int, markdownTable, ms, type Row } from './memory/report.js'
-import { measureAppends, measureCascades, measureSearch, type AppendRun } from './memory/scenarios.js'
+import type { Mix } from './memory/data.js'
+import { measureHookCost } from './memory/hookCost.js'
+import { combineAppends, measureAppends, measureCascades, measureSearch, type AppendRun, type AppendSample } from './memory/scenarios.js'
 
 const quick = process.argv.includes('--quick')
-const appendSeconds = quick ? 5 : 15
+const appendSeconds = quick ? 4 : 6
+const appendRounds = quick ? 1 : 3
 
 process.on('exit', killChildren)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -39,12 +42,17 @@ try {
   server = await startServer(database.url)
   const [pgVersion] = await db.query<{ server_version: string }>('SHOW server_version')
 
-  say(`appends: 32 clients, one event per request, ${appendSeconds} s, conversation turns only (baseline)`)
-  const turns = await measureAppends(server, db, 'turns', appendSeconds)
-  say(`appends: memory events, no automatic cascades`)
-  const plain = await measureAppends(server, db, 'plain', appendSeconds)
-  say(`appends: memory events with automatic cascades (importances uniform in 0..1)`)
-  const cascading = await measureAppends(server, db, 'cascading', appendSeconds)
+  // The three mixes take turns, so that whatever else loads the machine weighs on all of them alike.
+  const samples: Record<Mix, AppendSample[]> = { turns: [], plain: [], cascading: [] }
+  for (let round = 0; round < appendRounds; round++) {
+    for (const mix of ['turns', 'plain', 'cascading'] as const) {
+      say(`appends, round ${round + 1}/${appendRounds}: ${mix}, 32 clients, one event per request, ${appendSeconds} s`)
+      samples[mix].push(await measureAppends(server, db, mix, appendSeconds, round))
+    }
+  }
+  const [turns, plain, cascading] = [combineAppends(samples.turns), combineAppends(samples.plain), combineAppends(samples.cascading)]
+  say('projection hook: store.append in this process, with and without the hook')
+  const hook = await measureHookCost(quick ? 1 : 2)
   say('cascade: seeding a 10,000-memory / 50,000-connection graph over HTTP')
   const cascade = await measureCascades(server, db)
   say('search: seeding 100,000 memories over HTTP')
@@ -58,6 +66,16 @@ try {
     ...appendRows('of conversation turns only (baseline)', turns),
     ...appendRows('without cascades', plain),
     ...appendRows('with automatic cascades', cascading),
+    {
+      measure: 'projection hook, store.append in-process (32 writers, memory mix): events/s without → with',
+      result: `${int(hook.without.eventsPerSecond)}/s → ${int(hook.with.eventsPerSecond)}/s (${(hook.with.eventsPerSecond / hook.without.eventsPerSecond).toFixed(2)}×), p99 ${ms(hook.without.latency.p99)} → ${ms(hook.with.latency.p99)}`,
+      goal: '—',
+    },
+    {
+      measure: 'memory mix vs. baseline, same background load: events/s ratio without / with cascades',
+      result: `${(plain.eventsPerSecond / turns.eventsPerSecond).toFixed(2)} / ${(cascading.eventsPerSecond / turns.eventsPerSecond).toFixed(2)}`,
+      goal: '—',
+    },
     { measure: `runCascade, 10k / 50k graph, strength 1: p50 / p99 (median ${cascade.reachedMedian} reached)`, result: `${ms(cascade.engine.p50)} / ${ms(cascade.engine.p99)}`, goal: '< 10 ms', ratio: 10 / cascade.engine.p99 },
     { measure: 'POST …/cascades end to end (warm cache): p50 / p99', result: `${ms(cascade.endToEnd.p50)} / ${ms(cascade.endToEnd.p99)}`, goal: '< 10 ms', ratio: 10 / cascade.endToEnd.p99 },
     { measure: 'POST …/cascades, first call (loads the graph into the cache)', result: ms(cascade.coldMs), goal: '—' },
@@ -86,13 +104,15 @@ try {
     '## What shared the 2 cores (in cores, 1 = one whole core)',
     '',
     `- before the run, idle mnemo: ${cores(idle)}`,
-    `- appends of conversation turns: ${cores(turns.cores)}`,
+    `- appends of conversation turns (mean over its runs): ${cores(turns.cores)}`,
     `- appends without cascades: ${cores(plain.cores)}`,
     `- appends with cascades: ${cores(cascading.cores)}`,
+    '- "postgres" counts every PostgreSQL process on the machine, other users\' databases included; "others" is the rest of the machine\'s busy time.',
     '',
     '## Notes',
     '',
-    `- Appends: 32 HTTP/1.1 keep-alive clients over 8 sessions (4 per session), each sending one event per request and waiting for the answer; ${appendSeconds} s measured after 3 s of warm-up. Memory mix: 40 % memory.formed, 30 % memory.connected, 15 % memory.strength_changed (the server adds \`previous\`), 15 % conversation.turn; the baseline sends conversation turns only, which no memory code touches. Errors: ${turns.errors}, ${plain.errors} and ${cascading.errors} of ${int(turns.requests)}, ${int(plain.requests)} and ${int(cascading.requests)} requests.`,
+    `- Appends: 32 HTTP/1.1 keep-alive clients over 8 sessions (4 per session), each sending one event per request and waiting for the answer; each mix measured ${appendRounds} × ${appendSeconds} s (after 2 s of warm-up each time), the three mixes taking turns. Memory mix: 40 % memory.formed, 30 % memory.connected, 15 % memory.strength_changed (the server adds \`previous\`), 15 % conversation.turn; the baseline sends conversation turns only, which no memory code touches. Errors: ${turns.errors}, ${plain.errors} and ${cascading.errors} of ${int(turns.requests)}, ${int(plain.requests)} and ${int(cascading.requests)} requests.`,
+    '- Projection hook: 32 async writers in the benchmark process calling `store.append` directly (no HTTP, no `previous`, no cascades) with the memory mix, on a database of their own, with and without the hook in turns: what folding into the projection inside the append transaction costs the store.',
     '- With automatic cascades, about half the memory events start one; the request answers after the cascade is recorded (a second append), so its latency includes it.',
     `- Cascade graph: ${int(cascade.memories)} memories, ${int(cascade.connections)} distinct random connections (strengths uniform in 0.05..1), decay 0.5, min 0.05, depth 4, from 200 random sources with strength 1. End to end = HTTP request → graph cache check (one indexed query) → runCascade → append → read back the event.`,
     '- Search: memories of 8–16 words drawn from a 20,000-word vocabulary by a Zipf law (s = 1); `VACUUM ANALYZE memories` after loading, as autovacuum would. Every search also appends its `memory.retrieved` event. "Frequent word" queries (ranks 5–30) match a large share of all memories, and ts_rank_cd ranks every match, so they are shown apart from the goal row.',

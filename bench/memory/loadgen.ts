@@ -3,7 +3,7 @@
  * not the server's: `clients` concurrent HTTP clients, each appending one memory event per
  * request to its session, for a warm-up and then a measured window. Prints one JSON line.
  *
- * argv[2]: JSON `{ url, clients, sessions, warmupMs, durationMs, mix, seed, batch }`.
+ * argv[2]: JSON `{ url, clients, sessions, sessionPrefix, warmupMs, durationMs, mix, seed, batch }`.
  */
 import { Agent, request } from 'node:http'
 import { clientEvents, seeded, type Mix } from './data.js'
@@ -12,6 +12,8 @@ interface Options {
   url: string
   clients: number
   sessions: number
+  /** Session ids are this followed by 0 … sessions - 1. */
+  sessionPrefix: string
   warmupMs: number
   durationMs: number
   mix: Mix
@@ -51,7 +53,7 @@ function post(path: string, body: string): Promise<number> {
 
 async function runClient(client: number, measureFrom: number, until: number, result: LoadResult): Promise<void> {
   const next = clientEvents(client, seeded(options.seed * 1000 + client), options.mix)
-  const path = `/api/sessions/bench-${client % options.sessions}/events`
+  const path = `/api/sessions/${options.sessionPrefix}${client % options.sessions}/events`
   while (performance.now() < until) {
     const events = Array.from({ length: options.batch }, next)
     const body = JSON.stringify(options.batch === 1 ? events[0] : { events })

@@ -34,25 +34,42 @@ export async function seedSession(server: ServerChild, session: string, events: 
   await Promise.all(Array.from({ length: parallel }, worker))
 }
 
+/** One load-generator run of one mix. */
+export interface AppendSample {
+  events: number
+  cascades: number
+  /** The measured window, and the whole run (cascades are counted over the whole run). */
+  windowMs: number
+  runMs: number
+  requests: number
+  errors: number
+  latencies: number[]
+  cores: Record<string, number>
+}
+
 export interface AppendRun {
   eventsPerSecond: number
   cascadesPerSecond: number
   requests: number
   errors: number
   latency: Latency
+  /** Averaged over the samples' measured windows. */
   cores: Record<string, number>
 }
 
-/** 32 clients over 8 sessions, one event per request; CPU read over the measured window only. */
-export async function measureAppends(server: ServerChild, db: SqlDriver, mix: Mix, seconds: number): Promise<AppendRun> {
-  const warmupMs = 3000
-  const options = { url: server.url, clients: 32, sessions: 8, warmupMs, durationMs: seconds * 1000, mix, seed: mix === 'cascading' ? 2 : 1, batch: 1 }
+/** 32 clients over 8 sessions of their own, one event per request; CPU read over the measured window only. */
+export async function measureAppends(server: ServerChild, db: SqlDriver, mix: Mix, seconds: number, round = 0): Promise<AppendSample> {
+  const warmupMs = 2000
+  const options = {
+    url: server.url, clients: 32, sessions: 8, sessionPrefix: `bench-${mix}-${round}-`, warmupMs, durationMs: seconds * 1000, mix,
+    seed: 1 + round, batch: 1,
+  }
   const countCascades = async () =>
     Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE type = 'memory.cascade' AND session_id LIKE 'bench-%'"))[0].n)
   const cascadesBefore = await countCascades()
   let loadgenPid = 0
   let windowCpu: Record<string, number> = {}
-  const done = runLoadGenerator<LoadResult>(options, (pid) => {
+  const result = await runLoadGenerator<LoadResult>(options, (pid) => {
     loadgenPid = pid
     setTimeout(() => {
       const start = readCpu([server.pid, loadgenPid])
@@ -61,16 +78,30 @@ export async function measureAppends(server: ServerChild, db: SqlDriver, mix: Mi
       }, options.durationMs - 200)
     }, warmupMs + 100)
   })
-  const result = await done
-  // Cascades recorded during warm-up count too; per second of the whole run, as an indication.
-  const cascades = (await countCascades()) - cascadesBefore
   return {
-    eventsPerSecond: result.events / (options.durationMs / 1000),
-    cascadesPerSecond: cascades / ((options.durationMs + warmupMs) / 1000),
+    events: result.events,
+    cascades: (await countCascades()) - cascadesBefore,
+    windowMs: options.durationMs,
+    runMs: options.durationMs + warmupMs,
     requests: result.requests,
     errors: result.errors,
-    latency: latency(result.latencies),
+    latencies: result.latencies,
     cores: windowCpu,
+  }
+}
+
+/** Several samples of one mix (taken in turn with the other mixes, so they share the same background load) as one. */
+export function combineAppends(samples: AppendSample[]): AppendRun {
+  const sum = (f: (s: AppendSample) => number) => samples.reduce((total, s) => total + f(s), 0)
+  const cores: Record<string, number> = {}
+  for (const s of samples) for (const [k, v] of Object.entries(s.cores)) cores[k] = (cores[k] ?? 0) + v / samples.length
+  return {
+    eventsPerSecond: sum((s) => s.events) / (sum((s) => s.windowMs) / 1000),
+    cascadesPerSecond: sum((s) => s.cascades) / (sum((s) => s.runMs) / 1000),
+    requests: sum((s) => s.requests),
+    errors: sum((s) => s.errors),
+    latency: latency(samples.flatMap((s) => s.latencies)),
+    cores,
   }
 }
 
