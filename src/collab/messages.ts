@@ -6,7 +6,7 @@
  * document too large refused (rateLimit.ts).
  */
 import * as Y from 'yjs'
-import { decodeMessage, encodeSyncStep1, encodeSyncStep2, type Message } from '../protocol/messages.js'
+import { decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, type Message } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
@@ -24,19 +24,8 @@ export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
 /** Handles one binary frame; never throws (a bug closes this connection with 1011). */
 export function handleFrame(ctx: CollabContext, room: Room, conn: Connection, frame: Uint8Array): void {
   if (conn.closed) return
-  // Before decoding: a flood should cost as little as possible.
-  const admission = admitMessage(ctx.config, conn)
-  if (admission !== 'accept') {
-    if (admission === 'close') {
-      ctx.log.info({ session: room.session, participant: conn.participant.id }, 'closing a connection over the rate limit')
-      closeConnection(conn, 4429, `over the rate limit of ${ctx.config.updatesPerSec} messages a second; slow down`)
-    } else {
-      resyncAfterDrop(conn, () => {
-        if (room.state === 'ready') send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
-      })
-    }
-    return
-  }
+  // Before decoding, so a flood costs little.
+  if (!withinRate(ctx, room, conn, frame[0] === MESSAGE_AWARENESS ? 'awareness' : 'update')) return
   try {
     handleMessage(ctx, room, conn, decodeMessage(frame, { maxBytes: ctx.config.maxMessageBytes }))
   } catch (error) {
@@ -72,6 +61,26 @@ function handleMessage(ctx: CollabContext, room: Room, conn: Connection, message
     case 'auth':
       return // a client's permission-denied message tells the server nothing it acts on
   }
+}
+
+/**
+ * Charges the message to the connection's rate. Over it, the message is dropped: an update is
+ * sent again after a resync, awareness is renewed by the client anyway. A connection that keeps
+ * flooding updates is closed with 4429; awareness is only dropped, because stock providers echo
+ * every awareness change they receive, and a busy peer must not get them closed.
+ */
+function withinRate(ctx: CollabContext, room: Room, conn: Connection, channel: 'update' | 'awareness'): boolean {
+  const admission = admitMessage(ctx.config, conn, channel)
+  if (admission === 'accept') return true
+  if (admission === 'close') {
+    ctx.log.info({ session: room.session, participant: conn.participant.id }, 'closing a connection over the rate limit')
+    closeConnection(conn, 4429, `over the rate limit of ${ctx.config.updatesPerSec} messages a second; slow down`)
+  } else if (channel === 'update') {
+    resyncAfterDrop(conn, () => {
+      if (room.state === 'ready') send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
+    })
+  }
+  return false
 }
 
 function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update: Uint8Array): void {

@@ -60,7 +60,8 @@ export interface MessageRateConfig {
 export const FLOOD_WINDOW_MS = 10_000
 
 interface ConnectionRate {
-  bucket: TokenBucket
+  updates: TokenBucket
+  awareness: TokenBucket
   windowStart: number
   droppedInWindow: number
   resyncTimer?: NodeJS.Timeout
@@ -71,16 +72,26 @@ const rates = new WeakMap<Connection, ConnectionRate>()
 
 /**
  * What to do with the connection's next message: `accept` it, `drop` it (over the rate), or
- * `close` the connection (4429), having dropped more than twice its burst within 10 s.
+ * `close` the connection (4429), having dropped more than twice its burst of updates within
+ * 10 s. Awareness messages have a bucket of their own and are only ever dropped: they are
+ * ephemeral, and stock clients echo what others send, so a flood must not count against them.
  */
-export function admitMessage(config: MessageRateConfig, conn: Connection, now = Date.now()): 'accept' | 'drop' | 'close' {
+export function admitMessage(
+  config: MessageRateConfig, conn: Connection, channel: 'update' | 'awareness' = 'update', now = Date.now(),
+): 'accept' | 'drop' | 'close' {
   if (config.updatesPerSec === 0) return 'accept'
   let rate = rates.get(conn)
   if (!rate) {
-    rate = { bucket: createTokenBucket(config.updatesPerSec, config.updateBurst, now), windowStart: now, droppedInWindow: 0 }
+    rate = {
+      updates: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
+      awareness: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
+      windowStart: now,
+      droppedInWindow: 0,
+    }
     rates.set(conn, rate)
   }
-  if (rate.bucket.take(1, now)) return 'accept'
+  if (channel === 'awareness') return rate.awareness.take(1, now) ? 'accept' : 'drop'
+  if (rate.updates.take(1, now)) return 'accept'
   if (now - rate.windowStart > FLOOD_WINDOW_MS) {
     rate.windowStart = now
     rate.droppedInWindow = 0
@@ -100,7 +111,7 @@ export function resyncAfterDrop(conn: Connection, resync: () => void, now = Date
   rate.resyncTimer = setTimeout(() => {
     rate.resyncTimer = undefined
     if (!conn.closed) resync()
-  }, Math.max(1, rate.bucket.waitMs(1, now)))
+  }, Math.max(1, rate.updates.waitMs(1, now)))
   rate.resyncTimer.unref()
 }
 

@@ -45,6 +45,9 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
     noServer: true,
     maxPayload,
     perMessageDeflate: false,
+    // The room manager tracks sockets; with ws' own tracking, close() would wait for every
+    // client to leave before the room manager could close them (a shutdown that never ends).
+    clientTracking: false,
     // Stock clients never fragment; a message in thousands of pieces is only an attack (1008).
     maxFragments: 1024,
     // Chunks held while a frame arrives: a largest frame in 256-byte TCP reads fits.
