@@ -192,3 +192,13 @@ function chunked(base: string, method: string, path: string, chunks: number, siz
     req.end('"}}')
   })
 }
+
+describe('shutting down', () => {
+  it('closes connected clients with 1012 rather than waiting for them to leave', async () => {
+    const server = await startTestServer(backend)
+    const client = await rawClient(`${server.url.replace('http', 'ws')}/sync/bye?id=stayer`)
+    await client.greeted
+    await server.stop()
+    expect(await client.closed).toEqual({ code: 1012, reason: 'server shutting down, reconnect' })
+  })
+})
