@@ -15,7 +15,6 @@ import type {
 } from './types.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const ROWS_PER_INSERT = 1000
 const MAX_EVENTS_PER_TRANSACTION = 5000
 
 type IdentifiedEvent = NewEvent & { id: string }
@@ -190,10 +189,7 @@ async function writeBatch(
   })
 
   if (written.length === 0) return { results, last: 0 }
-  for (let i = 0; i < written.length; i += ROWS_PER_INSERT) {
-    await insertEvents(tx, written.slice(i, i + ROWS_PER_INSERT))
-  }
-  await updateHeads(tx, [...changed].map((id) => [id, heads.get(id)!] as const), position, channel)
+  await writeRows(tx, written, [...changed].map((id) => [id, heads.get(id)!] as const), position, channel)
   for (const hook of hooks) await hook(tx, written)
   return { results, last: position }
 }
@@ -217,39 +213,42 @@ function sealEvent(
   return { ...fields, data: event.data, payload: event.payload, position, hash, prevHash }
 }
 
-async function insertEvents(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
-  const params: unknown[] = []
-  const rows = events.map((e) => {
-    const base = params.length
-    params.push(e.position, e.id, e.session, e.version, e.type, JSON.stringify(e.data), e.payload ?? null,
-      JSON.stringify(e.actor), JSON.stringify(e.meta), e.recordedAt, e.hash, e.prevHash)
-    const p = (i: number) => `$${base + i}`
-    return `(${p(1)}::bigint, ${p(2)}::uuid, ${p(3)}::text, ${p(4)}::int, ${p(5)}::text, ${p(6)}::text::jsonb, ${p(7)}::bytea, ${p(8)}::text::jsonb, ${p(9)}::text::jsonb, ${p(10)}::timestamptz, ${p(11)}::text, ${p(12)}::text)`
-  })
-  await tx.query(
-    `INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash) VALUES ${rows.join(', ')}`,
-    params,
+/**
+ * Writes the batch's rows, the session heads, the log head and the wake-up in ONE statement
+ * whose text never changes (rows travel as one JSON parameter), so it is planned once per
+ * connection and costs a single round trip however many events the batch holds.
+ */
+const WRITE_BATCH_SQL = `
+  WITH rows AS (
+    SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(
+      position bigint, id uuid, session_id text, version int, type text, data jsonb, payload text,
+      actor jsonb, meta jsonb, recorded_at timestamptz, hash text, prev_hash text)
+  ), inserted AS (
+    INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash)
+    SELECT position, id, session_id, version, type, data, decode(payload, 'base64'), actor, meta, recorded_at, hash, prev_hash
+    FROM rows ORDER BY position
+  ), heads AS (
+    INSERT INTO sessions (id, version, hash, position, created_at, updated_at)
+    SELECT id, version, hash, position, created_at, updated_at FROM jsonb_to_recordset($2::text::jsonb) AS h(
+      id text, version int, hash text, position bigint, created_at timestamptz, updated_at timestamptz)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version, hash = excluded.hash,
+      position = excluded.position, updated_at = excluded.updated_at
+  ), moved AS (
+    UPDATE log_head SET position = $3::bigint
   )
-}
+  SELECT pg_notify($4::text, $3::text)`
 
-async function updateHeads(tx: SqlExecutor, heads: (readonly [string, Head])[], position: number, channel: string): Promise<void> {
-  const params: unknown[] = [position, channel, String(position)]
-  const rows: string[] = []
+async function writeRows(
+  tx: SqlExecutor, events: StoredEvent[], heads: (readonly [string, Head])[], position: number, channel: string,
+): Promise<void> {
+  const rows = events.map((e) => ({
+    position: e.position, id: e.id, session_id: e.session, version: e.version, type: e.type, data: e.data,
+    payload: e.payload ? Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).toString('base64') : null,
+    actor: e.actor, meta: e.meta, recorded_at: e.recordedAt, hash: e.hash, prev_hash: e.prevHash,
+  }))
   const now = new Date().toISOString()
-  for (const [id, head] of heads) {
-    const base = params.length
-    params.push(id, head.version, head.hash, head.position, head.createdAt, now)
-    rows.push(`($${base + 1}::text, $${base + 2}::int, $${base + 3}::text, $${base + 4}::bigint, $${base + 5}::timestamptz, $${base + 6}::timestamptz)`)
-  }
-  await tx.query(
-    `WITH heads AS (
-       INSERT INTO sessions (id, version, hash, position, created_at, updated_at) VALUES ${rows.join(', ')}
-       ON CONFLICT (id) DO UPDATE SET version = excluded.version, hash = excluded.hash,
-         position = excluded.position, updated_at = excluded.updated_at
-     ), moved AS (
-       UPDATE log_head SET position = $1::bigint
-     )
-     SELECT pg_notify($2::text, $3::text)`,
-    params,
-  )
+  const headRows = heads.map(([id, head]) => ({
+    id, version: head.version, hash: head.hash, position: head.position, created_at: head.createdAt, updated_at: now,
+  }))
+  await tx.query(WRITE_BATCH_SQL, [JSON.stringify(rows), JSON.stringify(headRows), String(position), channel])
 }
