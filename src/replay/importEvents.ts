@@ -99,6 +99,9 @@ function chainProblem(result: VerifyResult): string {
  */
 export async function importEvents(store: EventStore, open: LineSource, options: ImportOptions = {}): Promise<ImportResult> {
   const { chunkSize = 1000, onProgress } = options
+  // A taken session id is refused before checking a file that may take minutes to check.
+  const named = await firstSession(open)
+  if (named !== undefined && (await store.head(named))) throw sessionExists(named)
   const checked = await checkImportFile(open, onProgress)
   if (await store.head(checked.session)) throw sessionExists(checked.session)
   const channel = options.channel ?? (await defaultChannel(store))
@@ -148,6 +151,19 @@ export async function importEvents(store: EventStore, open: LineSource, options:
   // notice): without fresh ones, its plans for this session's reads can be far off.
   if (result.count >= ANALYZE_AFTER) await store.driver.query('ANALYZE events').catch(() => {})
   return result
+}
+
+/** The session the first line names, if it can be read (the check pass judges the rest). */
+async function firstSession(open: LineSource): Promise<string | undefined> {
+  for await (const line of readLines(open())) {
+    try {
+      const session = (JSON.parse(line.text) as { session?: unknown } | null)?.session
+      return typeof session === 'string' ? session : undefined
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }
 
 const sessionExists = (session: string) =>
