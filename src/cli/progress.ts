@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress'
 
 export interface Progress {
-  /** Moves the bar to `value`; a new `total` (and label, unit) switches it to another phase. */
+  /** Moves the bar to `value`; a `phase` with a new label finishes this bar and starts another. */
   update(value: number, total?: number, phase?: { label: string; unit: string }): void
   stop(): void
 }
@@ -23,8 +23,16 @@ export function createProgress(wanted: boolean | undefined, label: string, total
   bar.start(total, 0, { label, unit })
   return {
     update(value, newTotal, phase) {
+      if (phase && phase.label !== label) {
+        // A new phase gets a bar of its own (and its own ETA); the finished one stays above it.
+        bar.update(bar.getTotal())
+        bar.stop()
+        label = phase.label
+        bar.start(newTotal ?? bar.getTotal(), value, phase)
+        return
+      }
       if (newTotal !== undefined && newTotal !== bar.getTotal()) bar.setTotal(newTotal)
-      bar.update(value, phase ?? {})
+      bar.update(value)
     },
     stop() {
       bar.stop()
