@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:agents`: 200 agents (the SDK) in one process, 10 operations/s each, over 20
+ * sessions for 20 s against `mnemo serve` on a fresh PostgreSQL database. Reports operations/s,
+ * the p99 time until a human's stock client sees an agent's edit (goal < 50 ms) and the
+ * server's RSS; writes bench/agents/last-run.md. `--quick`: 5 s. `--wait-quiet`: wait (up to
+ * 10 min) until other processes use under a quarter of a core before the operations start.
+ *
+ *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
+ */
+import { fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { LoadConfig, LoadResult } from './agents/load.js'
+import {
+  cpuSeconds, createDatabase, waitForQuiet, dropDatabase, machineCpuSeconds, postgresCpuSeconds, rssMiB, startServer, stopChild, type ServerChild,
+} from './agents/processes.js'
+import { printTable, rows, writeLastRun, type Sampled } from './agents/report.js'
+
+const HERE = join(dirname(fileURLToPath(import.meta.url)), 'agents')
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    agents: { type: 'string', default: '200' },
+    sessions: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '10' },
+    seconds: { type: 'string' },
+    'wait-quiet': { type: 'boolean', default: false },
+  },
+})
+const config = {
+  agents: Number(args.agents),
+  sessions: Number(args.sessions),
+  rate: Number(args.rate),
+  seconds: Number(args.seconds ?? (args.quick ? 5 : 20)),
+}
+const log = (line: string) => process.stderr.write(`bench:agents: ${line}\n`)
+
+async function main(): Promise<void> {
+  const database = `mnemo_bench_agents_${randomBytes(4).toString('hex')}`
+  const databaseUrl = await createDatabase(database)
+  let server: ServerChild | undefined
+  // BENCH_AGENTS_CPU_PROF=<dir>: the agents process writes a CPU profile there.
+  const profile = process.env.BENCH_AGENTS_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_AGENTS_CPU_PROF}`] : []
+  const load = fork(join(HERE, 'load.ts'), [], { execArgv: ['--import', 'tsx', ...profile], env: { ...process.env, LOG_LEVEL: 'silent' } })
+  const stopAll = async () => {
+    await stopChild(load, 5_000) // it exits by itself after reporting (and writes its profile)
+    if (server) await stopChild(server.child)
+    await dropDatabase(database)
+  }
+  process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
+  try {
+    server = await startServer(databaseUrl)
+    const serverPid = server.child.pid!
+    log(`server ${server.url} (pid ${serverPid}) on database ${database}; joining ${config.agents} agents`)
+    const messages = messagesOf(load)
+    load.send({ type: 'start', config: { url: server.url, ...config, drainSeconds: 15, seed: 7 } satisfies LoadConfig })
+    const joined = await messages.next('joined')
+    log(`joined in ${(joined.joinSeconds as number).toFixed(1)} s`)
+    if (args['wait-quiet']) {
+      log('waiting for the machine to be quiet (other processes under 25 % of a core)')
+      log(`others use ${(await waitForQuiet(600_000, [serverPid, load.pid!])).toFixed(0)} % of a core; starting`)
+    }
+    log(`running ${config.seconds} s`)
+
+    const rssStart = rssMiB(serverPid)
+    let rssPeak = rssStart
+    const sample = () => ({ at: performance.now(), server: cpuSeconds(serverPid), load: cpuSeconds(load.pid!), pg: postgresCpuSeconds(database), machine: machineCpuSeconds(), own: ownCpu() })
+    const before = sample()
+    let after = before
+    let windowOpen = true
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, rssMiB(serverPid))
+      if (windowOpen && performance.now() - before.at >= config.seconds * 1000) {
+        after = sample()
+        windowOpen = false
+      }
+    }, 250)
+    load.send({ type: 'go' })
+    const { result } = (await messages.next('result')) as { result: LoadResult }
+    clearInterval(sampler)
+    if (windowOpen) after = sample()
+    const seconds = (after.at - before.at) / 1000
+    const percent = (a: number, b: number) => ((b - a) / seconds) * 100
+    const ours = (after.server - before.server) + (after.load - before.load) + (after.pg - before.pg) + (after.own - before.own)
+    const sampled: Sampled = {
+      serverCpuPercent: percent(before.server, after.server),
+      loadCpuPercent: percent(before.load, after.load),
+      postgresCpuPercent: percent(before.pg, after.pg),
+      othersCpuPercent: Math.max(0, (((after.machine - before.machine) - ours) / seconds) * 100),
+      serverRssStartMiB: rssStart,
+      serverRssPeakMiB: rssPeak,
+      serverRssEndMiB: rssMiB(serverPid),
+    }
+    const info = {
+      command: `node --import tsx bench/agents.ts ${process.argv.slice(2).join(' ')}`.trim(),
+      date: new Date().toISOString(),
+      machine: `node ${process.version} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+      config,
+    }
+    process.stdout.write(`\n${printTable(rows(result, sampled, info))}\n\n`)
+    log(`wrote ${writeLastRun(HERE, result, sampled, info)}`)
+  } finally {
+    await stopAll()
+  }
+}
+
+function ownCpu(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
+}
+
+/** The load child's IPC messages, awaited by type; an error message or an exit rejects. */
+function messagesOf(child: ReturnType<typeof fork>) {
+  const received: Array<Record<string, unknown>> = []
+  let wake: () => void = () => {}
+  let failure: Error | undefined
+  child.on('message', (message: Record<string, unknown>) => {
+    if (message.type === 'error') failure = new Error(`the load process failed: ${String(message.message)}`)
+    else received.push(message)
+    wake()
+  })
+  child.once('exit', (code) => {
+    failure ??= new Error(`the load process exited (${code}) early`)
+    wake()
+  })
+  return {
+    async next(type: string): Promise<Record<string, unknown>> {
+      for (;;) {
+        const index = received.findIndex((m) => m.type === type)
+        if (index >= 0) return received.splice(index, 1)[0]!
+        if (failure) throw failure
+        await new Promise<void>((resolve) => (wake = resolve))
+      }
+    },
+  }
+}
+
+main().catch((error: unknown) => {
+  log(error instanceof Error ? error.stack ?? error.message : String(error))
+  process.exitCode = 1
+})
