@@ -1,0 +1,81 @@
+/** The limits' arithmetic with a fake clock: token buckets, when a connection is a flooder, document size. */
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { admitMessage, createTokenBucket, docWouldExceed, reserveDocBytes } from '../src/collab/rateLimit.js'
+import type { Connection } from '../src/collab/types.js'
+
+describe('token bucket', () => {
+  it('allows the burst at once, then the rate, and says how long to wait', () => {
+    const bucket = createTokenBucket(10, 5, 0)
+    expect(Array.from({ length: 6 }, () => bucket.take(1, 0))).toEqual([true, true, true, true, true, false])
+    expect(bucket.waitMs(1, 0)).toBe(100)
+    expect(bucket.take(1, 99)).toBe(false)
+    expect(bucket.take(1, 100)).toBe(true)
+    expect(bucket.full(100)).toBe(false)
+    expect(bucket.full(600)).toBe(true) // refilled, never past the burst
+    expect(Array.from({ length: 6 }, () => bucket.take(1, 10_000)).filter(Boolean)).toHaveLength(5)
+  })
+
+  it('limits nothing at rate 0', () => {
+    const bucket = createTokenBucket(0, 1, 0)
+    expect(Array.from({ length: 1000 }, () => bucket.take(1, 0)).every(Boolean)).toBe(true)
+    expect(bucket.waitMs(1, 0)).toBe(0)
+  })
+})
+
+describe('admitMessage', () => {
+  const config = { updatesPerSec: 10, updateBurst: 5 }
+  const conn = () => ({ closed: false }) as Connection
+
+  it('drops over the rate and closes after more than twice the burst dropped within 10 s', () => {
+    const c = conn()
+    const outcomes = Array.from({ length: 16 }, () => admitMessage(config, c, 'update', 0))
+    expect(outcomes.slice(0, 5)).toEqual(Array(5).fill('accept'))
+    expect(outcomes.slice(5, 15)).toEqual(Array(10).fill('drop'))
+    expect(outcomes[15]).toBe('close')
+  })
+
+  it('forgets drops after 10 s, so a client that slows down is not closed', () => {
+    const c = conn()
+    for (let i = 0; i < 15; i++) admitMessage(config, c, 'update', 0) // 5 taken, 10 dropped
+    expect(admitMessage(config, c, 'update', 10_001 + 0)).toBe('accept') // refilled meanwhile
+    for (let i = 0; i < 4; i++) admitMessage(config, c, 'update', 10_001)
+    expect(admitMessage(config, c, 'update', 10_001)).toBe('drop') // a new window: 1 dropped, not 11
+  })
+
+  it('only ever drops awareness, and keeps it apart from updates', () => {
+    const c = conn()
+    const outcomes = Array.from({ length: 100 }, () => admitMessage(config, c, 'awareness', 0))
+    expect(new Set(outcomes)).toEqual(new Set(['accept', 'drop']))
+    expect(admitMessage(config, c, 'update', 0)).toBe('accept')
+  })
+})
+
+describe('docWouldExceed', () => {
+  const grow = (doc: Y.Doc, key: string, bytes: number) => doc.getMap('m').set(key, 'x'.repeat(bytes))
+  const updateOf = (key: string, bytes: number) => {
+    const d = new Y.Doc()
+    grow(d, key, bytes)
+    return Y.encodeStateAsUpdate(d)
+  }
+
+  it('refuses what would grow the document past the limit, counting updates still being stored', async () => {
+    const doc = new Y.Doc()
+    expect(docWouldExceed(doc, updateOf('a', 4000), 10_000)).toBe(false)
+    let stored!: () => void
+    reserveDocBytes(doc, 4000, new Promise<void>((resolve) => (stored = resolve)))
+    expect(docWouldExceed(doc, updateOf('b', 4000), 10_000)).toBe(false)
+    reserveDocBytes(doc, 4000, new Promise(() => {}))
+    expect(docWouldExceed(doc, updateOf('c', 4000), 10_000)).toBe(true) // 3 × 4000 in flight or applied
+    stored()
+    await Promise.resolve()
+  })
+
+  it('measures the document before refusing: overwritten values no longer count', () => {
+    const doc = new Y.Doc()
+    docWouldExceed(doc, new Uint8Array(1), 10_000) // starts tracking
+    for (let i = 0; i < 5; i++) grow(doc, 'same', 3000) // 15 KB applied, one 3 KB value kept
+    expect(docWouldExceed(doc, updateOf('d', 4000), 10_000)).toBe(false)
+    expect(docWouldExceed(doc, new Uint8Array(1), Infinity)).toBe(false)
+  })
+})
