@@ -1,7 +1,8 @@
 /**
  * The server driver: postgres.js against a real PostgreSQL. An optional `schema` puts every
- * table in that schema (tests give each file its own). Transactions survive their connection
- * dying under them (a restart, pg_terminate_backend): see `transaction` below.
+ * table in that schema (tests give each file its own). It outlives its connections: a
+ * database restart or pg_terminate_backend fails the work in flight, never the process,
+ * and leaves no pool behind that postgres.js (3.4) would wedge: see `renew`, `transaction`.
  */
 import postgres from 'postgres'
 import type { SqlDriver, SqlExecutor } from './types.js'
@@ -13,46 +14,101 @@ export interface PostgresDriverOptions {
   max?: number
 }
 
+interface Listener {
+  channel: string
+  onNotify(payload: string): void
+  unlisten(): Promise<void>
+}
+
 export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOptions): SqlDriver {
-  // How often each pooled connection (by postgres.js's id) has closed: a transaction's
-  // connection is gone when its count moved.
+  // How often each connection (by postgres.js's id, unique across pools) has closed: a
+  // transaction's connection is gone when its count moved. Transactions watch their own.
   const closes = new Map<number, number>()
-  const sql = postgres(url, {
+  const closeWatchers = new Map<number, Set<() => void>>()
+  const listeners = new Set<Listener>()
+  let closing = false
+  // The database did not answer lately: transactions make sure it does before reserving.
+  let unreachable = false
+
+  const openPool = () => postgres(url, {
     max,
     onnotice: () => {},
     connection: schema ? { search_path: schema } : {},
-    // A dead server must not hang callers forever; the app retries with backoff.
-    connect_timeout: 10,
+    // A dead server must not hang callers for long; the app retries with backoff.
+    connect_timeout: 5,
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     // postgres.js waits up to 20 s between attempts after failures; once the database is back,
     // a collaboration server should be within 2 s (and still never hammers it).
     backoff: (attempt) => (0.5 + Math.random() / 2) * Math.min(3 ** attempt / 100, 2),
-    onclose: (id) => closes.set(id, (closes.get(id) ?? 0) + 1),
-  })
-
-  const executor = (target: postgres.Sql | postgres.TransactionSql): SqlExecutor => ({
-    async query<T>(text: string, params: unknown[] = []) {
-      const rows = await target.unsafe(text, params.map(toWire) as postgres.ParameterOrJSON<never>[])
-      return rows as unknown as T[]
+    onclose(id) {
+      closes.set(id, (closes.get(id) ?? 0) + 1)
+      for (const watcher of closeWatchers.get(id) ?? []) watcher()
     },
   })
-  const root = executor(sql)
+  let sql = openPool()
 
-  return {
-    kind: 'postgres',
-    query: root.query,
-    async exec(text) {
-      await sql.unsafe(text)
-    },
-    transaction,
-    async listen(channel, onNotify) {
-      const { unlisten } = await sql.listen(channel, onNotify)
-      return unlisten
-    },
-    async close() {
-      await sql.end({ timeout: 5 })
-    },
+  /**
+   * Replaces the pool after one of its connections died in use. postgres.js keeps a write
+   * that was pending when a connection closed and never flushes it after reconnecting: that
+   * connection's next attempts hang until `connect_timeout`, again and again (its stale
+   * buffer is not reset; the fix is not released). A fresh pool has no such connection. The
+   * old one is closed at once, failing what it still runs or queues (callers retry): a graceful
+   * end() would strand the queries still waiting there for a connection, never to settle.
+   * Each pool is replaced at most once.
+   */
+  function renew(pool: postgres.Sql, error: unknown, always = false): void {
+    if (closing || pool !== sql || !(always || diedInUse(error))) return
+    sql = openPool()
+    void pool.end({ timeout: 0 }).catch(() => {})
+    for (const listener of listeners) void relisten(listener)
+  }
+
+  async function relisten(listener: Listener): Promise<void> {
+    try {
+      const { unlisten } = await sql.listen(listener.channel, listener.onNotify)
+      listener.unlisten = unlisten
+    } catch {
+      // postgres.js retries a failed LISTEN each time its connection closes; polls cover the gap.
+    }
+    listener.onNotify('') // whatever was notified meanwhile went to the old pool: wake readers
+  }
+
+  const run = async <T>(pool: postgres.Sql | postgres.ReservedSql, text: string, params: unknown[]): Promise<T[]> => {
+    const rows = await pool.unsafe(text, params.map(toWire) as postgres.ParameterOrJSON<never>[])
+    return rows as unknown as T[]
+  }
+
+  async function query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    const pool = sql
+    try {
+      const rows = await run<T>(pool, text, params)
+      unreachable = false
+      return rows
+    } catch (error) {
+      if (isConnectionError(error)) unreachable = true
+      renew(pool, error)
+      throw error
+    }
+  }
+
+  /**
+   * A reserved connection. A reserve() whose connection attempt fails stays queued in the
+   * pool although it was rejected, and later swallows a connection that then serves nobody:
+   * after a few failures during an outage, the pool hangs for good. So while the database
+   * is unreachable a plain query (which has no such flaw) goes first, and a pool in which a
+   * reserve() failed all the same is replaced.
+   */
+  async function reserve(): Promise<{ pool: postgres.Sql; reserved: postgres.ReservedSql }> {
+    if (unreachable) await query('SELECT 1')
+    const pool = sql
+    try {
+      return { pool, reserved: await pool.reserve() }
+    } catch (error) {
+      unreachable = true
+      renew(pool, error, true)
+      throw error
+    }
   }
 
   /**
@@ -61,41 +117,89 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
    * written to the closed socket from a setImmediate, where the TypeError is nobody's to catch
    * (porsager/postgres#1208). So here nothing more is sent on a connection once it closed:
    * no query (it fails instead), no ROLLBACK (the server rolled back with the session), and
-   * it is not handed back to the pool (which reconnects it on its own).
+   * it is not handed back to the pool. And the transaction fails as soon as its connection
+   * closes: queries postgres.js queued for a reserved connection never settle when it dies.
    */
   async function transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const reserved = await sql.reserve()
+    const { pool, reserved } = await reserve()
     let id: number | undefined
     let closesAtStart = 0
+    let fail: (error: Error) => void = () => {}
+    const closed = new Promise<never>((_, reject) => {
+      fail = reject
+    })
+    closed.catch(() => {}) // raced below; never settles when the connection outlives us
+    const watcher = () => fail(connectionGone())
     // The connection's id, taken as BEGIN goes out, the way postgres.js's begin() takes it.
     const onexecute = (connection: { id: number }) => {
       id = connection.id
       closesAtStart = closes.get(id) ?? 0
+      const watchers = closeWatchers.get(id) ?? new Set()
+      watchers.add(watcher)
+      closeWatchers.set(id, watchers)
       return true
     }
+    const untilClosed = <R>(work: Promise<R>) => Promise.race([work, closed])
     const gone = () => id !== undefined && (closes.get(id) ?? 0) !== closesAtStart
-    const inner = executor(reserved)
     const tx: SqlExecutor = {
-      query(text, params) {
-        if (gone()) return Promise.reject(connectionGone())
-        return inner.query(text, params)
+      query<R>(text: string, params: unknown[] = []) {
+        return gone() ? Promise.reject(connectionGone()) : run<R>(reserved, text, params)
       },
     }
     try {
-      await reserved.unsafe('BEGIN', [], { onexecute } as postgres.UnsafeQueryOptions)
+      await untilClosed(reserved.unsafe('BEGIN', [], { onexecute } as postgres.UnsafeQueryOptions))
       if (id === undefined) throw new Error('postgres.js did not name the transaction\'s connection: is it still version 3.4?')
-      const result = await fn(tx)
+      const result = await untilClosed(fn(tx))
       if (gone()) throw connectionGone()
-      await reserved.unsafe('COMMIT')
+      await untilClosed(reserved.unsafe('COMMIT'))
       return result
     } catch (error) {
-      if (!gone()) await reserved.unsafe('ROLLBACK').catch(() => {})
+      if (gone()) renew(pool, error)
+      else await untilClosed(reserved.unsafe('ROLLBACK')).catch(() => {})
       throw error
     } finally {
+      if (id !== undefined) closeWatchers.get(id)?.delete(watcher)
       if (!gone()) reserved.release()
     }
   }
+
+  return {
+    kind: 'postgres',
+    query,
+    async exec(text) {
+      await query(text)
+    },
+    transaction,
+    async listen(channel, onNotify) {
+      const { unlisten } = await sql.listen(channel, onNotify)
+      const listener: Listener = { channel, onNotify, unlisten }
+      listeners.add(listener)
+      return async () => {
+        listeners.delete(listener)
+        await listener.unlisten()
+      }
+    },
+    async close() {
+      closing = true
+      await sql.end({ timeout: 5 })
+    },
+  }
 }
+
+/** postgres.js's own connection errors, sockets' errors, and the server ending the session. */
+function isConnectionError(error: unknown): boolean {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown }
+  return diedInUse(error) || typeof errno === 'number' || (typeof code === 'string' && code.startsWith('CONNECT'))
+}
+
+/** A connection that was up went away under a query (not: could not connect at all). */
+function diedInUse(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown }
+  if (severity === 'FATAL' || severity === 'PANIC') return true
+  return typeof code === 'string' && DIED_IN_USE.has(code)
+}
+
+const DIED_IN_USE = new Set(['CONNECTION_CLOSED', 'CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'])
 
 function connectionGone(): Error {
   return Object.assign(new Error('the database connection closed during the transaction; it was rolled back'), {
