@@ -34,5 +34,5 @@ describe('examples/agent.ts', () => {
     expect(summary.data.connections.map((c: any) => c.to).sort()).toEqual(['cache', 'deploy', 'incident'])
     expect(summary.actor).toMatchObject({ kind: 'agent', run: 'ex-1' })
     expect(summary.meta.rationale).toMatch(/summary/)
-  })
+  }, 120_000) // a child that compiles the example with tsx: slow on a busy machine
 })

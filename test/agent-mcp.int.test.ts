@@ -38,7 +38,7 @@ describe('mnemo mcp over stdio', () => {
     transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     client = new Client({ name: 'mnemo-test', version: '1.0.0' })
     await client.connect(transport)
-  })
+  }, 120_000) // a server, then a child that compiles the CLI with tsx: slow on a busy machine
   afterAll(async () => {
     await client?.close()
     await server.stop()

@@ -3,7 +3,7 @@
  * reconnects with `Last-Event-ID` (the last position it delivered), and it never delivers a
  * position at or below one it delivered already: no gaps, no duplicates.
  */
-import { MnemoError } from './errors.js'
+import { errorFromResponse, MnemoError } from './errors.js'
 import { sleep, type HttpClient } from './http.js'
 import type { EventEnvelope } from './types.js'
 
@@ -47,10 +47,8 @@ export async function* followEvents(
         await response.body?.cancel().catch(() => {})
         continue
       }
-      if (!response.ok || !response.body) {
-        const text = await response.text().catch(() => '')
-        throw new MnemoError(response.status, 'stream_refused', `events: the stream answered ${response.status}: ${text.slice(0, 300)}`)
-      }
+      if (!response.ok) throw await errorFromResponse(response, 'events')
+      if (!response.body) throw new MnemoError(response.status, 'stream_refused', 'events: the stream answered without a body')
       try {
         for await (const message of readSse(response.body)) {
           const position = Number(message.id)
