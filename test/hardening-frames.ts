@@ -68,17 +68,28 @@ export interface FrameGenerator {
 /** `maxPayload`: the server's MNEMO_MAX_MESSAGE_BYTES, for the occasional oversized frame. */
 export function createFrameGenerator(seed: number, maxPayload: number): FrameGenerator {
   const gen = prng.create(seed)
-  // A doc and awareness of the fuzzer's own, for realistic updates to mangle.
-  const doc = new Y.Doc()
-  doc.clientID = prng.uint32(gen, 1, 2 ** 31)
-  const updates: Uint8Array[] = []
-  doc.on('update', (update: Uint8Array) => updates.push(update))
-  const awareness = new Awareness(doc)
+  // A doc and awareness of the fuzzer's own, for realistic updates to mangle; renewed now
+  // and then, so that encoding its whole state stays cheap.
+  let doc!: Y.Doc
+  let awareness!: Awareness
+  let edits = 0
+  let lastUpdate: Uint8Array = new Uint8Array(0)
+  const renew = (): void => {
+    awareness?.destroy()
+    doc?.destroy()
+    doc = new Y.Doc()
+    doc.clientID = prng.uint32(gen, 1, 2 ** 31)
+    doc.on('update', (update: Uint8Array) => (lastUpdate = update))
+    awareness = new Awareness(doc)
+    edits = 0
+  }
+  renew()
 
   const int = (min: number, max: number) => prng.int32(gen, min, max)
   const randomBytes = (max: number) => prng.uint8Array(gen, int(0, max))
 
   function realUpdate(): Uint8Array {
+    if (++edits > 64) renew()
     const memory = `m${int(0, 20)}`
     switch (int(0, 4)) {
       case 0: select(doc, memory, 'fuzz'); break
@@ -92,7 +103,7 @@ export function createFrameGenerator(seed: number, maxPayload: number): FrameGen
         else select(doc, memory, 'fuzz')
       }
     }
-    return prng.bool(gen) ? updates.at(-1)! : Y.encodeStateAsUpdate(doc)
+    return prng.bool(gen) ? lastUpdate : Y.encodeStateAsUpdate(doc)
   }
 
   function realFrame(): Uint8Array {
