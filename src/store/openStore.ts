@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import { createEventStore } from './createEventStore.js'
 import { migrate } from './migrate.js'
+import type { PGlite } from '@electric-sql/pglite'
 import { openPgliteDriver } from './pgliteDriver.js'
 import { openPostgresDriver } from './postgresDriver.js'
 import type { EventStore, SqlDriver } from './types.js'
@@ -14,6 +15,8 @@ export interface StoreConfig {
   databaseUrl?: string
   /** PGlite data directory (`memory://` for a throwaway one). */
   dataDir?: string
+  /** An already open PGlite to use instead of `dataDir` (tests). */
+  pglite?: () => Promise<PGlite>
   /** Postgres schema to live in (tests). Must already exist. */
   schema?: string
   poolSize?: number
@@ -25,6 +28,7 @@ export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
   if (config.databaseUrl) {
     return openPostgresDriver({ url: config.databaseUrl, schema: config.schema, max: config.poolSize })
   }
+  if (config.pglite) return openPgliteDriver(await config.pglite())
   const dataDir = config.dataDir ?? './data'
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true })
   return openPgliteDriver(dataDir)
