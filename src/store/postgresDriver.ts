@@ -21,6 +21,7 @@ interface Listener {
 }
 
 export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOptions): SqlDriver {
+  guardTypeFetches()
   // How often each connection (by postgres.js's id, unique across pools) has closed: a
   // transaction's connection is gone when its count moved. Transactions watch their own.
   const closes = new Map<number, number>()
@@ -185,6 +186,25 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     },
   }
 }
+
+/**
+ * The last resort, for one flaw only: each new postgres.js connection fetches the array types
+ * from an async function nobody awaits, so a connection killed during that first query (a
+ * restart, pg_terminate_backend, or the pool replaced above) is an unhandled rejection, which
+ * ends a Node process. That rejection — it names the types query — is dropped; the connection
+ * reconnects and fetches again. Every other unhandled rejection is rethrown, as by default.
+ */
+function guardTypeFetches(): void {
+  if (typeFetchesGuarded) return
+  typeFetchesGuarded = true
+  process.on('unhandledRejection', (reason) => {
+    const query = (reason as { query?: unknown } | null)?.query
+    if (typeof query === 'string' && query.includes('b.typarray') && query.includes('pg_catalog.pg_type')) return
+    throw reason
+  })
+}
+
+let typeFetchesGuarded = false
 
 /** postgres.js's own connection errors, sockets' errors, and the server ending the session. */
 function isConnectionError(error: unknown): boolean {
