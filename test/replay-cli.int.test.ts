@@ -47,8 +47,12 @@ async function postgresPlace(backend: Backend): Promise<Place> {
   return { env: { DATABASE_URL: config.databaseUrl!, MNEMO_DB_SCHEMA: config.schema! }, drop }
 }
 
-const places: [string, () => Promise<Place>][] = [['pglite', pglitePlace]]
-if (TEST_DATABASE_URL) places.push(['postgres', () => postgresPlace(postgresBackend)])
+// Every CLI process starts its own database client (PGlite's costs seconds), so the CLI is
+// exercised on one database per run: PostgreSQL when the suite has one (CI), else PGlite.
+// Both drivers are covered by the store, HTTP and replay suites.
+const places: [string, () => Promise<Place>][] = TEST_DATABASE_URL
+  ? [['postgres', () => postgresPlace(postgresBackend)]]
+  : [['pglite', pglitePlace]]
 
 describe.each(places)('CLI on %s', (_name, makePlace) => {
   let source: Place
