@@ -35,6 +35,7 @@ function label(text: string): string {
   if (flat.startsWith('SELECT id::text AS id, session_id')) return 'look up event ids (idempotency)'
   if (flat.startsWith('INSERT INTO events')) return 'INSERT INTO events'
   if (flat.startsWith('WITH heads AS')) return 'upsert sessions + log_head + pg_notify'
+  if (flat.startsWith('WITH rows AS')) return 'write events + sessions + log_head + pg_notify (one statement)'
   return flat.slice(0, 40)
 }
 
