@@ -16,6 +16,7 @@ import {
   connectClient, healthOf, startChildServer, until, type ChildServer, type StockClient,
 } from './fixtures/child.js'
 import { clusterAvailable, createCluster, freePort, withAdmin, type Cluster } from './fixtures/cluster.js'
+import { call } from './fixtures/server.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -104,7 +105,13 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     await until(async () => (await healthOf(server.url)) === 503, '/health says 503')
     // Every client tried to store something and was turned away (1011).
     await until(() => team.every((c, i) => c.closes() > closesBefore[i]!), 'clients turned away')
+    // A client of a session not loaded yet, and an HTTP write: refused, not lost in limbo.
+    const late = connectClient(server.url, 'outage-late', 'late', { maxBackoffTime: 1000 })
+    clients.push(late)
+    const refused = await call(server.url, 'POST', `/api/sessions/${session}/events`, { type: 'note.added', data: { text: 'during' } })
+    expect(refused.status).toBeGreaterThanOrEqual(500)
     await sleep(500)
+    expect(late.synced()).toBe(false)
     const outageKeys = new Set(team.flatMap((c) => writers.written.get(c.name)!.slice(writtenBefore.get(c.name)!)))
     const broadcastUnstored = team.flatMap((c) => [...c.seen].filter((key) => outageKeys.has(key)))
     expect(broadcastUnstored).toEqual([])
@@ -127,10 +134,16 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
       () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
         logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }))
 
+    await until(() => late.synced(), 'a client that came during the outage synced')
+    select(late.doc, 'late-key', 'late')
+    expect((await call(server.url, 'POST', `/api/sessions/${session}/events`, { type: 'note.added', data: { text: 'after' } })).status).toBe(201)
+
     reader = await openStore({ databaseUrl: cluster.url })
+    await until(async () => (await keysInLog(reader, 'outage-late')).has('late-key'), 'the late client\'s update stored')
     const inLog = await keysInLog(reader, session)
     console.log(`database outage: ${everything.length} updates written, ${outageKeys.size} of them during the outage ` +
-      `(0 broadcast), ${ackedAtCrash.size} acknowledged when it crashed; updates lost across the outage: ${lostAcrossOutage.length}`)
+      `(0 broadcast), ${ackedAtCrash.size} acknowledged when it crashed; an HTTP append meanwhile got ${refused.status}; ` +
+      `updates lost across the outage: ${lostAcrossOutage.length}`)
     expect(lostAcrossOutage).toEqual([])
     expect(everything.filter((key) => !inLog.has(key))).toEqual([])
     expect(await seenBeforeStored(reader, session, team)).toEqual([])
