@@ -25,6 +25,13 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
   const awareness = new Awareness(doc)
   awareness.setLocalState(null) // the server is not a participant
   const claims = new Map<number, Claim>()
+  /**
+   * y-protocols keeps a clock (meta) for every client id it ever saw; release() forgets the
+   * oldest of those without a state once there are more than the room's cap, so invented ids
+   * cost no memory for long. Peers may still hold such an id's last clock, so a forgotten id
+   * that comes back starts above the highest clock forgotten.
+   */
+  let forgottenClock = -1
 
   const onUpdate = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown,
@@ -50,11 +57,26 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
     if (entry.state === null) return undefined // removing a state nobody holds
     if (conn.awarenessClients.size >= config.maxAwarenessPerConnection) return 'too-many'
     if (claims.size >= config.maxAwarenessPerRoom) return undefined
-    const sent = awareness.meta.get(entry.clientID)?.clock
+    const sent = awareness.meta.get(entry.clientID)?.clock ?? (forgottenClock >= 0 ? forgottenClock : undefined)
     const fresh: Claim = { conn, offset: sent === undefined ? 0 : Math.max(0, sent + 1 - entry.clock) }
     claims.set(entry.clientID, fresh)
     conn.awarenessClients.add(entry.clientID)
     return fresh
+  }
+
+  /**
+   * Forgets the least recently updated clocks of client ids with neither state nor claim, down
+   * to half the room's cap: the recent ones are kept, being the ones likely to reconnect.
+   */
+  function forgetStateless(): void {
+    const stateless = [...awareness.meta]
+      .filter(([id]) => id !== doc.clientID && !awareness.states.has(id) && !claims.has(id))
+      .sort(([, a], [, b]) => a.lastUpdated - b.lastUpdated)
+    for (const [id, meta] of stateless) {
+      if (awareness.meta.size <= config.maxAwarenessPerRoom / 2) return
+      forgottenClock = Math.max(forgottenClock, meta.clock)
+      awareness.meta.delete(id)
+    }
   }
 
   return {
@@ -75,6 +97,7 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
       conn.awarenessClients.clear()
       for (const id of ids) if (claims.get(id)?.conn === conn) claims.delete(id)
       removeAwarenessStates(awareness, ids, 'closed')
+      if (awareness.meta.size > config.maxAwarenessPerRoom) forgetStateless()
     },
     states() {
       const ids = [...awareness.getStates().keys()]
