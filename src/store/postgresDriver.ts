@@ -159,7 +159,8 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       else await untilClosed(reserved.unsafe('ROLLBACK')).catch(() => {})
       throw error
     } finally {
-      if (id !== undefined) closeWatchers.get(id)?.delete(watcher)
+      const watchers = id === undefined ? undefined : closeWatchers.get(id)
+      if (watchers?.delete(watcher) && watchers.size === 0) closeWatchers.delete(id!)
       if (!gone()) reserved.release()
     }
   }
