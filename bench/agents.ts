@@ -1,8 +1,9 @@
 /**
  * `npm run bench:agents`: 200 agents (the SDK) in one process, 10 operations/s each, over 20
- * sessions for 20 s against `mnemo serve` on a fresh PostgreSQL database. Reports operations/s,
- * the p99 time until a human's stock client sees an agent's edit (goal < 50 ms) and the
- * server's RSS; writes bench/agents/last-run.md. `--quick`: 5 s. `--wait-quiet`: wait (up to
+ * sessions for 20 s against `mnemo serve` on a fresh PostgreSQL database, watched by one stock
+ * y-websocket client per session in another process (the humans). Reports operations/s, the
+ * p99 time until a human sees an agent's edit (goal < 50 ms) and the server's RSS; writes
+ * bench/agents/last-run.md. `--quick`: 5 s. `--wait-quiet`: wait (up to
  * 10 min) until other processes use under a quarter of a core before the operations start.
  *
  *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
@@ -13,6 +14,7 @@ import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { HumansConfig, HumansResult } from './agents/humans.js'
 import type { LoadConfig, LoadResult } from './agents/load.js'
 import {
   cpuSeconds, createDatabase, waitForQuiet, dropDatabase, machineCpuSeconds, postgresCpuSeconds, rssMiB, startServer, stopChild, type ServerChild,
@@ -41,12 +43,16 @@ const log = (line: string) => process.stderr.write(`bench:agents: ${line}\n`)
 async function main(): Promise<void> {
   const database = `mnemo_bench_agents_${randomBytes(4).toString('hex')}`
   const databaseUrl = await createDatabase(database)
+  const sessions = Array.from({ length: config.sessions }, (_, i) => `bench-agents-${i}`)
   let server: ServerChild | undefined
   // BENCH_AGENTS_CPU_PROF=<dir>: the agents process writes a CPU profile there.
   const profile = process.env.BENCH_AGENTS_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_AGENTS_CPU_PROF}`] : []
-  const load = fork(join(HERE, 'load.ts'), [], { execArgv: ['--import', 'tsx', ...profile], env: { ...process.env, LOG_LEVEL: 'silent' } })
+  const childEnv = { ...process.env, LOG_LEVEL: 'silent' }
+  const load = fork(join(HERE, 'load.ts'), [], { execArgv: ['--import', 'tsx', ...profile], env: childEnv })
+  const humans = fork(join(HERE, 'humans.ts'), [], { execArgv: ['--import', 'tsx'], env: childEnv })
   const stopAll = async () => {
-    await stopChild(load, 5_000) // it exits by itself after reporting (and writes its profile)
+    // They exit by themselves after reporting (writing their profiles); then they are stopped.
+    await Promise.all([stopChild(load, 5_000), stopChild(humans, 5_000)])
     if (server) await stopChild(server.child)
     await dropDatabase(database)
   }
@@ -54,20 +60,26 @@ async function main(): Promise<void> {
   try {
     server = await startServer(databaseUrl)
     const serverPid = server.child.pid!
-    log(`server ${server.url} (pid ${serverPid}) on database ${database}; joining ${config.agents} agents`)
-    const messages = messagesOf(load)
-    load.send({ type: 'start', config: { url: server.url, ...config, drainSeconds: 15, seed: 7 } satisfies LoadConfig })
-    const joined = await messages.next('joined')
+    log(`server ${server.url} (pid ${serverPid}) on database ${database}; joining ${config.sessions} humans and ${config.agents} agents`)
+    const fromLoad = messagesOf(load, 'the agents process')
+    const fromHumans = messagesOf(humans, 'the humans process')
+    humans.send({ type: 'start', config: { url: server.url, sessions } satisfies HumansConfig })
+    await fromHumans.next('joined')
+    load.send({ type: 'start', config: { url: server.url, agents: config.agents, rate: config.rate, seconds: config.seconds, sessions, drainSeconds: 15, seed: 7 } satisfies LoadConfig })
+    const joined = await fromLoad.next('joined')
     log(`joined in ${(joined.joinSeconds as number).toFixed(1)} s`)
     if (args['wait-quiet']) {
       log('waiting for the machine to be quiet (other processes under 25 % of a core)')
-      log(`others use ${(await waitForQuiet(600_000, [serverPid, load.pid!])).toFixed(0)} % of a core; starting`)
+      log(`others use ${(await waitForQuiet(600_000, [serverPid, load.pid!, humans.pid!])).toFixed(0)} % of a core; starting`)
     }
     log(`running ${config.seconds} s`)
 
     const rssStart = rssMiB(serverPid)
     let rssPeak = rssStart
-    const sample = () => ({ at: performance.now(), server: cpuSeconds(serverPid), load: cpuSeconds(load.pid!), pg: postgresCpuSeconds(database), machine: machineCpuSeconds(), own: ownCpu() })
+    const sample = () => ({
+      at: performance.now(), server: cpuSeconds(serverPid), load: cpuSeconds(load.pid!), humans: cpuSeconds(humans.pid!),
+      pg: postgresCpuSeconds(database), machine: machineCpuSeconds(), own: ownCpu(),
+    })
     const before = sample()
     let after = before
     let windowOpen = true
@@ -79,15 +91,18 @@ async function main(): Promise<void> {
       }
     }, 250)
     load.send({ type: 'go' })
-    const { result } = (await messages.next('result')) as { result: LoadResult }
+    const { result: agents } = (await fromLoad.next('result')) as { result: LoadResult }
+    humans.send({ type: 'finish', expected: agents.issued.doc, waitMs: 15_000 })
+    const { result: watched } = (await fromHumans.next('result')) as { result: HumansResult }
     clearInterval(sampler)
     if (windowOpen) after = sample()
     const seconds = (after.at - before.at) / 1000
     const percent = (a: number, b: number) => ((b - a) / seconds) * 100
-    const ours = (after.server - before.server) + (after.load - before.load) + (after.pg - before.pg) + (after.own - before.own)
+    const ours = ['server', 'load', 'humans', 'pg', 'own'].reduce((sum, k) => sum + (after[k as 'server'] - before[k as 'server']), 0)
     const sampled: Sampled = {
       serverCpuPercent: percent(before.server, after.server),
       loadCpuPercent: percent(before.load, after.load),
+      humansCpuPercent: percent(before.humans, after.humans),
       postgresCpuPercent: percent(before.pg, after.pg),
       othersCpuPercent: Math.max(0, (((after.machine - before.machine) - ours) / seconds) * 100),
       serverRssStartMiB: rssStart,
@@ -100,8 +115,8 @@ async function main(): Promise<void> {
       machine: `node ${process.version} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
       config,
     }
-    process.stdout.write(`\n${printTable(rows(result, sampled, info))}\n\n`)
-    log(`wrote ${writeLastRun(HERE, result, sampled, info)}`)
+    process.stdout.write(`\n${printTable(rows(agents, watched, sampled, info))}\n\n`)
+    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info)}`)
   } finally {
     await stopAll()
   }
@@ -112,18 +127,18 @@ function ownCpu(): number {
   return (usage.user + usage.system) / 1e6
 }
 
-/** The load child's IPC messages, awaited by type; an error message or an exit rejects. */
-function messagesOf(child: ReturnType<typeof fork>) {
+/** A child's IPC messages, awaited by type; an error message or an early exit rejects. */
+function messagesOf(child: ReturnType<typeof fork>, name: string) {
   const received: Array<Record<string, unknown>> = []
   let wake: () => void = () => {}
   let failure: Error | undefined
   child.on('message', (message: Record<string, unknown>) => {
-    if (message.type === 'error') failure = new Error(`the load process failed: ${String(message.message)}`)
+    if (message.type === 'error') failure = new Error(`${name} failed: ${String(message.message)}`)
     else received.push(message)
     wake()
   })
   child.once('exit', (code) => {
-    failure ??= new Error(`the load process exited (${code}) early`)
+    failure ??= new Error(`${name} exited (${code}) early`)
     wake()
   })
   return {

@@ -1,19 +1,17 @@
 /**
- * The agents benchmark's load: N agents (the SDK, `joinSession`) spread over S sessions, each
- * doing `rate` operations per second — document edits (select, explore, annotate) and memory
- * events over HTTP (formMemory, connect, turn) — while one stock y-websocket client per session
- * (the "human") notes when each agent edit reaches it. Runs as a forked child; reports over IPC.
+ * The agents benchmark's load: N agents (the SDK, `joinSession`) spread over S sessions in
+ * this one process, each doing `rate` operations per second — document edits (select,
+ * explore, annotate), stamped with the moment they were made so the humans' process can time
+ * them, and memory events over HTTP (formMemory, connect, turn). Runs forked; reports over IPC.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import WebSocket from 'ws'
-import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { joinSession, type AgentSession } from '../../src/agent/index.js'
+import { monotonicMs } from './clock.js'
 
 export interface LoadConfig {
   url: string
+  sessions: string[]
   agents: number
-  sessions: number
   rate: number
   seconds: number
   drainSeconds: number
@@ -22,17 +20,15 @@ export interface LoadConfig {
 
 export interface LoadResult {
   agents: number
-  humans: number
   joinSeconds: number
   windowSeconds: number
+  /** Monotonic ms when the window closed. */
+  windowEnd: number
   issued: { doc: number; http: number }
-  completedInWindow: number
-  seen: number
-  unseen: number
   answered: number
   failed: number
-  visibilityMs: number[]
   httpMs: number[]
+  answeredAt: number[]
   loopDelayP99Ms: number
   errors: string[]
 }
@@ -40,7 +36,7 @@ export interface LoadResult {
 type Message = { type: 'start'; config: LoadConfig } | { type: 'go' }
 
 const send = (message: unknown) => process.send!(message)
-// Every provider adds a process 'exit' listener (y-websocket); 220 of them are expected here.
+// Every provider adds a process 'exit' listener (y-websocket); hundreds are expected here.
 process.setMaxListeners(0)
 
 function mulberry32(seed: number): () => number {
@@ -60,51 +56,24 @@ async function inBatches<T>(items: T[], width: number, work: (item: T) => Promis
 }
 
 async function run(config: LoadConfig, go: Promise<void>): Promise<LoadResult> {
-  const sessionIds = Array.from({ length: config.sessions }, (_, i) => `bench-agents-${i}`)
-  const sent = new Map<string, number>()
-  const visibilityMs: number[] = []
-  const httpMs: number[] = []
-  const completions: number[] = []
   const errors: string[] = []
   const noteError = (error: unknown) => {
     if (errors.length < 10) errors.push(error instanceof Error ? error.message : String(error))
   }
-  const seen = (key: string) => {
-    const t0 = sent.get(key)
-    if (t0 === undefined) return
-    const now = performance.now()
-    sent.delete(key)
-    visibilityMs.push(now - t0)
-    completions.push(now)
-  }
-
-  const joinStart = performance.now()
-  const humans: WebsocketProvider[] = []
-  await inBatches(sessionIds, 10, async (session) => {
-    const doc = new Y.Doc()
-    doc.getMap('selections').observe((e) => e.changes.keys.forEach((c, key) => c.action === 'add' && seen(key)))
-    doc.getMap('annotations').observe((e) => e.changes.keys.forEach((c, key) => c.action === 'add' && seen(key)))
-    doc.getArray<{ memoryId: string }>('explorationPath').observe((e) => {
-      for (const d of e.changes.delta) if (Array.isArray(d.insert)) for (const step of d.insert) seen(step.memoryId)
-    })
-    const provider = new WebsocketProvider(`${config.url.replace('http', 'ws')}/sync`, session, doc, {
-      WebSocketPolyfill: WebSocket as never, disableBc: true, params: { id: `human-${session}`, name: 'Watcher', kind: 'human' },
-    })
-    humans.push(provider)
-    await new Promise<void>((resolve) => provider.on('sync', (synced: boolean) => synced && resolve()))
-  })
+  const joinStart = monotonicMs()
   const agents: AgentSession[] = []
   await inBatches(Array.from({ length: config.agents }, (_, i) => i), 20, async (i) => {
     agents[i] = await joinSession({
-      url: config.url, session: sessionIds[i % config.sessions]!, id: `agent-${i}`, name: `Agent ${i}`, run: 'bench', syncTimeoutMs: 60_000,
+      url: config.url, session: config.sessions[i % config.sessions.length]!, id: `agent-${i}`, name: `Agent ${i}`, run: 'bench', syncTimeoutMs: 60_000,
     })
   })
-  const joinSeconds = (performance.now() - joinStart) / 1000
-  send({ type: 'joined', agents: agents.length, humans: humans.length, joinSeconds })
+  const joinSeconds = (monotonicMs() - joinStart) / 1000
+  send({ type: 'joined', agents: agents.length, joinSeconds })
   await go
 
   const issued = { doc: 0, http: 0 }
-  let answered = 0
+  const httpMs: number[] = []
+  const answeredAt: number[] = []
   let failed = 0
   const inFlight = new Set<Promise<unknown>>()
   const memories: string[][] = agents.map(() => [])
@@ -113,10 +82,9 @@ async function run(config: LoadConfig, go: Promise<void>): Promise<LoadResult> {
     issued.http += 1
     const tracked = promise.then(
       () => {
-        const now = performance.now()
-        answered += 1
+        const now = monotonicMs()
         httpMs.push(now - t0)
-        completions.push(now)
+        answeredAt.push(now)
       },
       (error: unknown) => {
         failed += 1
@@ -131,19 +99,14 @@ async function run(config: LoadConfig, go: Promise<void>): Promise<LoadResult> {
     const s = agents[i]!
     const mine = memories[i]!
     const r = random()
-    const t0 = performance.now()
+    const t0 = monotonicMs()
     const key = `${i}-${seq}`
+    // Document edits carry `@<when made>` where the humans look: the key, the step, the text.
     if (r < 0.7) {
       issued.doc += 1
-      if (r < 0.3) {
-        sent.set(`s-${key}`, t0)
-        s.select(`s-${key}`).catch(noteError)
-      } else if (r < 0.55) {
-        sent.set(`e-${key}`, t0)
-        s.explore(`e-${key}`, 'looked here').catch(noteError)
-      } else {
-        s.annotate(mine.at(-1) ?? `s-${key}`, `note ${key}`).then((id) => sent.set(id, t0), noteError)
-      }
+      if (r < 0.3) s.select(`s-${key}@${t0}`).catch(noteError)
+      else if (r < 0.55) s.explore(`e-${key}@${t0}`, 'looked here').catch(noteError)
+      else s.annotate(mine.at(-1) ?? `s-${key}`, `note ${key}@${t0}`).catch(noteError)
     } else if (r < 0.85 || mine.length < 2) {
       const memoryId = `m-${key}`
       const connections = mine.length > 0 ? [{ to: mine.at(-1)!, strength: 0.5 }] : undefined
@@ -160,13 +123,13 @@ async function run(config: LoadConfig, go: Promise<void>): Promise<LoadResult> {
   const loop = monitorEventLoopDelay({ resolution: 10 })
   loop.enable()
   const period = 1000 / config.rate
-  const start = performance.now()
+  const start = monotonicMs()
   const end = start + config.seconds * 1000
   const next = agents.map(() => start + random() * period)
   const seqs = agents.map(() => 0)
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      const now = performance.now()
+      const now = monotonicMs()
       if (now >= end) {
         clearInterval(timer)
         return resolve()
@@ -182,26 +145,22 @@ async function run(config: LoadConfig, go: Promise<void>): Promise<LoadResult> {
   })
   loop.disable()
 
-  const drainUntil = performance.now() + config.drainSeconds * 1000
-  while ((sent.size > 0 || inFlight.size > 0) && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 50))
+  const drainUntil = monotonicMs() + config.drainSeconds * 1000
+  while (inFlight.size > 0 && monotonicMs() < drainUntil) await new Promise((r) => setTimeout(r, 50))
   const result: LoadResult = {
     agents: agents.length,
-    humans: humans.length,
     joinSeconds,
     windowSeconds: config.seconds,
+    windowEnd: end,
     issued,
-    completedInWindow: completions.filter((t) => t <= end).length,
-    seen: visibilityMs.length,
-    unseen: sent.size,
-    answered,
+    answered: httpMs.length,
     failed,
-    visibilityMs,
     httpMs,
+    answeredAt,
     loopDelayP99Ms: loop.percentile(99) / 1e6,
     errors,
   }
   await inBatches(agents, 50, (s) => s.close())
-  for (const provider of humans) provider.destroy()
   return result
 }
 
