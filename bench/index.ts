@@ -11,12 +11,15 @@ const areas = [
   { name: 'memory', entry: 'bench/memory.ts', result: 'bench/memory/last-run.md' },
   { name: 'replay', entry: 'bench/replay.ts', result: 'bench/replay/last-run.md' },
   { name: 'agents', entry: 'bench/agents.ts', result: 'bench/agents/last-run.md' },
+  { name: 'hardening', entry: 'bench/hardening/stalled-reader.ts', result: 'bench/hardening/last-run.md' },
 ]
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
-const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'))
+// --collect: only gather each area's last run into bench/RESULTS.md, running nothing.
+const collectOnly = process.argv.includes('--collect')
+const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--') && a !== '--collect')
 for (const area of areas) {
-  if (only.length && !only.includes(area.name)) continue
+  if (collectOnly || (only.length && !only.includes(area.name))) continue
   if (!existsSync(area.entry)) {
     console.log(`\n## ${area.name}: no benchmark yet (${area.entry})`)
     continue
