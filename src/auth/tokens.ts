@@ -140,6 +140,20 @@ export interface VerifyOptions {
   now?: Date
 }
 
+/** The HMAC key of the last secret verified with: importing it took most of a verify's time. */
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>
+const verifyKeys = new Map<string, Promise<HmacKey>>()
+
+function verifyKey(secret: string): Promise<HmacKey> {
+  let key = verifyKeys.get(secret)
+  if (!key) {
+    verifyKeys.clear() // one entry: a server has one secret
+    key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
+    verifyKeys.set(secret, key)
+  }
+  return key
+}
+
 /**
  * The identity a token proves, or an `AuthError` (`token_missing`, `token_invalid`,
  * `token_expired`, all 401) whose message tells the caller what to do about it.
@@ -169,7 +183,7 @@ export async function verifyToken(
 
   let payload: Record<string, unknown>
   try {
-    const result = await jwtVerify(token, new TextEncoder().encode(secret), {
+    const result = await jwtVerify(token, await verifyKey(secret), {
       algorithms: [algorithm],
       clockTolerance: clockToleranceSec,
       currentDate: now,
