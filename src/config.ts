@@ -81,7 +81,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env)
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => i.message.includes(' ') && /^[A-Z_]+ /.test(i.message)
+    // Our own messages already start with the variable's name; zod's do not.
+    throw new ConfigError(parsed.error.issues.map((i) => /^[A-Z_]+ /.test(i.message)
       ? i.message : `${i.path.join('.')}: ${i.message}`).join('; '))
   }
   const e = parsed.data

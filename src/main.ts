@@ -50,7 +50,10 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
   })
   store.addAppendHook(createProjectionHook())
-  await catchUpProjection(store.driver)
+  await catchUpProjection(store.driver).catch(async (error: unknown) => {
+    await store.close()
+    throw error
+  })
   const memory = createMemoryService({
     store,
     cascade: config.cascade,
@@ -105,6 +108,11 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server))
     s.once('error', reject)
+  }).catch(async (error: unknown) => {
+    // A port in use must not leave the store's connections (or PGlite's lock) behind.
+    await rooms.close()
+    await store.close()
+    throw error
   })
   const sync = attachSyncEndpoint(server, {
     rooms,
