@@ -119,7 +119,6 @@ interface Head {
   version: number
   hash: string
   position: number
-  isNew: boolean
   createdAt: string
 }
 
@@ -139,7 +138,7 @@ async function writeBatch(
       'SELECT id::text AS id, session_id, position, version FROM events WHERE id = ANY($1::uuid[])', [eventIds]),
   ])
   const heads = new Map<string, Head>(headRows.map((r) => [r.id, {
-    version: r.version, hash: r.hash, position: Number(r.position), isNew: false,
+    version: r.version, hash: r.hash, position: Number(r.position),
     createdAt: new Date(r.created_at).toISOString(),
   }]))
   const known = new Map<string, AppendedRef & { session: string }>(existingRows.map((r) => [r.id, {
@@ -171,7 +170,7 @@ async function writeBatch(
     const prelude = version === 0 ? options.ifNew : []
     const toWrite = [...prelude, ...events]
     const now = new Date().toISOString()
-    const head: Head = current ?? { version: 0, hash: GENESIS_HASH, position: 0, isNew: true, createdAt: now }
+    const head: Head = current ?? { version: 0, hash: GENESIS_HASH, position: 0, createdAt: now }
     const refs: AppendedRef[] = []
     for (const [index, event] of toWrite.entries()) {
       position += 1
