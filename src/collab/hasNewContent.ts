@@ -4,13 +4,15 @@
  * server has), and viewers answer it with an empty one: those must not become events.
  */
 import * as Y from 'yjs'
+import type { DecodedUpdate } from '../session/summarizeUpdate.js'
 
 /**
  * True when `update` (a valid Yjs v1 update) holds a struct beyond `doc`'s state vector,
- * or deletes something `doc` has not deleted (or does not know yet). `doc` is only read.
+ * or deletes something `doc` has not deleted (or does not know yet). `doc` and `decoded`
+ * (the update already decoded, when the caller has it) are only read.
  */
-export function hasNewContent(doc: Y.Doc, update: Uint8Array): boolean {
-  const { structs, ds } = Y.decodeUpdate(update)
+export function hasNewContent(doc: Y.Doc, update: Uint8Array, decoded: DecodedUpdate = Y.decodeUpdate(update)): boolean {
+  const { structs, ds } = decoded
   for (const struct of structs) {
     if (struct instanceof Y.Skip) continue
     if (struct.id.clock + struct.length > Y.getState(doc.store, struct.id.client)) return true

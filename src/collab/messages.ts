@@ -86,8 +86,11 @@ function withinRate(ctx: CollabContext, room: Room, conn: Connection, channel: '
 function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update: Uint8Array): void {
   // Shutting down: dropping is safe, the client still has it and re-sends it on reconnect.
   if (room.state !== 'ready') return
+  // Decoded once for both hasNewContent and the event's summary (persistUpdate), which run
+  // now, synchronously, against the same doc state; only read, never integrated.
+  const decoded = Y.decodeUpdate(update)
   // Step 2 of a reconnecting client repeats what the room has; a viewer's is empty.
-  if (!hasNewContent(room.doc, update)) return
+  if (!hasNewContent(room.doc, update, decoded)) return
   if (!conn.canWrite) {
     closeConnection(conn, 4403, 'viewers cannot edit this session')
     return
@@ -97,6 +100,6 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
-  persistUpdate(ctx, room, update, { actor: conn.actor, from: conn })
+  persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded })
   reserveDocBytes(room.doc, update.length, room.applyTail) // the tail now ends with this update
 }

@@ -10,7 +10,7 @@ import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
 import { findReachedDecisions } from '../session/decisions.js'
 import type { Change } from '../session/schema.js'
-import { summarizeUpdate } from '../session/summarizeUpdate.js'
+import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { Actor, AppendResult, NewEvent, StoredEvent } from '../store/types.js'
 import { closeConnection, send } from './connection.js'
 import { acceptanceUpdate, decisionReachedEvent, SERVER_ACTOR } from './decisionRule.js'
@@ -24,6 +24,8 @@ export interface PersistOptions {
   with?: NewEvent[]
   /** The decision this update accepts. */
   decisionId?: string
+  /** `Y.decodeUpdate(update)`, when the caller decoded it already against the room's current doc. */
+  decoded?: DecodedUpdate
 }
 
 type Outcome = { result: AppendResult } | { error: unknown }
@@ -34,7 +36,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
   const event: NewEvent = {
     id,
     type: 'doc.update',
-    data: { bytes: update.length, changes: changesOf(ctx, room, update) },
+    data: { bytes: update.length, changes: changesOf(ctx, room, update, opts.decoded) },
     payload: update,
     actor: opts.actor,
   }
@@ -178,9 +180,9 @@ export function caughtUp(room: Room, ms: number): Promise<void> {
   })
 }
 
-function changesOf(ctx: CollabContext, room: Room, update: Uint8Array): Change[] {
+function changesOf(ctx: CollabContext, room: Room, update: Uint8Array, decoded: DecodedUpdate | undefined): Change[] {
   try {
-    return summarizeUpdate(room.doc, update)
+    return summarizeUpdate(room.doc, update, decoded)
   } catch (error) {
     // The summary is for readers of the timeline; an update must not fail for want of one.
     ctx.log.warn({ err: error, session: room.session }, 'summarizing an update failed')

@@ -10,7 +10,10 @@ import { createStructIndex, type EntryRef, type StructIndex } from './structInde
 
 const PATH_ORDER: readonly RootName[] = [ROOTS.selections, ROOTS.explorationPath, ROOTS.annotations, ROOTS.decisions]
 
-type DeleteSet = ReturnType<typeof Y.decodeUpdate>['ds']
+/** An update as `Y.decodeUpdate` returns it: structs not integrated anywhere, and its delete set. */
+export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>
+
+type DeleteSet = DecodedUpdate['ds']
 
 /** What the update does to one entry; combined into one op at the end. */
 interface Touch {
@@ -27,10 +30,11 @@ interface Touch {
 /**
  * The session entries `update` (a valid Yjs v1 update: see validateUpdate) touches,
  * relative to `doc`, deduplicated and sorted by collection then key. Unknown roots and
- * structs the doc already has are ignored; `doc` is only read.
+ * structs the doc already has are ignored; `doc` is only read. `decoded`: the update already
+ * decoded (nothing here mutates it), to spare a second decode on the server's hot path.
  */
-export function summarizeUpdate(doc: Y.Doc, update: Uint8Array): Change[] {
-  const { structs, ds } = Y.decodeUpdate(update)
+export function summarizeUpdate(doc: Y.Doc, update: Uint8Array, decoded: DecodedUpdate = Y.decodeUpdate(update)): Change[] {
+  const { structs, ds } = decoded
   const index = createStructIndex(doc, structs)
   const touches = new Map<string, Touch>()
   const touch = (path: RootName, key: string, kind: 'set' | 'remove' | 'nested'): void => {
