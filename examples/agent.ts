@@ -22,6 +22,12 @@ const { values: args } = parseArgs({
   },
 })
 
+const exploreCount = Number(args.explore)
+if (!Number.isSafeInteger(exploreCount) || exploreCount < 1) {
+  process.stderr.write(`agent: --explore must be a whole number of 1 or more, got ${JSON.stringify(args.explore)}\n`)
+  process.exit(2)
+}
+
 const say = (line: string) => process.stdout.write(`${line}\n`)
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -48,7 +54,7 @@ async function work(s: AgentSession): Promise<void> {
     return
   }
   s.presence({ status: 'exploring' })
-  const explored = mostImportant(graph, Number(args.explore))
+  const explored = mostImportant(graph, exploreCount)
   for (const memory of explored) {
     s.presence({ status: 'exploring', focus: memory.id })
     const links = neighbours(graph, memory.id)
@@ -96,7 +102,7 @@ function decide(decision: Decision): { option: string; why: string } {
     : { option: best, why: 'nobody has voted yet; taking the first option to get the decision moving' }
 }
 
-/** Memories not visited yet, most important first. */
+/** The `count` most important memories (at least one). */
 function mostImportant(graph: MemoryGraph, count: number): MemoryGraph['memories'] {
   return [...graph.memories].sort((a, b) => b.importance - a.importance || a.id.localeCompare(b.id)).slice(0, Math.max(1, count))
 }

@@ -36,8 +36,6 @@ export interface HttpClient {
   request<T>(request: HttpRequest): Promise<T>
   /** Resolves once every queued request has been answered. */
   flush(): Promise<void>
-  /** Requests queued or in flight. */
-  pending(): number
   url(path: string, query?: Record<string, string | undefined>): string
   readonly headers: Record<string, string>
   readonly fetch: typeof fetch
@@ -149,7 +147,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     flush() {
       return queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve))
     },
-    pending: () => queue.length,
     url,
     headers,
     fetch: fetchImpl,

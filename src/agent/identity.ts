@@ -30,7 +30,7 @@ export interface IdentityOptions {
 export const sessionIdPattern = /^[A-Za-z0-9_-]{1,128}$/
 
 /** A run id like `run-3f9c2a1b`: short enough to show in a timeline. */
-export const newRunId = (): string => `run-${randomUUID().slice(0, 8)}`
+const newRunId = (): string => `run-${randomUUID().slice(0, 8)}`
 
 export function resolveIdentity(options: IdentityOptions): AgentIdentity {
   const run = options.run ?? newRunId()

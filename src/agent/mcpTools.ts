@@ -18,7 +18,7 @@ function ok(value: unknown): CallToolResult {
   return { content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value, null, 2) }] }
 }
 
-export function toolError(error: unknown): CallToolResult {
+function toolError(error: unknown): CallToolResult {
   const message = error instanceof Error ? error.message : String(error)
   const code = error instanceof MnemoError && !message.includes(error.code) ? ` [${error.code}]` : ''
   return { isError: true, content: [{ type: 'text', text: `${message}${code}` }] }

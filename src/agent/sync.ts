@@ -35,7 +35,7 @@ export interface SyncConnection {
 /** Close codes after which reconnecting cannot help. 4429 (rate limit) is worth a retry. */
 const FINAL = new Set([4400, 4401, 4403])
 
-export function syncUrl(url: string): string {
+function syncUrl(url: string): string {
   const base = url.replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
   if (!/^wss?:\/\//.test(base)) throw new MnemoError(400, 'invalid_url', `url must start with http://, https://, ws:// or wss:// (got "${url}")`)
   return `${base}/sync`

@@ -29,7 +29,7 @@ configuration (Claude Desktop's claude_desktop_config.json, say):
 Prefer MNEMO_TOKEN to --token: command lines are visible to other users.
 `
 
-export function registerMcpCommand(program: Command, env: NodeJS.ProcessEnv = process.env): Command {
+export function registerMcpCommand(program: Command): Command {
   return program
     .command('mcp')
     .description('Serve a session to an MCP client over stdio: its operations as tools, its context as a resource.')
@@ -44,7 +44,7 @@ export function registerMcpCommand(program: Command, env: NodeJS.ProcessEnv = pr
       const running = await runMcpServer({
         url: options.url,
         session: options.session,
-        token: options.token ?? (env.MNEMO_TOKEN || undefined),
+        token: options.token,
         id: options.id,
         name: options.name,
         run: options.run,
