@@ -57,7 +57,7 @@ export interface MessageRateConfig {
 }
 
 /** Messages dropped within this window that make a connection a flooder. */
-export const FLOOD_WINDOW_MS = 10_000
+const FLOOD_WINDOW_MS = 10_000
 
 interface ConnectionRate {
   updates: TokenBucket

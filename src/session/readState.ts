@@ -30,14 +30,14 @@ function readEntries<T>(
   return sortedRecord(entries)
 }
 
-export function readSelection(value: unknown): Selection | undefined {
+function readSelection(value: unknown): Selection | undefined {
   const fields = fieldsOf(value)
   const by = fields && stringField(fields, 'by')
   const at = fields && numberField(fields, 'at')
   return by !== undefined && at !== undefined ? { by, at } : undefined
 }
 
-export function readPathStep(value: unknown): PathStep | undefined {
+function readPathStep(value: unknown): PathStep | undefined {
   const fields = fieldsOf(value)
   if (!fields) return undefined
   const memoryId = stringField(fields, 'memoryId')
@@ -49,7 +49,7 @@ export function readPathStep(value: unknown): PathStep | undefined {
 }
 
 /** The entry's key is its id: lookups go by key, so a differing `id` field loses. */
-export function readAnnotation(value: unknown, key: string): Annotation | undefined {
+function readAnnotation(value: unknown, key: string): Annotation | undefined {
   const fields = fieldsOf(value)
   if (!fields) return undefined
   const target = stringField(fields, 'target')

@@ -90,7 +90,7 @@ export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.
 }
 
 /** The document's item holding `id`; undefined when unknown to it or garbage-collected. */
-export function findInDoc(doc: Y.Doc, id: Y.ID): Y.Item | undefined {
+function findInDoc(doc: Y.Doc, id: Y.ID): Y.Item | undefined {
   if (id.clock >= Y.getState(doc.store, id.client)) return undefined
   const structs = doc.store.clients.get(id.client)!
   const struct = structs[Y.findIndexSS(structs, id.clock)]
