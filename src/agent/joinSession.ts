@@ -82,6 +82,11 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
   if (!sessionIdPattern.test(session)) {
     throw new MnemoError(400, 'invalid_session_id', `session "${session.slice(0, 140)}" must be 1 to 128 of A-Z a-z 0-9 _ -`)
   }
+  // The same base URL serves HTTP and sync (the provider's ws(s):// is derived from it); a
+  // ws:// one would sync, then leave every HTTP request retrying an unsupported scheme.
+  if (!/^https?:\/\//.test(options.url)) {
+    throw new MnemoError(400, 'invalid_url', `url must start with http:// or https:// (got "${options.url}")`)
+  }
   const me = resolveIdentity(options)
   const http = createHttpClient({ baseUrl: options.url, identity: httpIdentity(me, token), fetch: options.fetch, retry: options.retry })
   let sync: SyncConnection

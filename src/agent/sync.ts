@@ -10,7 +10,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { errorFromClose, MnemoError } from './errors.js'
 
 export interface SyncOptions {
-  /** The server's base URL: `http://…`, `https://…` (or `ws://…`, `wss://…`). */
+  /** The server's base URL, `http://…` or `https://…` (joinSession checked it). */
   url: string
   session: string
   params: Record<string, string>
@@ -36,9 +36,7 @@ export interface SyncConnection {
 const FINAL = new Set([4400, 4401, 4403])
 
 function syncUrl(url: string): string {
-  const base = url.replace(/\/+$/, '').replace(/^http(s?):\/\//, 'ws$1://')
-  if (!/^wss?:\/\//.test(base)) throw new MnemoError(400, 'invalid_url', `url must start with http://, https://, ws:// or wss:// (got "${url}")`)
-  return `${base}/sync`
+  return `${url.replace(/\/+$/, '').replace(/^http/, 'ws')}/sync`
 }
 
 export function connectSync(options: SyncOptions): Promise<SyncConnection> {
