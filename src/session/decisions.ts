@@ -76,7 +76,8 @@ export interface ReachedDecision {
 export function findReachedDecisions(doc: Y.Doc): ReachedDecision[] {
   const reached: ReachedDecision[] = []
   for (const [key, value] of getDecisions(doc).entries()) {
-    const decision = value instanceof Y.Map ? readDecision(value, key) : undefined
+    // The server runs this after every applied update: skip closed decisions before reading them whole.
+    const decision = value instanceof Y.Map && value.get('status') === 'open' ? readDecision(value, key) : undefined
     const outcome = decision?.status === 'open' ? winningOption(decision) : undefined
     if (decision && outcome !== undefined) reached.push({ decisionId: key, outcome, votes: decision.votes })
   }
