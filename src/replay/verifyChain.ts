@@ -1,22 +1,24 @@
 /**
  * The hash-chain check of one session with progress reports, for long sessions checked from
- * a terminal (`mnemo verify --progress`). Same verdicts as `store.verify`: it uses the same
- * checker, page by page, in constant memory.
+ * a terminal (`mnemo verify --progress`). Same verdicts as `store.verify`: it is the same
+ * `verifySession`, page by page, in constant memory.
  */
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from '../store/rows.js'
 import type { EventStore, VerifyResult } from '../store/types.js'
-import { createChainChecker } from '../store/verify.js'
-import { readTimeline } from './timeline.js'
+import { verifySession } from '../store/verify.js'
 
-/** Checks `session`'s chain; `onProgress(checked)` is called after every page. */
+/** Checks `session`'s chain; `onProgress(read)` is called after every page read. */
 export async function verifyChain(
-  store: EventStore, session: string, { onProgress, pageSize = 1000 }: { onProgress?(checked: number): void; pageSize?: number } = {},
+  store: EventStore, session: string, { onProgress, pageSize = 1000 }: { onProgress?(read: number): void; pageSize?: number } = {},
 ): Promise<VerifyResult> {
-  const checker = createChainChecker()
-  let checked = 0
-  for await (const event of readTimeline(store, session, { pageSize })) {
-    if (!checker.check(event)) return checker.result()
-    if (++checked % pageSize === 0) onProgress?.(checked)
-  }
-  onProgress?.(checked)
-  return checker.result()
+  let read = 0
+  return verifySession(async (afterVersion) => {
+    const rows = await store.driver.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
+      [session, afterVersion, pageSize],
+    )
+    read += rows.length
+    onProgress?.(read)
+    return rows.map(toStoredEvent)
+  })
 }
