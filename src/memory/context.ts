@@ -3,37 +3,9 @@
  * selected, the path, open annotations, decisions and recent memory events, capped in size.
  * Every item is one line, so user text cannot forge headings in the Markdown form.
  */
+import type { Participant } from '../replay/participants.js'
+import type { SessionState } from '../session/schema.js'
 import type { Actor } from '../store/types.js'
-
-export interface ContextParticipant {
-  id: string
-  name: string
-  kind: string
-  online: boolean
-}
-
-/** The session document as plain JSON (the SPEC's `state`, annotation text as a string). */
-export interface SessionStateJson {
-  selections: Record<string, { by: string; at: number }>
-  explorationPath: { memoryId: string; by: string; at: number; note?: string }[]
-  annotations: Record<
-    string,
-    { id: string; target: string; author: string; createdAt: number | string; text: string; resolved: boolean }
-  >
-  decisions: Record<
-    string,
-    {
-      id: string
-      question: string
-      options: string[]
-      votes: Record<string, string>
-      quorum: number
-      status: 'open' | 'accepted' | 'rejected'
-      outcome?: string
-      createdBy: string
-    }
-  >
-}
 
 export interface ContextEvent {
   position: number
@@ -44,8 +16,8 @@ export interface ContextEvent {
 
 export interface ContextFacts {
   session: string
-  participants: ContextParticipant[]
-  state: SessionStateJson
+  participants: Participant[]
+  state: SessionState
   /** Recent envelopes, any order; only `memory.*` ones are summarised. */
   recentEvents: ContextEvent[]
   /** Memory contents, to show what a selected or visited memory is about. */
@@ -65,7 +37,7 @@ export interface ContextLimits {
 
 export interface SessionContext {
   session: string
-  participants: ContextParticipant[]
+  participants: Participant[]
   selections: { memoryId: string; by: string; byName: string; content?: string }[]
   explorationPath: { step: number; memoryId: string; by: string; byName: string; note?: string; content?: string }[]
   openAnnotations: { id: string; target: string; author: string; authorName: string; text: string }[]
@@ -94,7 +66,6 @@ const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? Strin
 const str = (x: unknown) => (typeof x === 'string' ? x : '?')
 /** An id, kept whole (up to the store's 256) but on one line. */
 const ref = (x: unknown) => clip(str(x), 256)
-const time = (x: number | string) => (typeof x === 'number' ? x : Date.parse(x))
 
 function eventLine(event: ContextEvent, text: number): string {
   const d = event.data
@@ -166,7 +137,7 @@ export function buildContext(facts: ContextFacts, limits: ContextLimits = {}): S
   const annotations = cap(
     Object.values(state.annotations)
       .filter((a) => !a.resolved)
-      .sort((a, b) => time(a.createdAt) - time(b.createdAt) || byText(a.id, b.id))
+      .sort((a, b) => a.createdAt - b.createdAt || byText(a.id, b.id))
       .map((a) => ({ id: ref(a.id), target: ref(a.target), author: ref(a.author), authorName: nameOf(a.author), text: clip(a.text, text) })),
     items,
   )

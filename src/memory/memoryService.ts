@@ -6,12 +6,14 @@
 import { randomUUID } from 'node:crypto'
 import { autoCascadeSource, cascadeEventData, runCascade, shouldAutoCascade, type CascadeResult } from './cascade.js'
 import type { CascadeConfig } from './config.js'
-import { buildContext, type ContextParticipant, type SessionContext, type SessionStateJson } from './context.js'
+import { buildContext, type SessionContext } from './context.js'
 import { connectionKey } from './graph.js'
 import { createGraphCache, type GraphCacheOptions } from './graphCache.js'
 import { readContents, readGraphJson, readStrengths, type GraphJson } from './projectionQueries.js'
 import { searchMemories, type SearchHit } from './search.js'
 import { readRecentMemoryEvents } from './sessionFacts.js'
+import type { Participant } from '../replay/participants.js'
+import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
 import type { Actor, AppendedRef, EventEnvelope, EventStore, NewEvent } from '../store/types.js'
 
@@ -45,7 +47,7 @@ export interface MemoryService {
   /** Undefined when the session does not exist. */
   graph(session: string): Promise<GraphJson | undefined>
   /** The summary from the document's state and the participants (both read elsewhere) and the log's memory events. */
-  context(session: string, facts: { state: SessionStateJson; participants: ContextParticipant[] }): Promise<SessionContext>
+  context(session: string, facts: { state: SessionState; participants: Participant[] }): Promise<SessionContext>
 }
 
 const str = (v: unknown): v is string => typeof v === 'string'

@@ -5,12 +5,13 @@
 import { Hono, type Context } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
-import { renderContextMarkdown, type SessionStateJson } from '../../memory/context.js'
+import { renderContextMarkdown } from '../../memory/context.js'
 import { describeIssue } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { cascadeRequestSchema, MAX_QUERY_CHARS } from '../../memory/schemas.js'
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
 import { listParticipants } from '../../replay/participants.js'
+import type { SessionState } from '../../session/schema.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError, notFound } from '../errors.js'
 import { readJson } from '../json.js'
@@ -19,16 +20,14 @@ import { sessionParam } from '../params.js'
 export interface MemoryRoutesDeps {
   store: EventStore
   memory: MemoryService
-  /** The session document as plain JSON (the sync rooms know it); default: an empty document. */
-  stateOf?(session: string): Promise<SessionStateJson>
+  /** The session document as plain JSON (the sync rooms know it). */
+  stateOf(session: string): Promise<SessionState>
 }
 
 const searchRequestSchema = z.strictObject({
   query: z.string().trim().min(1).max(MAX_QUERY_CHARS),
   limit: z.int().min(1).max(MAX_SEARCH_LIMIT).optional(),
 })
-
-const emptyState = async (): Promise<SessionStateJson> => ({ selections: {}, explorationPath: [], annotations: {}, decisions: {} })
 
 /** The JSON body checked against `schema`; a 400 naming the fields otherwise. */
 async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
@@ -40,8 +39,7 @@ async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.out
 }
 
 export function memoryRoutes(deps: MemoryRoutesDeps) {
-  const { store, memory } = deps
-  const stateOf = deps.stateOf ?? emptyState
+  const { store, memory, stateOf } = deps
   const app = new Hono()
 
   const noSession = (session: string) => notFound(`session "${session}" does not exist`)
