@@ -32,16 +32,12 @@ export async function sessionViewAt(
   const { position, version, state } = point.time !== undefined
     ? await stateAtTime(store, session, point.time)
     : await stateAt(store, session, point.at)
-  const [created] = await store.read(session, { limit: 1, types: ['session.created'] })
-  const [atEvent] = position > 0 ? await store.read(session, { after: position - 1, limit: 1 }) : []
-  const view: SessionView = {
-    session,
-    position,
-    version,
-    headVersion: head.version,
-    participants: position > 0 ? await listParticipants(store, session, position) : [],
-    state,
-  }
+  const [[created], [atEvent], participants] = await Promise.all([
+    store.read(session, { limit: 1, types: ['session.created'] }),
+    position > 0 ? store.read(session, { after: position - 1, limit: 1 }) : [],
+    position > 0 ? listParticipants(store, session, position) : [],
+  ])
+  const view: SessionView = { session, position, version, headVersion: head.version, participants, state }
   const data = created?.data ?? {}
   if (typeof data.title === 'string') view.title = data.title
   if (isForkOrigin(data.forkedFrom)) view.forkedFrom = data.forkedFrom
