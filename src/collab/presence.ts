@@ -5,7 +5,7 @@
  */
 import type * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { encodeAwarenessEntries, stampAwarenessUser, validateAwarenessUpdate, type AwarenessEntry } from '../protocol/awareness.js'
+import { encodeAwarenessEntries, stampAwarenessEntries, validateAwarenessUpdate, type AwarenessEntry } from '../protocol/awareness.js'
 import { encodeAwareness } from '../protocol/messages.js'
 import type { Connection, Presence, RoomConfig } from './types.js'
 
@@ -82,7 +82,8 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
   return {
     awareness,
     receive(conn, update) {
-      const entries = validateAwarenessUpdate(stampAwarenessUser(update, conn.participant))
+      // Stamped as decoded: re-encoding and decoding the stamped update again would only repeat the JSON work.
+      const entries = stampAwarenessEntries(validateAwarenessUpdate(update), conn.participant)
       const accepted: AwarenessEntry[] = []
       for (const entry of entries) {
         const held = claim(conn, entry)

@@ -7,6 +7,7 @@ import type { Identity } from '../auth/identity.js'
 import type { Actor, EventStore } from '../store/types.js'
 import type { Tap, UpdateFeed } from './feed.js'
 import type { Awareness } from 'y-protocols/awareness'
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
 
 /** The logger surface collab uses (pino's satisfies it). */
 export interface Log {
@@ -45,7 +46,7 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = {
   snapshotEvery: 500,
   graceMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
-  maxMessageBytes: 1024 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxAwarenessPerConnection: 16,
   maxAwarenessPerRoom: 1000,
   // The server's defaults (200/s, burst 400) come from config.ts; a bare room manager

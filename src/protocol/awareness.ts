@@ -78,11 +78,15 @@ export function encodeAwarenessEntries(entries: readonly AwarenessEntry[]): Uint
  * client cannot pose as someone else. Null states (removals) stay null. Validates first.
  */
 export function stampAwarenessUser(update: Uint8Array, user: AwarenessUser, opts: AwarenessOptions = {}): Uint8Array {
-  const stamped = validateAwarenessUpdate(update, opts).map(entry => ({
+  return encodeAwarenessEntries(stampAwarenessEntries(validateAwarenessUpdate(update, opts), user))
+}
+
+/** The entries with every state's `user` replaced by `user`; null states stay null. */
+export function stampAwarenessEntries(entries: readonly AwarenessEntry[], user: AwarenessUser): AwarenessEntry[] {
+  return entries.map(entry => ({
     ...entry,
     state: entry.state === null ? null : { ...entry.state, user: { id: user.id, name: user.name, kind: user.kind } },
   }))
-  return encodeAwarenessEntries(stamped)
 }
 
 function isPlainObject(value: unknown): value is AwarenessState {
