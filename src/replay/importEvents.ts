@@ -7,6 +7,7 @@
  * It bypasses `append` on purpose: append would stamp new times and so new hashes. The rows
  * and the session head are written exactly as src/store/appendEvents.ts writes them.
  */
+import { notifyChannel } from '../store/openStore.js'
 import { createChainChecker } from '../store/verify.js'
 import type { AppendHook, EventStore, SqlExecutor, StoredEvent, VerifyResult } from '../store/types.js'
 import { ImportError, parseExportLine, type ImportedEvent } from './importFormat.js'
@@ -172,7 +173,7 @@ const sessionExists = (session: string) =>
 /** The channel openStore gives a store in the current schema. */
 async function defaultChannel(store: EventStore): Promise<string> {
   const [row] = await store.driver.query<{ schema: string }>('SELECT current_schema() AS schema')
-  return `mnemo_events_${(row?.schema ?? 'public').toLowerCase()}`.slice(0, 63)
+  return notifyChannel(row?.schema ?? undefined)
 }
 
 async function refuseKnownIds(tx: SqlExecutor, chunk: { event: ImportedEvent; line: number }[]): Promise<void> {

@@ -34,13 +34,18 @@ export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
   return openPgliteDriver(dataDir)
 }
 
+/** The LISTEN/NOTIFY channel of a schema's log: one per schema, so test schemas do not wake each other. */
+export function notifyChannel(schema = 'public'): string {
+  return `mnemo_events_${schema.toLowerCase()}`.slice(0, 63)
+}
+
 /** Opens the driver, applies pending migrations and returns the store. */
 export async function openStore(config: StoreConfig): Promise<EventStore> {
   const driver = await openDriver(config)
   try {
     await migrate(driver)
     return await createEventStore(driver, {
-      channel: `mnemo_events_${(config.schema ?? 'public').toLowerCase()}`.slice(0, 63),
+      channel: notifyChannel(config.schema),
       pollMs: config.pollMs,
       onError: config.onError,
     })
