@@ -10,13 +10,13 @@ import { createUpdateFeed } from './feed.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
-import { settle } from './persist.js'
 import { forgetRate } from './rateLimit.js'
 import { loadRoom, unloadRoom } from './room.js'
 import {
   DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Participant, type Room,
   type RoomConfig, type SyncSocket,
 } from './types.js'
+import { settle } from './upkeep.js'
 
 export interface RoomManagerOptions {
   store: EventStore

@@ -10,7 +10,7 @@ import { decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, typ
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
-import { persistUpdate } from './persist.js'
+import { persistUpdate } from './pipeline.js'
 import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './rateLimit.js'
 import type { CollabContext, Connection, Room } from './types.js'
 

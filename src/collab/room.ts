@@ -6,8 +6,9 @@
  */
 import { loadDocument } from '../replay/loadDocument.js'
 import { createPresence } from './presence.js'
-import { applyDecisionRule, broadcast, caughtUp, maybeSnapshot, receiveStored, settle } from './persist.js'
+import { afterApply, broadcast, receiveStored } from './pipeline.js'
 import type { CollabContext, Room } from './types.js'
+import { caughtUp, maybeSnapshot, settle } from './upkeep.js'
 
 /** How long unloading waits for the feed to pass the room's own updates. */
 const CATCH_UP_MS = 2000
@@ -53,8 +54,7 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
   tap.start(loaded.position, (event) => receiveStored(ctx, room, event))
   ctx.log.debug({ session, position: loaded.position, replayed: loaded.replayed }, 'room loaded')
   // A decision may have reached its quorum in updates written without a room (HTTP, import).
-  applyDecisionRule(ctx, room)
-  maybeSnapshot(ctx, room)
+  afterApply(ctx, room)
   return room
 }
 

@@ -1,20 +1,21 @@
 /**
- * Persist-then-broadcast. An update is appended to the event store as soon as it arrives
- * (appends that arrive together share one transaction: the store's group commit), and only
- * once its append resolved is it applied to the room's doc and sent to the other clients —
- * in submission order, along one promise chain per room. Updates other writers stored reach
- * the room through the update feed (feed.ts). Snapshots and the decision rule hang off both paths.
+ * The pipeline: persist, then apply, then broadcast. An update is appended to the event store
+ * as soon as it arrives (appends that arrive together share one transaction: the store's group
+ * commit), and only once its append resolved is it applied to the room's doc and sent to the
+ * other clients — in submission order, along one promise chain per room. Updates other writers
+ * stored enter through the update feed (feed.ts, `receiveStored`). After every apply the room's
+ * upkeep (upkeep.ts) runs: the decision rule, whose acceptances come back through here, and snapshots.
  */
 import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
-import { findReachedDecisions } from '../session/decisions.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { Actor, AppendResult, NewEvent, StoredEvent } from '../store/types.js'
 import { closeConnection, send } from './connection.js'
-import { acceptanceUpdate, decisionReachedEvent, SERVER_ACTOR } from './decisionRule.js'
+import { SERVER_ACTOR } from './decisionRule.js'
 import type { CollabContext, Connection, Room } from './types.js'
+import { claimReachedDecisions, maybeSnapshot } from './upkeep.js'
 
 export interface PersistOptions {
   actor: Actor
@@ -114,70 +115,16 @@ export function broadcast(ctx: CollabContext, room: Room, frame: Uint8Array, exc
   for (const conn of room.connections) if (conn.ready && conn !== except) send(ctx, conn, frame)
 }
 
-function afterApply(ctx: CollabContext, room: Room): void {
-  if (room.state === 'closed') return
-  applyDecisionRule(ctx, room)
-  maybeSnapshot(ctx, room)
-}
-
-/** The server accepts every open decision whose votes for one option reached the quorum. */
-export function applyDecisionRule(ctx: CollabContext, room: Room): void {
-  for (const reached of findReachedDecisions(room.doc)) {
-    if (room.decisionsHandled.has(reached.decisionId)) continue
-    const update = acceptanceUpdate(room.doc, reached)
-    if (!update) continue
-    room.decisionsHandled.add(reached.decisionId)
-    persistUpdate(ctx, room, update, {
-      actor: SERVER_ACTOR, with: [decisionReachedEvent(room.session, reached)], decisionId: reached.decisionId,
-    })
-  }
-}
-
 /**
- * Writes a snapshot labelled with the feed's position P when the doc holds exactly
- * the `doc.update` events ≤ P: nothing of ours is unapplied, nothing applied lies beyond P.
- * `force` ignores the `snapshotEvery` count (unloading, shutdown).
+ * The upkeep after anything was applied (and after loading): persists the acceptance of every
+ * decision that reached its quorum, and writes a snapshot when one is due.
  */
-export function maybeSnapshot(ctx: CollabContext, room: Room, force = false): boolean {
-  if (room.inFlight > 0 || room.appliedPosition > room.caughtUpTo) return false
-  if (room.caughtUpTo <= room.snapshotPosition) return false
-  if (!force && room.sinceSnapshot < ctx.config.snapshotEvery) return false
-  const snapshot = {
-    session: room.session, version: room.caughtUpVersion, position: room.caughtUpTo, state: Y.encodeStateAsUpdate(room.doc),
+export function afterApply(ctx: CollabContext, room: Room): void {
+  if (room.state === 'closed') return
+  for (const { decisionId, update, reached } of claimReachedDecisions(room)) {
+    persistUpdate(ctx, room, update, { actor: SERVER_ACTOR, with: [reached], decisionId })
   }
-  room.snapshotPosition = snapshot.position
-  room.sinceSnapshot = 0
-  ctx.track(ctx.store.saveSnapshot(snapshot).catch((error: unknown) => {
-    ctx.log.warn({ err: error, session: room.session }, 'writing a snapshot failed; the log still holds everything')
-  }))
-  return true
-}
-
-/** Resolves when every update submitted so far has been applied (or given up). */
-export async function settle(room: Room): Promise<void> {
-  for (;;) {
-    const tail = room.applyTail
-    await tail
-    if (tail === room.applyTail) return
-  }
-}
-
-/** Resolves when the feed has passed everything the room applied, or after `ms`. */
-export function caughtUp(room: Room, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      if (room.appliedPosition > room.caughtUpTo) return
-      clearTimeout(timer)
-      room.progressWaiters.delete(check)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      room.progressWaiters.delete(check)
-      resolve()
-    }, ms)
-    room.progressWaiters.add(check)
-    check()
-  })
+  maybeSnapshot(ctx, room)
 }
 
 function changesOf(ctx: CollabContext, room: Room, update: Uint8Array, decoded: DecodedUpdate | undefined): Change[] {

@@ -1,0 +1,81 @@
+/**
+ * A room's upkeep beside the pipeline (pipeline.ts): which reached decisions the server
+ * accepts, when a snapshot is written, and waiting for the room to settle or catch up.
+ * Nothing here appends a doc update: the decision rule hands its acceptances to the pipeline.
+ */
+import * as Y from 'yjs'
+import { findReachedDecisions } from '../session/decisions.js'
+import type { NewEvent } from '../store/types.js'
+import { acceptanceUpdate, decisionReachedEvent } from './decisionRule.js'
+import type { CollabContext, Room } from './types.js'
+
+/** An acceptance to persist: the update that accepts the decision and its `decision.reached`. */
+export interface Acceptance {
+  decisionId: string
+  update: Uint8Array
+  reached: NewEvent
+}
+
+/**
+ * The decision rule: the server accepts every open decision whose votes for one option
+ * reached the quorum. Claims each one (`room.decisionsHandled`) and returns its acceptance;
+ * a decision already claimed, or that cannot be accepted any more, is left out.
+ */
+export function claimReachedDecisions(room: Room): Acceptance[] {
+  const acceptances: Acceptance[] = []
+  for (const reached of findReachedDecisions(room.doc)) {
+    if (room.decisionsHandled.has(reached.decisionId)) continue
+    const update = acceptanceUpdate(room.doc, reached)
+    if (!update) continue
+    room.decisionsHandled.add(reached.decisionId)
+    acceptances.push({ decisionId: reached.decisionId, update, reached: decisionReachedEvent(room.session, reached) })
+  }
+  return acceptances
+}
+
+/**
+ * Writes a snapshot labelled with the feed's position P when the doc holds exactly
+ * the `doc.update` events ≤ P: nothing of ours is unapplied, nothing applied lies beyond P.
+ * `force` ignores the `snapshotEvery` count (unloading, shutdown).
+ */
+export function maybeSnapshot(ctx: CollabContext, room: Room, force = false): boolean {
+  if (room.inFlight > 0 || room.appliedPosition > room.caughtUpTo) return false
+  if (room.caughtUpTo <= room.snapshotPosition) return false
+  if (!force && room.sinceSnapshot < ctx.config.snapshotEvery) return false
+  const snapshot = {
+    session: room.session, version: room.caughtUpVersion, position: room.caughtUpTo, state: Y.encodeStateAsUpdate(room.doc),
+  }
+  room.snapshotPosition = snapshot.position
+  room.sinceSnapshot = 0
+  ctx.track(ctx.store.saveSnapshot(snapshot).catch((error: unknown) => {
+    ctx.log.warn({ err: error, session: room.session }, 'writing a snapshot failed; the log still holds everything')
+  }))
+  return true
+}
+
+/** Resolves when every update submitted so far has been applied (or given up). */
+export async function settle(room: Room): Promise<void> {
+  for (;;) {
+    const tail = room.applyTail
+    await tail
+    if (tail === room.applyTail) return
+  }
+}
+
+/** Resolves when the feed has passed everything the room applied, or after `ms`. */
+export function caughtUp(room: Room, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (room.appliedPosition > room.caughtUpTo) return
+      clearTimeout(timer)
+      room.progressWaiters.delete(check)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      room.progressWaiters.delete(check)
+      resolve()
+    }, ms)
+    room.progressWaiters.add(check)
+    check()
+  })
+}
