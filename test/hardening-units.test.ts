@@ -1,27 +1,8 @@
-/** The limits' arithmetic with a fake clock: token buckets, when a connection is a flooder, document size. */
+/** The limits' arithmetic with a fake clock: when a connection is a flooder, document size (the bucket: tokenBucket.test.ts). */
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { admitMessage, createTokenBucket, docWouldExceed, reserveDocBytes } from '../src/collab/rateLimit.js'
+import { admitMessage, docWouldExceed, reserveDocBytes } from '../src/collab/rateLimit.js'
 import type { Connection } from '../src/collab/types.js'
-
-describe('token bucket', () => {
-  it('allows the burst at once, then the rate, and says how long to wait', () => {
-    const bucket = createTokenBucket(10, 5, 0)
-    expect(Array.from({ length: 6 }, () => bucket.take(1, 0))).toEqual([true, true, true, true, true, false])
-    expect(bucket.waitMs(1, 0)).toBe(100)
-    expect(bucket.take(1, 99)).toBe(false)
-    expect(bucket.take(1, 100)).toBe(true)
-    expect(bucket.full(100)).toBe(false)
-    expect(bucket.full(600)).toBe(true) // refilled, never past the burst
-    expect(Array.from({ length: 6 }, () => bucket.take(1, 10_000)).filter(Boolean)).toHaveLength(5)
-  })
-
-  it('limits nothing at rate 0', () => {
-    const bucket = createTokenBucket(0, 1, 0)
-    expect(Array.from({ length: 1000 }, () => bucket.take(1, 0)).every(Boolean)).toBe(true)
-    expect(bucket.waitMs(1, 0)).toBe(0)
-  })
-})
 
 describe('admitMessage', () => {
   const config = { updatesPerSec: 10, updateBurst: 5 }

@@ -4,50 +4,8 @@
  * and the size of the session's document (an update that would grow it past the limit is refused).
  */
 import * as Y from 'yjs'
+import { createTokenBucket, type TokenBucket } from '../tokenBucket.js'
 import type { Connection } from './types.js'
-
-export interface TokenBucket {
-  /** Takes `cost` tokens when there are that many; false (nothing taken) when not. */
-  take(cost?: number, now?: number): boolean
-  /** Milliseconds until `cost` tokens are there (0 when they are now). */
-  waitMs(cost?: number, now?: number): number
-  /** Whether the bucket has refilled completely: it then remembers nothing worth keeping. */
-  full(now?: number): boolean
-}
-
-/**
- * A bucket of `burst` tokens refilled at `perSec` tokens a second. `perSec = 0` means no limit.
- *
- * @example
- * const bucket = createTokenBucket(200, 400)
- * if (!bucket.take()) dropIt()
- */
-export function createTokenBucket(perSec: number, burst: number, start = Date.now()): TokenBucket {
-  let tokens = burst
-  let at = start
-  const refill = (now: number): void => {
-    if (now > at) tokens = Math.min(burst, tokens + ((now - at) * perSec) / 1000)
-    at = Math.max(at, now)
-  }
-  return {
-    take(cost = 1, now = Date.now()) {
-      if (perSec === 0) return true
-      refill(now)
-      if (tokens < cost) return false
-      tokens -= cost
-      return true
-    },
-    waitMs(cost = 1, now = Date.now()) {
-      if (perSec === 0) return 0
-      refill(now)
-      return tokens >= cost ? 0 : Math.ceil(((cost - tokens) * 1000) / perSec)
-    },
-    full(now = Date.now()) {
-      refill(now)
-      return tokens >= burst
-    },
-  }
-}
 
 export interface MessageRateConfig {
   /** Messages a second one connection may send; 0: no limit. */
@@ -90,8 +48,8 @@ export function admitMessage(
     }
     rates.set(conn, rate)
   }
-  if (channel === 'awareness') return rate.awareness.take(1, now) ? 'accept' : 'drop'
-  if (rate.updates.take(1, now)) return 'accept'
+  if (channel === 'awareness') return rate.awareness.take(now) ? 'accept' : 'drop'
+  if (rate.updates.take(now)) return 'accept'
   if (now - rate.windowStart > FLOOD_WINDOW_MS) {
     rate.windowStart = now
     rate.droppedInWindow = 0
@@ -111,7 +69,7 @@ export function resyncAfterDrop(conn: Connection, resync: () => void, now = Date
   rate.resyncTimer = setTimeout(() => {
     rate.resyncTimer = undefined
     if (!conn.closed) resync()
-  }, Math.max(1, rate.updates.waitMs(1, now)))
+  }, Math.max(1, rate.updates.waitMs(now)))
   rate.resyncTimer.unref()
 }
 

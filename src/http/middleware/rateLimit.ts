@@ -3,7 +3,7 @@
  * for the public paths, which have none). Over it: 429 with `Retry-After` in whole seconds.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import { createTokenBucket, type TokenBucket } from '../../collab/rateLimit.js'
+import { createTokenBucket, type TokenBucket } from '../../tokenBucket.js'
 import { HttpError } from '../errors.js'
 
 export interface RateLimitOptions {
@@ -15,6 +15,8 @@ export interface RateLimitOptions {
   keyOf?: (c: Context) => string
   /** Callers remembered before idle ones are forgotten; default 10,000. */
   maxKeys?: number
+  /** The time in milliseconds; default `Date.now` (tests step their own). */
+  clock?: () => number
 }
 
 /**
@@ -24,12 +26,12 @@ export interface RateLimitOptions {
  * app.use(identify(authenticate))
  * app.use(rateLimit({ perSec: 100, burst: 200 }))
  */
-export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000 }: RateLimitOptions): MiddlewareHandler => {
+export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000, clock = Date.now }: RateLimitOptions): MiddlewareHandler => {
   const buckets = new Map<string, TokenBucket>()
 
   /** Forgets full buckets (a fresh one is the same), then, under a flood of callers, the oldest. */
-  const prune = (): void => {
-    for (const [key, bucket] of buckets) if (bucket.full()) buckets.delete(key)
+  const prune = (now: number): void => {
+    for (const [key, bucket] of buckets) if (bucket.full(now)) buckets.delete(key)
     for (const key of buckets.keys()) {
       if (buckets.size <= maxKeys / 2) break
       buckets.delete(key)
@@ -39,14 +41,15 @@ export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000 }
   return async function rateLimit(c, next) {
     if (perSec === 0) return next()
     const key = keyOf(c)
+    const now = clock()
     let bucket = buckets.get(key)
     if (!bucket) {
-      if (buckets.size >= maxKeys) prune()
-      bucket = createTokenBucket(perSec, burst)
+      if (buckets.size >= maxKeys) prune(now)
+      bucket = createTokenBucket(perSec, burst, now)
       buckets.set(key, bucket)
     }
-    if (!bucket.take()) {
-      const seconds = Math.max(1, Math.ceil(bucket.waitMs() / 1000))
+    if (!bucket.take(now)) {
+      const seconds = Math.max(1, Math.ceil(bucket.waitMs(now) / 1000))
       throw new HttpError(429, 'rate_limited',
         `more than ${perSec} requests a second (MNEMO_RATE_HTTP_PER_SEC); retry after ${seconds} s`, { 'Retry-After': String(seconds) })
     }
