@@ -1,8 +1,8 @@
 /** The limits' arithmetic with a fake clock: when a connection is a flooder, document size (the bucket: tokenBucket.test.ts). */
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { admitMessage, docWouldExceed, reserveDocBytes } from '../src/collab/rateLimit.js'
-import type { Connection } from '../src/collab/types.js'
+import { admitMessage, docWouldExceed, reserveDocBytes } from '../src/collab/limits.js'
+import type { Connection, Room } from '../src/collab/types.js'
 
 describe('admitMessage', () => {
   const config = { updatesPerSec: 10, updateBurst: 5 }
@@ -42,21 +42,23 @@ describe('docWouldExceed', () => {
 
   it('refuses what would grow the document past the limit, counting updates still being stored', async () => {
     const doc = new Y.Doc()
-    expect(docWouldExceed(doc, updateOf('a', 4000), 10_000)).toBe(false)
+    const room = { doc } as Room
+    expect(docWouldExceed(room, updateOf('a', 4000), 10_000)).toBe(false)
     let stored!: () => void
-    reserveDocBytes(doc, 4000, new Promise<void>((resolve) => (stored = resolve)))
-    expect(docWouldExceed(doc, updateOf('b', 4000), 10_000)).toBe(false)
-    reserveDocBytes(doc, 4000, new Promise(() => {}))
-    expect(docWouldExceed(doc, updateOf('c', 4000), 10_000)).toBe(true) // 3 × 4000 in flight or applied
+    reserveDocBytes(room, 4000, new Promise<void>((resolve) => (stored = resolve)))
+    expect(docWouldExceed(room, updateOf('b', 4000), 10_000)).toBe(false)
+    reserveDocBytes(room, 4000, new Promise(() => {}))
+    expect(docWouldExceed(room, updateOf('c', 4000), 10_000)).toBe(true) // 3 × 4000 in flight or applied
     stored()
     await Promise.resolve()
   })
 
   it('measures the document before refusing: overwritten values no longer count', () => {
     const doc = new Y.Doc()
-    docWouldExceed(doc, new Uint8Array(1), 10_000) // starts tracking
+    const room = { doc } as Room
+    docWouldExceed(room, new Uint8Array(1), 10_000) // starts tracking
     for (let i = 0; i < 5; i++) grow(doc, 'same', 3000) // 15 KB applied, one 3 KB value kept
-    expect(docWouldExceed(doc, updateOf('d', 4000), 10_000)).toBe(false)
-    expect(docWouldExceed(doc, new Uint8Array(1), Infinity)).toBe(false)
+    expect(docWouldExceed(room, updateOf('d', 4000), 10_000)).toBe(false)
+    expect(docWouldExceed(room, new Uint8Array(1), Infinity)).toBe(false)
   })
 })

@@ -10,7 +10,7 @@ import { createUpdateFeed } from './feed.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
-import { forgetRate } from './rateLimit.js'
+import { forgetRate } from './limits.js'
 import { loadRoom, unloadRoom } from './room.js'
 import {
   DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Participant, type Room,

@@ -3,7 +3,7 @@
  * step 1 from the persisted doc, persists new content of step 2 and updates (refusing
  * viewers'), takes awareness and answers query-awareness. A malformed message closes only
  * its own connection; messages over its rate are dropped, and updates that would make the
- * document too large refused (rateLimit.ts).
+ * document too large refused (limits.ts).
  */
 import * as Y from 'yjs'
 import { decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, type Message } from '../protocol/messages.js'
@@ -11,7 +11,7 @@ import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
 import { persistUpdate } from './pipeline.js'
-import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './rateLimit.js'
+import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './limits.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
 /** The server's opening: its sync step 1, then the awareness states it holds. */
@@ -95,11 +95,11 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4403, 'viewers cannot edit this session')
     return
   }
-  if (docWouldExceed(room.doc, update, ctx.config.maxDocBytes)) {
+  if (docWouldExceed(room, update, ctx.config.maxDocBytes)) {
     ctx.log.warn({ session: room.session, participant: conn.participant.id, bytes: update.length }, 'refused an update: the document is full')
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
   persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded })
-  reserveDocBytes(room.doc, update.length, room.applyTail) // the tail now ends with this update
+  reserveDocBytes(room, update.length, room.applyTail) // the tail now ends with this update
 }

@@ -8,6 +8,7 @@ import type { Actor, EventStore } from '../store/types.js'
 import type { Tap, UpdateFeed } from './feed.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
+import type { TokenBucket } from '../tokenBucket.js'
 
 /** The logger surface collab uses (pino's satisfies it). */
 export interface Log {
@@ -102,6 +103,27 @@ export interface Connection {
   awarenessClients: Set<number>
   /** Called once when the connection is closed (by either side): the room's bookkeeping. */
   onGone?: () => void
+  /** Its message rate (limits.ts); set by its first message where a rate limit applies. */
+  rate?: ConnectionRate
+}
+
+/** What the rate limit remembers of one connection. */
+export interface ConnectionRate {
+  updates: TokenBucket
+  awareness: TokenBucket
+  /** Start of the window in which dropped updates count towards closing. */
+  windowStart: number
+  droppedInWindow: number
+  /** Pending sync step 1 after a drop. */
+  resyncTimer?: NodeJS.Timeout
+}
+
+/** What the document size limit knows of a room's doc (limits.ts). */
+export interface DocSize {
+  /** Encoded size when last measured, plus every update applied since: an upper estimate. */
+  applied: number
+  /** Updates accepted and still being stored: not in the document yet, but soon. */
+  inFlight: number
 }
 
 /** A room exists only once loaded; it then unloads (snapshot, stop) and is closed. */
@@ -143,6 +165,8 @@ export interface Room {
   unloaded?: Promise<void>
   /** Wakes waiters for the feed's progress. */
   progressWaiters: Set<() => void>
+  /** The doc's size (limits.ts); tracked from the first update checked against a finite limit. */
+  docSize?: DocSize
 }
 
 /** A room's awareness, kept by presence.ts. */

@@ -2,10 +2,11 @@
  * Limits on what one sync connection may push into a room: a token bucket on its messages
  * (over the rate they are dropped, and a connection that keeps flooding is closed with 4429),
  * and the size of the session's document (an update that would grow it past the limit is refused).
+ * What they remember lives on the records: `conn.rate` and `room.docSize` (types.ts).
  */
 import * as Y from 'yjs'
-import { createTokenBucket, type TokenBucket } from '../tokenBucket.js'
-import type { Connection } from './types.js'
+import { createTokenBucket } from '../tokenBucket.js'
+import type { Connection, DocSize, Room } from './types.js'
 
 export interface MessageRateConfig {
   /** Messages a second one connection may send; 0: no limit. */
@@ -17,17 +18,6 @@ export interface MessageRateConfig {
 /** Messages dropped within this window that make a connection a flooder. */
 const FLOOD_WINDOW_MS = 10_000
 
-interface ConnectionRate {
-  updates: TokenBucket
-  awareness: TokenBucket
-  windowStart: number
-  droppedInWindow: number
-  resyncTimer?: NodeJS.Timeout
-}
-
-// Beside the connection rather than on it: the record is created only where limits apply.
-const rates = new WeakMap<Connection, ConnectionRate>()
-
 /**
  * What to do with the connection's next message: `accept` it, `drop` it (over the rate), or
  * `close` the connection (4429), having dropped more than twice its burst of updates within
@@ -38,16 +28,12 @@ export function admitMessage(
   config: MessageRateConfig, conn: Connection, channel: 'update' | 'awareness' = 'update', now = Date.now(),
 ): 'accept' | 'drop' | 'close' {
   if (config.updatesPerSec === 0) return 'accept'
-  let rate = rates.get(conn)
-  if (!rate) {
-    rate = {
-      updates: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
-      awareness: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
-      windowStart: now,
-      droppedInWindow: 0,
-    }
-    rates.set(conn, rate)
-  }
+  const rate = (conn.rate ??= {
+    updates: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
+    awareness: createTokenBucket(config.updatesPerSec, config.updateBurst, now),
+    windowStart: now,
+    droppedInWindow: 0,
+  })
   if (channel === 'awareness') return rate.awareness.take(now) ? 'accept' : 'drop'
   if (rate.updates.take(now)) return 'accept'
   if (now - rate.windowStart > FLOOD_WINDOW_MS) {
@@ -64,7 +50,7 @@ export function admitMessage(
  * later updates; the server's sync step 1 makes the client send everything the room lacks.
  */
 export function resyncAfterDrop(conn: Connection, resync: () => void, now = Date.now()): void {
-  const rate = rates.get(conn)
+  const rate = conn.rate
   if (!rate || rate.resyncTimer) return
   rate.resyncTimer = setTimeout(() => {
     rate.resyncTimer = undefined
@@ -75,54 +61,42 @@ export function resyncAfterDrop(conn: Connection, resync: () => void, now = Date
 
 /** Stops a pending resync (the connection is gone). */
 export function forgetRate(conn: Connection): void {
-  const rate = rates.get(conn)
-  if (rate?.resyncTimer) clearTimeout(rate.resyncTimer)
-  rates.delete(conn)
+  if (conn.rate?.resyncTimer) clearTimeout(conn.rate.resyncTimer)
+  conn.rate = undefined
 }
 
-interface TrackedSize {
-  /** Encoded size when last measured, plus every update applied since: an upper estimate. */
-  applied: number
-  /** Updates accepted and still being stored: not in the document yet, but soon. */
-  inFlight: number
-}
-
-const sizes = new WeakMap<Y.Doc, TrackedSize>()
-
-function trackedSize(doc: Y.Doc): TrackedSize {
-  let tracked = sizes.get(doc)
-  if (!tracked) {
-    const fresh: TrackedSize = { applied: Y.encodeStateAsUpdate(doc).length, inFlight: 0 }
-    doc.on('update', (update: Uint8Array) => {
-      fresh.applied += update.length
+function docSizeOf(room: Room): DocSize {
+  if (!room.docSize) {
+    const size: DocSize = { applied: Y.encodeStateAsUpdate(room.doc).length, inFlight: 0 }
+    room.doc.on('update', (update: Uint8Array) => {
+      size.applied += update.length
     })
-    sizes.set(doc, fresh)
-    tracked = fresh
+    room.docSize = size
   }
-  return tracked
+  return room.docSize
 }
 
 /**
- * Whether accepting `update` could grow `doc` past `maxBytes` (its encoded state,
+ * Whether accepting `update` could grow the room's doc past `maxBytes` (its encoded state,
  * `Y.encodeStateAsUpdate`), counting the updates still being stored (`reserveDocBytes`).
  * A running sum keeps this cheap; it over-counts (deletions shrink a document, merged
  * structs encode smaller), so the document is measured exactly before anything is refused.
  */
-export function docWouldExceed(doc: Y.Doc, update: Uint8Array, maxBytes: number): boolean {
+export function docWouldExceed(room: Room, update: Uint8Array, maxBytes: number): boolean {
   if (!Number.isFinite(maxBytes)) return false
-  const tracked = trackedSize(doc)
-  if (tracked.applied + tracked.inFlight + update.length <= maxBytes) return false
-  tracked.applied = Y.encodeStateAsUpdate(doc).length
-  return tracked.applied + tracked.inFlight + update.length > maxBytes
+  const size = docSizeOf(room)
+  if (size.applied + size.inFlight + update.length <= maxBytes) return false
+  size.applied = Y.encodeStateAsUpdate(room.doc).length
+  return size.applied + size.inFlight + update.length > maxBytes
 }
 
-/** Counts `bytes` accepted for `doc` until `settled` (its update applied, or given up). */
-export function reserveDocBytes(doc: Y.Doc, bytes: number, settled: Promise<unknown>): void {
-  const tracked = sizes.get(doc)
-  if (!tracked) return // no limit
-  tracked.inFlight += bytes
+/** Counts `bytes` accepted for the room's doc until `settled` (its update applied, or given up). */
+export function reserveDocBytes(room: Room, bytes: number, settled: Promise<unknown>): void {
+  const size = room.docSize
+  if (!size) return // no limit
+  size.inFlight += bytes
   const release = (): void => {
-    tracked.inFlight -= bytes
+    size.inFlight -= bytes
   }
   void settled.then(release, release)
 }
