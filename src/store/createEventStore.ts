@@ -4,6 +4,10 @@
  */
 import { createAppender } from './appendEvents.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
+import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
+import { readVersions } from './queries/readVersions.js'
+import { snapshotPositions } from './queries/snapshotPositions.js'
+import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
 import { createNotifier, subscribe } from './subscribe.js'
 import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
 import { verifySession } from './verify.js'
@@ -77,14 +81,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       const rows = await driver.query<{ position: string | number }>('SELECT position FROM log_head')
       return Number(rows[0]?.position ?? 0)
     },
+    readVersions: (session, range) => readVersions(driver, session, range),
+    lastEventAt: (session, position) => lastEventAt(driver, session, position),
+    lastEventBy: (session, time) => lastEventBy(driver, session, time),
+    readNewestOfTypes: (session, types, limit) => readNewestOfTypes(driver, session, types, limit),
     verify(session) {
-      return verifySession(async (afterVersion) => {
-        const rows = await driver.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 ORDER BY version LIMIT 1000`,
-          [session, afterVersion],
-        )
-        return rows.map(toStoredEvent)
-      })
+      return verifySession((after) => readVersions(driver, session, { after, limit: 1000 }))
     },
     async saveSnapshot(snapshot) {
       await driver.query(
@@ -108,6 +110,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       }
       return snapshot
     },
+    snapshotPositions: (session) => snapshotPositions(driver, session),
     addAppendHook(hook) {
       hooks.push(hook)
     },

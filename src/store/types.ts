@@ -2,6 +2,10 @@
  * The event store's vocabulary: what is appended, what is read back, and the
  * `EventStore` interface that the PostgreSQL (postgres.js) and PGlite drivers share.
  */
+import type { VersionRange } from './queries/readVersions.js'
+import type { TimelinePoint } from './queries/timelinePoints.js'
+
+export type { TimelinePoint, VersionRange }
 
 /** Who produced an event. Stored with every event; part of its hash. */
 export interface Actor {
@@ -164,10 +168,20 @@ export interface EventStore {
   listSessions(): Promise<SessionHead[]>
   /** The position of the newest event of all sessions (0 when empty). */
   lastPosition(): Promise<number>
+  /** The session's events with `after < version ≤ through`, in order. */
+  readVersions(session: string, range: VersionRange): Promise<StoredEvent[]>
+  /** The session's last event at or before `position`. */
+  lastEventAt(session: string, position: number): Promise<TimelinePoint | undefined>
+  /** The session's last event recorded at or before `time`. */
+  lastEventBy(session: string, time: Date): Promise<TimelinePoint | undefined>
+  /** The session's newest `limit` events of these exact types, oldest first. */
+  readNewestOfTypes(session: string, types: readonly string[], limit: number): Promise<StoredEvent[]>
   verify(session: string): Promise<VerifyResult>
   saveSnapshot(snapshot: Omit<Snapshot, 'createdAt'>): Promise<void>
   /** The newest snapshot at or before `position` (default: the newest). */
   loadSnapshot(session: string, atOrBefore?: number): Promise<Snapshot | undefined>
+  /** The positions of the session's snapshots. */
+  snapshotPositions(session: string): Promise<number[]>
   /** Registers work done in the append transaction (projections). */
   addAppendHook(hook: AppendHook): void
   /** Pings the database. */
