@@ -3,6 +3,7 @@
  * subscriptions, the hash-chain check and document snapshots.
  */
 import { createAppender } from './appendEvents.js'
+import { appendSealed } from './appendSealed.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
 import { readVersions } from './queries/readVersions.js'
@@ -18,6 +19,8 @@ export interface EventStoreOptions {
   /** Fallback poll interval of subscriptions, in ms. */
   pollMs?: number
   onError?(error: unknown): void
+  /** Work done in every append transaction, in order (projections such as the memory graph). */
+  hooks?: readonly AppendHook[]
 }
 
 const MAX_LIMIT = 10_000
@@ -26,7 +29,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const channel = options.channel ?? 'mnemo_events'
   const pollMs = options.pollMs ?? 1000
   const onError = options.onError ?? (() => {})
-  const hooks: AppendHook[] = []
+  const hooks = [...(options.hooks ?? [])]
   const notifier = createNotifier()
   const appender = createAppender(driver, { channel, hooks, onCommitted: () => notifier.wake() })
   // Other processes' commits arrive as notifications; a failed LISTEN leaves the poll.
@@ -66,6 +69,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   return {
     driver,
     append: appender.append,
+    async appendSealed(session, chunks) {
+      await appender.flush() // so that positions still commit in order within this process
+      const result = await appendSealed(driver, { channel, hooks }, session, chunks)
+      if (result.ok) notifier.wake()
+      return result
+    },
     read,
     readAll,
     subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError }, opts, handler),
@@ -111,9 +120,6 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       return snapshot
     },
     snapshotPositions: (session) => snapshotPositions(driver, session),
-    addAppendHook(hook) {
-      hooks.push(hook)
-    },
     async ping() {
       await driver.query('SELECT 1')
     },

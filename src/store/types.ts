@@ -4,8 +4,9 @@
  */
 import type { VersionRange } from './queries/readVersions.js'
 import type { TimelinePoint } from './queries/timelinePoints.js'
+import type { SealedEvent, SealedResult } from './appendSealed.js'
 
-export type { TimelinePoint, VersionRange }
+export type { SealedEvent, SealedResult, TimelinePoint, VersionRange }
 
 /** Who produced an event. Stored with every event; part of its hash. */
 export interface Actor {
@@ -160,6 +161,11 @@ export interface SqlDriver extends SqlExecutor {
 export interface EventStore {
   readonly driver: SqlDriver
   append(session: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  /**
+   * Writes a new session of sealed events (an import: ids, versions, times and hashes kept;
+   * positions are this log's own), in one transaction, with the same writer and hooks as `append`.
+   */
+  appendSealed(session: string, chunks: AsyncIterable<SealedEvent[]>): Promise<SealedResult>
   read(session: string, options?: ReadOptions): Promise<StoredEvent[]>
   readAll(options?: ReadOptions): Promise<StoredEvent[]>
   /** Catches up from the log, then goes live; never skips an event, never delivers one twice. */
@@ -182,8 +188,6 @@ export interface EventStore {
   loadSnapshot(session: string, atOrBefore?: number): Promise<Snapshot | undefined>
   /** The positions of the session's snapshots. */
   snapshotPositions(session: string): Promise<number[]>
-  /** Registers work done in the append transaction (projections). */
-  addAppendHook(hook: AppendHook): void
   /** Pings the database. */
   ping(): Promise<void>
   close(): Promise<void>
