@@ -90,9 +90,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
       healthRoutes({ store, metrics }),
-      eventRoutes({
-        store, maxBatchEvents: config.maxBatchEvents, prepareEvents: memory.prepareEvents, afterAppend: memory.afterAppend,
-      }),
+      eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
