@@ -22,9 +22,8 @@ import { sessionRoutes } from './http/routes/sessions.js'
 import { loadDocument } from './replay/loadDocument.js'
 import { readState } from './session/readState.js'
 import { createMemoryService } from './memory/memoryService.js'
-import { catchUpProjection, createProjectionHook } from './memory/projection.js'
 import { logger as defaultLogger, type Logger } from './log.js'
-import { openStore } from './store/openStore.js'
+import { openEventLog } from './openEventLog.js'
 import type { EventStore } from './store/types.js'
 
 export interface RunningServer {
@@ -41,18 +40,13 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   if (mode.mode === 'token') checkSecret(mode.secret)
   else log.warn(mode.warning)
 
-  const store = await openStore({
+  const store = await openEventLog({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     schema: config.dbSchema,
     poolSize: config.dbPool,
     pollMs: config.pollMs,
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
-  })
-  store.addAppendHook(createProjectionHook())
-  await catchUpProjection(store.driver).catch(async (error: unknown) => {
-    await store.close()
-    throw error
   })
   const memory = createMemoryService({
     store,
@@ -96,9 +90,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
       healthRoutes({ store, metrics }),
-      eventRoutes({
-        store, maxBatchEvents: config.maxBatchEvents, prepareEvents: memory.prepareEvents, afterAppend: memory.afterAppend,
-      }),
+      eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),

@@ -13,7 +13,7 @@ import { createGraphCache } from '../src/memory/graphCache.js'
 import { catchUpProjection, createProjectionHook, rebuildProjection } from '../src/memory/projection.js'
 import { loadSlimGraph, readGraphJson } from '../src/memory/projectionQueries.js'
 import { openStore, type StoreConfig } from '../src/store/openStore.js'
-import type { Actor, EventStore, NewEvent } from '../src/store/types.js'
+import type { Actor, AppendHook, EventStore, NewEvent } from '../src/store/types.js'
 import { backends, type Backend } from './fixtures/db.js'
 
 const actor: Actor = { id: 'alice', name: 'Alice', kind: 'human' }
@@ -68,16 +68,15 @@ describe.each(backends)('memory projection on $name', (backend) => {
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
-  async function open(config?: StoreConfig): Promise<{ store: EventStore; config: StoreConfig }> {
+  async function open(config?: StoreConfig, hooks: AppendHook[] = [createProjectionHook()]): Promise<{ store: EventStore; config: StoreConfig }> {
     const db = config ? { config, drop: async () => {} } : await backend.create()
-    const store = await openStore(db.config)
+    const store = await openStore({ ...db.config, hooks })
     cleanup.push(() => db.drop(), () => store.close().catch(() => {}))
     return { store, config: db.config }
   }
 
   it('equals a fold of the log after concurrent random batches, and a rebuild changes nothing', async () => {
     const { store } = await open()
-    store.addAppendHook(createProjectionHook())
     const random = seeded(42)
     const sessions = ['s1', 's2', 's3']
     const appends: Promise<unknown>[] = []
@@ -95,7 +94,12 @@ describe.each(backends)('memory projection on $name', (backend) => {
   })
 
   it('folds what it missed: history on first start, and events an older writer left out', async () => {
-    const { store } = await open()
+    // Appended without the hook at first (a writer that does not know the projection).
+    const projection = createProjectionHook()
+    let projecting = false
+    const { store } = await open(undefined, [async (tx, events) => {
+      if (projecting) await projection(tx, events)
+    }])
     const random = seeded(7)
     for (let i = 0; i < 30; i++) await store.append('old', [randomEvent(random), randomEvent(random)])
     expect((await readGraphJson(store.driver, 'old')).memories).toEqual([])
@@ -107,7 +111,7 @@ describe.each(backends)('memory projection on $name', (backend) => {
     for (let i = 0; i < 10; i++) await store.append('old', [randomEvent(random)])
     const formedBy = (who: string) => ({ type: 'memory.formed', data: { memoryId: 'k', content: who, importance: 0.5 }, actor: { ...actor, id: who } })
     await store.append('old', [formedBy('first')])
-    store.addAppendHook(createProjectionHook())
+    projecting = true
     await store.append('old', [formedBy('second'), { type: 'memory.connected', data: { from: 'm1', to: 'm2', strength: 0.5 }, actor }])
     await expectProjectionIsFold(store, 'old')
     const k = (await readGraphJson(store.driver, 'old')).memories.find((m) => m.id === 'k')
@@ -115,11 +119,9 @@ describe.each(backends)('memory projection on $name', (backend) => {
   })
 
   it('rolls back with the append: a failed transaction leaves neither events nor projection', async () => {
-    const { store } = await open()
-    store.addAppendHook(createProjectionHook())
-    store.addAppendHook(async (_tx, events) => {
+    const { store } = await open(undefined, [createProjectionHook(), async (_tx, events) => {
       if (events.some((e) => e.data.content === 'poison')) throw new Error('refused by a later hook')
-    })
+    }])
     const cache = createGraphCache(store.driver)
     await store.append('r', [{ type: 'memory.formed', data: { memoryId: 'a', content: 'fine', importance: 0.5 }, actor }])
     expect((await cache.graphOf('r')).memories.has('a')).toBe(true)
@@ -136,7 +138,6 @@ describe.each(backends)('memory projection on $name', (backend) => {
 
   it('keeps cached cascade graphs equal to the projection as the log grows', async () => {
     const { store } = await open()
-    store.addAppendHook(createProjectionHook())
     const cache = createGraphCache(store.driver, { maxDelta: 5 })
     const random = seeded(3)
     for (let round = 0; round < 8; round++) {
@@ -156,7 +157,6 @@ describe.each(backends)('memory projection on $name', (backend) => {
     const db = await sharedConfig(backend)
     cleanup.push(() => db.drop())
     const { store } = await open(db.config)
-    store.addAppendHook(createProjectionHook())
     const random = seeded(11)
     for (let i = 0; i < 40; i++) await store.append(i % 2 ? 'x' : 'y', [randomEvent(random)])
     const expected = { x: await readGraphJson(store.driver, 'x'), y: await readGraphJson(store.driver, 'y') }

@@ -150,19 +150,21 @@ describe.each(backends)('event store on $name', (backend) => {
   it('a slow transaction holds later writers back, so readers never see a later position first', async () => {
     // On PostgreSQL a second store on the same database plays a second server instance;
     // embedded PGlite has one process only, so the slow writer is the same store there.
-    const other = backend.name === 'postgres' ? await openStore(config) : store
     let slow = true
-    other.addAppendHook(async () => {
+    const hooks = [async () => {
       if (slow) await sleep(400)
-    })
+    }]
+    const own = backend.name === 'postgres' ? undefined : await freshStore(backend, { hooks })
+    const reader = own?.store ?? store
+    const other = own?.store ?? await openStore({ ...config, hooks })
     const seen: number[] = []
-    const sub = store.subscribe({}, (e) => {
+    const sub = reader.subscribe({}, (e) => {
       seen.push(e.position)
     })
     try {
       const a = other.append('s1', [note(1)])
       await sleep(100) // A is inside its transaction, holding the log head
-      const b = store.append('s2', [note(2)])
+      const b = reader.append('s2', [note(2)])
       const [ra, rb] = await Promise.all([a, b])
       slow = false
       expect(ra.ok && rb.ok).toBe(true)
@@ -171,7 +173,8 @@ describe.each(backends)('event store on $name', (backend) => {
       expect(seen).toEqual([1, 2])
     } finally {
       await sub.close()
-      if (other !== store) await other.close()
+      if (other !== reader) await other.close()
+      await own?.close()
     }
   })
 

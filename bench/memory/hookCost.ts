@@ -20,11 +20,14 @@ const actor: Actor = { id: 'bench', name: 'bench', kind: 'agent' }
 
 export async function measureHookCost(rounds = 2, seconds = 4): Promise<HookCost> {
   const database = await createDatabase()
-  const store = await openStore({ databaseUrl: database.url, poolSize: 10 })
   const projection = createProjectionHook()
   let hookOn = false
-  store.addAppendHook(async (tx, events) => {
-    if (hookOn) await projection(tx, events)
+  const store = await openStore({
+    databaseUrl: database.url,
+    poolSize: 10,
+    hooks: [async (tx, events) => {
+      if (hookOn) await projection(tx, events)
+    }],
   })
   const totals = { without: { events: 0, ms: 0, latencies: [] as number[] }, with: { events: 0, ms: 0, latencies: [] as number[] } }
   try {

@@ -76,7 +76,7 @@ async function runExport(url: string, session: string, file: string): Promise<Wo
 }
 
 async function runImport(url: string, file: string): Promise<WorkerResult> {
-  const store = await openStore({ databaseUrl: url, poolSize: 2 })
+  const store = await openStore({ databaseUrl: url, poolSize: 2, hooks: [createProjectionHook()] })
   try {
     const size = (await stat(file)).size
     const start = mb(process.memoryUsage.rss())
@@ -87,7 +87,6 @@ async function runImport(url: string, file: string): Promise<WorkerResult> {
     const t0 = performance.now()
     let checkedAt = 0
     const result = await importEvents(store, () => createReadStream(file), {
-      afterInsert: createProjectionHook(),
       onProgress(p) {
         if (p.phase === 'check') {
           checkedAt = performance.now() // the last check report comes when the whole file is checked

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { Command } from 'commander'
-import { createProjectionHook } from '../memory/projection.js'
 import { importEvents, type ImportProgress } from '../replay/importEvents.js'
 import { ImportError } from '../replay/importFormat.js'
 import { ensureSnapshots } from '../replay/snapshots.js'
@@ -61,8 +60,8 @@ async function runImport(file: string, options: ImportOptions): Promise<void> {
         if (p.phase === 'check') progress.update(p.bytes)
         else progress.update(p.lines, p.total, { label: 'write', unit: 'events' })
       }
-      // The memory projection folds the imported memory events in the same transaction.
-      const result = await importEvents(store, () => createReadStream(path), { onProgress, afterInsert: createProjectionHook() })
+      // The store's memory projection folds the imported memory events in the same transaction.
+      const result = await importEvents(store, () => createReadStream(path), { onProgress })
         .finally(() => progress.stop())
       const snapshots = options.snapshots ? await ensureSnapshots(store, result.session, config.snapshotEvery) : undefined
       process.stdout.write(

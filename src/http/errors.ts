@@ -21,6 +21,10 @@ export class HttpError extends Error {
 export const badRequest = (message: string, code = 'invalid_request') => new HttpError(400, code, message)
 export const notFound = (message: string) => new HttpError(404, 'not_found', message)
 
+/** Every read of one session that does not exist answers this (the SPEC's HTTP API). */
+export const sessionNotFound = (session: string) =>
+  new HttpError(404, 'session_not_found', `session "${session}" does not exist (GET /api/sessions lists the sessions you may read)`)
+
 export function errorBody(code: string, message: string) {
   return { error: { code, message } }
 }

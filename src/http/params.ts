@@ -3,7 +3,8 @@ import type { Context } from 'hono'
 import { sessionIdPattern } from '../auth/identity.js'
 import { assertCan, type Action } from '../auth/roles.js'
 import { isTypePattern } from '../store/rows.js'
-import { badRequest } from './errors.js'
+import type { EventStore, SessionHead } from '../store/types.js'
+import { badRequest, sessionNotFound } from './errors.js'
 
 export function sessionParam(c: Context, action: Action): string {
   const id = c.req.param('id') ?? ''
@@ -48,4 +49,11 @@ export function resumeParam(c: Context): number | undefined {
     return n
   }
   return positionParam(c, 'after')
+}
+
+/** The session's head; a `session_not_found` 404 when it does not exist. */
+export async function existingSession(store: EventStore, session: string): Promise<SessionHead> {
+  const head = await store.head(session)
+  if (!head) throw sessionNotFound(session)
+  return head
 }

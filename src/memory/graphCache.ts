@@ -7,6 +7,8 @@
 import { applyMemoryEvents, emptyGraph, type MemoryEventLike } from './graph.js'
 import { PROJECTED_TYPES } from './projection.js'
 import { linkSlim, loadSlimGraph, type SlimGraph } from './projectionQueries.js'
+import { lastPositionOfTypes } from '../store/queries/lastPositionOfTypes.js'
+import { readOfTypes } from '../store/queries/readOfTypes.js'
 import type { SqlExecutor } from '../store/types.js'
 
 export interface GraphCacheOptions {
@@ -44,19 +46,10 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
   const refreshing = new Map<string, Refreshing>()
   let totalWeight = 0
 
-  async function lastProjectedPosition(session: string): Promise<number> {
-    // One max() per type: each is a single backward step on the (session_id, type, position) index.
-    const rows = await db.query<{ position: string | number | null }>(
-      `SELECT GREATEST(${PROJECTED_TYPES.map((_, i) => `(SELECT max(position) FROM events WHERE session_id = $1 AND type = $${i + 2})`).join(', ')}) AS position`,
-      [session, ...PROJECTED_TYPES],
-    )
-    return Number(rows[0]?.position ?? 0)
-  }
-
   async function load(session: string): Promise<Entry> {
     // Position first, tables second: the tables may then hold events past the position, and
     // folding those again later is harmless (each event sets absolute values, in log order).
-    const position = await lastProjectedPosition(session)
+    const position = await lastPositionOfTypes(db, session, PROJECTED_TYPES)
     const graph = await loadSlimGraph(db, session)
     let edges = 0
     for (const neighbours of graph.adjacency.values()) edges += neighbours.size
@@ -64,18 +57,13 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
   }
 
   async function catchUp(session: string, entry: Entry): Promise<Entry> {
-    const rows = await db.query<{ position: string | number; type: string; data: Record<string, unknown> }>(
-      `SELECT position, type, data FROM events
-       WHERE session_id = $1 AND type = ANY($2::text[]) AND position > $3
-       ORDER BY position LIMIT $4`,
-      [session, PROJECTED_TYPES, entry.position, maxDelta + 1],
-    )
+    const rows = await readOfTypes(db, { types: PROJECTED_TYPES, sessions: [session], after: entry.position, limit: maxDelta + 1 })
     if (rows.length === 0) return entry
     if (rows.length > maxDelta) return load(session)
     const delta = applyMemoryEvents(emptyGraph(), rows as MemoryEventLike[])
     for (const m of delta.memories.values()) entry.graph.memories.set(m.id, { importance: m.importance })
     for (const c of delta.connections.values()) linkSlim(entry.graph, c.a, c.b, c.strength)
-    entry.position = Number(rows.at(-1)!.position)
+    entry.position = rows.at(-1)!.position
     entry.weight += delta.memories.size + delta.connections.size
     return entry
   }

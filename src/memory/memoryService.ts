@@ -15,7 +15,8 @@ import { readRecentMemoryEvents } from './sessionFacts.js'
 import type { Participant } from '../replay/participants.js'
 import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
-import type { Actor, AppendedRef, EventEnvelope, EventStore, NewEvent } from '../store/types.js'
+import { validateClientEvent } from './schemas.js'
+import type { Actor, AppendedRef, AppendResult, EventEnvelope, EventMeta, EventStore, NewEvent } from '../store/types.js'
 
 /** The actor of what the server records on its own account (automatic cascades). */
 export const SERVER_ACTOR: Actor = Object.freeze({ id: 'mnemo', name: 'mnemo', kind: 'server' })
@@ -39,9 +40,28 @@ export type SearchOutcome =
   | { ok: true; results: SearchHit[]; event: AppendedRef }
   | { ok: false; reason: 'unknown_session' }
 
+/** An event as a client sends it, through any door (HTTP, and so the SDK and MCP tools). */
+export interface ClientEvent {
+  id?: string
+  type: string
+  data: unknown
+  meta?: Partial<EventMeta>
+}
+
+export type ClientAppendOutcome =
+  | AppendResult
+  /** `events[index]` was refused (a reserved type, bad memory data, too large): nothing was written. */
+  | { ok: false; reason: 'invalid'; index: number; status: 400 | 413; code: string; message: string }
+
 export interface MemoryService {
-  prepareEvents(session: string, events: NewEvent[]): Promise<NewEvent[]>
-  afterAppend(session: string, events: NewEvent[], positions: number[]): Promise<void>
+  /**
+   * Appends client events to the session (created when new): validates them, prepares them
+   * (`previous` on strength changes), appends them atomically and records the automatic
+   * cascades they trigger.
+   */
+  appendClientEvents(
+    session: string, events: ClientEvent[], options: { actor: Actor; expectedVersion?: number },
+  ): Promise<ClientAppendOutcome>
   requestCascade(session: string, request: { memoryId: string; strength?: number }, actor: Actor): Promise<CascadeOutcome>
   search(session: string, query: string, limit: number, actor: Actor): Promise<SearchOutcome>
   /** Undefined when the session does not exist. */
@@ -66,68 +86,81 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
     return result.events[0]
   }
 
-  return {
-    /**
-     * Gives every event its id (automatic cascades name their trigger by it) and adds
-     * `previous` to `memory.strength_changed`: the pair's strength in the projection as
-     * this request reads it, or after an earlier event of the same batch; null when the
-     * pair was never connected. The hash covers `data`, so this happens before the append;
-     * a concurrent writer changing the same pair in between is not seen.
-     */
-    async prepareEvents(session, events) {
-      const withIds = events.map((e) => (e.id ? e : { ...e, id: randomUUID() }))
-      const changes = withIds.filter((e) => e.type === 'memory.strength_changed')
-      if (changes.length === 0) return withIds
-      const stored = await readStrengths(db, session, changes.map((e) => [String(e.data.from), String(e.data.to)] as const))
-      const current = new Map(stored)
-      return withIds.map((e) => {
-        const d = e.data
-        if (e.type === 'memory.formed' && str(d.memoryId) && Array.isArray(d.connections)) {
-          for (const c of d.connections as { to: string; strength: number }[]) current.set(connectionKey(d.memoryId, c.to), c.strength)
-        } else if (e.type === 'memory.connected' && str(d.from) && str(d.to)) {
-          current.set(connectionKey(d.from, d.to), d.strength as number)
-        } else if (e.type === 'memory.strength_changed' && str(d.from) && str(d.to)) {
-          const key = connectionKey(d.from, d.to)
-          const previous = current.get(key) ?? null
-          current.set(key, d.strength as number)
-          return { ...e, data: { ...d, previous } }
-        }
-        return e
-      })
-    },
-
-    /**
-     * Records the automatic cascades of a committed append, in one append of their own:
-     * `memory.formed` at or above the threshold, and `memory.connected` /
-     * `memory.strength_changed` whose `from` memory is. Each runs over the graph as it
-     * stands now (the trigger included). Never throws: the triggers are already committed,
-     * and failing the request would only make the client resend them as duplicates.
-     */
-    async afterAppend(session, events) {
-      try {
-        const triggers = events.filter((e) => TRIGGER_TYPES.has(e.type))
-        // A formation carries its own importance; only the other triggers need the graph to decide.
-        const mayCascade = (e: NewEvent) =>
-          e.type !== 'memory.formed' || shouldAutoCascade(e.data.importance as number | undefined, cascade.threshold)
-        if (!triggers.some(mayCascade)) return
-        const graph = await cache.graphOf(session)
-        const cascades: NewEvent[] = []
-        for (const trigger of triggers) {
-          const source = autoCascadeSource(graph, trigger, cascade.threshold)
-          if (source === undefined || !trigger.id) continue
-          cascades.push({
-            type: 'memory.cascade',
-            data: cascadeEventData(source, trigger.id, cascadeOf(graph, source)),
-            actor: SERVER_ACTOR,
-            meta: { causationId: trigger.id, correlationId: trigger.meta?.correlationId ?? null },
-          })
-        }
-        if (cascades.length === 0) return
-        const result = await store.append(session, cascades)
-        if (!result.ok) throw new Error(`recording ${cascades.length} cascades failed: ${result.reason}`)
-      } catch (error) {
-        deps.onCascadeError?.(error, session)
+  /**
+   * Gives every event its id (automatic cascades name their trigger by it) and adds
+   * `previous` to `memory.strength_changed`: the pair's strength in the projection as
+   * this request reads it, or after an earlier event of the same batch; null when the
+   * pair was never connected. The hash covers `data`, so this happens before the append;
+   * a concurrent writer changing the same pair in between is not seen.
+   */
+  async function prepareEvents(session: string, events: NewEvent[]): Promise<NewEvent[]> {
+    const withIds = events.map((e) => (e.id ? e : { ...e, id: randomUUID() }))
+    const changes = withIds.filter((e) => e.type === 'memory.strength_changed')
+    if (changes.length === 0) return withIds
+    const stored = await readStrengths(db, session, changes.map((e) => [String(e.data.from), String(e.data.to)] as const))
+    const current = new Map(stored)
+    return withIds.map((e) => {
+      const d = e.data
+      if (e.type === 'memory.formed' && str(d.memoryId) && Array.isArray(d.connections)) {
+        for (const c of d.connections as { to: string; strength: number }[]) current.set(connectionKey(d.memoryId, c.to), c.strength)
+      } else if (e.type === 'memory.connected' && str(d.from) && str(d.to)) {
+        current.set(connectionKey(d.from, d.to), d.strength as number)
+      } else if (e.type === 'memory.strength_changed' && str(d.from) && str(d.to)) {
+        const key = connectionKey(d.from, d.to)
+        const previous = current.get(key) ?? null
+        current.set(key, d.strength as number)
+        return { ...e, data: { ...d, previous } }
       }
+      return e
+    })
+  }
+
+  /**
+   * Records the automatic cascades of a committed append, in one append of their own:
+   * `memory.formed` at or above the threshold, and `memory.connected` /
+   * `memory.strength_changed` whose `from` memory is. Each runs over the graph as it
+   * stands now (the trigger included). Never throws: the triggers are already committed,
+   * and failing the request would only make the client resend them as duplicates.
+   */
+  async function recordCascades(session: string, events: NewEvent[]): Promise<void> {
+    try {
+      const triggers = events.filter((e) => TRIGGER_TYPES.has(e.type))
+      // A formation carries its own importance; only the other triggers need the graph to decide.
+      const mayCascade = (e: NewEvent) =>
+        e.type !== 'memory.formed' || shouldAutoCascade(e.data.importance as number | undefined, cascade.threshold)
+      if (!triggers.some(mayCascade)) return
+      const graph = await cache.graphOf(session)
+      const cascades: NewEvent[] = []
+      for (const trigger of triggers) {
+        const source = autoCascadeSource(graph, trigger, cascade.threshold)
+        if (source === undefined || !trigger.id) continue
+        cascades.push({
+          type: 'memory.cascade',
+          data: cascadeEventData(source, trigger.id, cascadeOf(graph, source)),
+          actor: SERVER_ACTOR,
+          meta: { causationId: trigger.id, correlationId: trigger.meta?.correlationId ?? null },
+        })
+      }
+      if (cascades.length === 0) return
+      const result = await store.append(session, cascades)
+      if (!result.ok) throw new Error(`recording ${cascades.length} cascades failed: ${result.reason}`)
+    } catch (error) {
+      deps.onCascadeError?.(error, session)
+    }
+  }
+
+  return {
+    async appendClientEvents(session, inputs, { actor, expectedVersion }) {
+      const events: NewEvent[] = []
+      for (const [index, input] of inputs.entries()) {
+        const checked = validateClientEvent(input.type, input.data)
+        if (!checked.ok) return { ok: false, reason: 'invalid', index, status: checked.status, code: checked.code, message: checked.message }
+        events.push({ id: input.id, type: input.type, data: checked.data, actor, meta: input.meta })
+      }
+      const prepared = await prepareEvents(session, events)
+      const result = await store.append(session, prepared, { expectedVersion, ifNew: [{ type: 'session.created', data: {}, actor }] })
+      if (result.ok && !result.duplicate) await recordCascades(session, prepared)
+      return result
     },
 
     async requestCascade(session, { memoryId, strength }, actor) {

@@ -4,6 +4,8 @@
  * the start-up catch-up, and `rebuildProjection` (delete and refold from the log).
  */
 import { applyMemoryEvent, emptyGraph, type MemoryGraph } from './graph.js'
+import { lockLog } from '../store/queries/lockLog.js'
+import { readOfTypes } from '../store/queries/readOfTypes.js'
 import type { Actor, AppendHook, SqlDriver, SqlExecutor, StoredEvent } from '../store/types.js'
 
 /** The event types the projection folds; everything else leaves it unchanged. */
@@ -22,26 +24,6 @@ interface FoldEvent {
   actor: Pick<Actor, 'id' | 'name' | 'kind'>
   recordedAt: string
 }
-
-interface FoldRow {
-  session_id: string
-  position: string | number
-  type: string
-  data: Record<string, unknown>
-  actor: Actor
-  recorded_at: Date | string
-}
-
-const toFoldEvent = (row: FoldRow): FoldEvent => ({
-  session: row.session_id,
-  position: Number(row.position),
-  type: row.type,
-  data: row.data,
-  actor: row.actor,
-  recordedAt: new Date(row.recorded_at).toISOString(),
-})
-
-const FOLD_COLUMNS = 'session_id, position, type, data, actor, recorded_at'
 
 interface Delta {
   graph: MemoryGraph
@@ -69,19 +51,12 @@ function foldBySession(events: Iterable<FoldEvent>): Map<string, Delta> {
   return deltas
 }
 
-interface WriteOptions {
-  /** Move the checkpoint here. */
-  checkpoint?: number
-  /** Also report whether projected events after the old checkpoint and before this position exist. */
-  gapBefore?: number
-}
-
 /**
- * Upserts a fold's result and moves the checkpoint, in one statement (one round trip inside
- * the append transaction, which holds the log's lock). Returns the checkpoint as it was
- * and whether unfolded events lie between it and `gapBefore`.
+ * Upserts a fold's result and moves the checkpoint (when given), in one statement (one round
+ * trip inside the append transaction, which holds the log's lock). Returns the checkpoint as
+ * it was.
  */
-async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, options: WriteOptions = {}): Promise<{ checkpoint: number; gap: boolean }> {
+async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, checkpoint?: number): Promise<number> {
   const memories: unknown[] = []
   const connections: unknown[] = []
   for (const [session, { graph, formedAt }] of deltas) {
@@ -93,7 +68,7 @@ async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, options:
     }
     for (const c of graph.connections.values()) connections.push({ session_id: session, a: c.a, b: c.b, strength: c.strength })
   }
-  const [row] = await tx.query<{ checkpoint: string | number; gap: boolean }>(
+  const [row] = await tx.query<{ checkpoint: string | number }>(
     `WITH before AS (SELECT position FROM memory_projection),
      m AS (
        INSERT INTO memories AS t (session_id, memory_id, content, kind, importance, tags, formed_at, formed_by, formed_position)
@@ -113,31 +88,22 @@ async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, options:
      ), moved AS (
        UPDATE memory_projection SET position = GREATEST(position, $3::bigint) WHERE $3::bigint IS NOT NULL
      )
-     SELECT before.position AS checkpoint,
-       $4::bigint IS NOT NULL AND EXISTS (
-         SELECT 1 FROM events WHERE type = ANY($5::text[]) AND position > before.position AND position < $4::bigint
-       ) AS gap
-     FROM before`,
-    [JSON.stringify(memories), JSON.stringify(connections), options.checkpoint ?? null, options.gapBefore ?? null, PROJECTED_TYPES],
+     SELECT before.position AS checkpoint FROM before`,
+    [JSON.stringify(memories), JSON.stringify(connections), checkpoint ?? null],
   )
-  return { checkpoint: Number(row.checkpoint), gap: Boolean(row.gap) }
+  return Number(row.checkpoint)
 }
 
 /** Projected events with `after` < position < `before`, oldest first, at most `limit`. */
-async function readEvents(tx: SqlExecutor, after: number, before: number, limit: number): Promise<FoldEvent[]> {
-  const rows = await tx.query<FoldRow>(
-    `SELECT ${FOLD_COLUMNS} FROM events
-     WHERE type = ANY($1::text[]) AND position > $2 AND position < $3
-     ORDER BY position LIMIT $4`,
-    [PROJECTED_TYPES, after, before, limit],
-  )
-  return rows.map(toFoldEvent)
+function readEvents(tx: SqlExecutor, after: number, before: number, limit: number): Promise<FoldEvent[]> {
+  return readOfTypes(tx, { types: PROJECTED_TYPES, after, before, limit })
 }
 
 /**
  * The append hook. It runs after the batch's events are inserted, in the same transaction
- * and under the `log_head` lock, so no other append can commit meanwhile; normally it costs
- * one statement. Projected events that some writer left unfolded (an older mnemo during a
+ * and under the log's lock, so no other append can commit meanwhile; it costs one statement,
+ * and a second (an indexed read that finds nothing) when events of other types were appended
+ * since the checkpoint. Projected events that some writer left unfolded (an older mnemo during a
  * rolling upgrade) are then folded too, with this batch again on top of them: the
  * projection never skips an event of the log.
  */
@@ -146,10 +112,11 @@ export function createProjectionHook(): AppendHook {
     const mine = events.filter((e) => projected.has(e.type))
     if (mine.length === 0) return
     const first = mine[0].position
-    const { checkpoint, gap } = await writeDeltas(tx, foldBySession(mine), { checkpoint: events.at(-1)!.position, gapBefore: first })
-    if (!gap) return
+    const checkpoint = await writeDeltas(tx, foldBySession(mine), events.at(-1)!.position)
+    if (checkpoint >= first - 1) return
     for (let after = checkpoint; ; ) {
       const missed = await readEvents(tx, after, first, CHUNK)
+      if (missed.length === 0 && after === checkpoint) return
       if (missed.length < CHUNK) {
         await writeDeltas(tx, foldBySession([...missed, ...mine]))
         return
@@ -158,12 +125,6 @@ export function createProjectionHook(): AppendHook {
       after = missed.at(-1)!.position
     }
   }
-}
-
-/** Takes the lock every projection writer holds (the one appends take) and returns the log's head. */
-async function lockLog(tx: SqlExecutor): Promise<number> {
-  const [row] = await tx.query<{ position: string | number }>('SELECT position FROM log_head FOR UPDATE')
-  return Number(row.position)
 }
 
 /**
@@ -178,7 +139,7 @@ export async function catchUpProjection(driver: SqlDriver): Promise<number> {
       const head = await lockLog(tx)
       const [{ position }] = await tx.query<{ position: string | number }>('SELECT position FROM memory_projection')
       const chunk = await readEvents(tx, Number(position), head + 1, CHUNK)
-      if (chunk.length > 0) await writeDeltas(tx, foldBySession(chunk), { checkpoint: chunk.at(-1)!.position })
+      if (chunk.length > 0) await writeDeltas(tx, foldBySession(chunk), chunk.at(-1)!.position)
       return chunk.length
     })
     total += folded
@@ -198,7 +159,7 @@ export interface RebuildResult {
 
 /**
  * Deletes the projection (of `sessions`, or all of it) and refolds it from the log, in one
- * transaction that holds the `log_head` lock: appends wait until it commits, readers see
+ * transaction that holds the log's lock: appends wait until it commits, readers see
  * the old projection until then.
  */
 export async function rebuildProjection(driver: SqlDriver, sessions?: readonly string[]): Promise<RebuildResult> {
@@ -211,14 +172,7 @@ export async function rebuildProjection(driver: SqlDriver, sessions?: readonly s
     const seen = new Set<string>(only ?? [])
     let events = 0
     for (let after = 0; ; ) {
-      const rows = await tx.query<FoldRow>(
-        `SELECT ${FOLD_COLUMNS} FROM events
-         WHERE type = ANY($1::text[]) AND position > $2 AND position <= $3
-           AND ($4::text[] IS NULL OR session_id = ANY($4::text[]))
-         ORDER BY position LIMIT $5`,
-        [PROJECTED_TYPES, after, head, only, CHUNK],
-      )
-      const chunk = rows.map(toFoldEvent)
+      const chunk = await readOfTypes(tx, { types: PROJECTED_TYPES, after, before: head + 1, sessions: only ?? undefined, limit: CHUNK })
       for (const e of chunk) seen.add(e.session)
       await writeDeltas(tx, foldBySession(chunk))
       events += chunk.length

@@ -28,7 +28,8 @@ const byId = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0)
 export async function readGraphJson(db: SqlExecutor, session: string): Promise<GraphJson> {
   const [memoryRows, connectionRows] = await Promise.all([
     db.query<MemoryRow>(
-      'SELECT memory_id, content, kind, importance, tags, formed_at, formed_by FROM memories WHERE session_id = $1',
+      // tags as JSON: both drivers parse it to an array (the postgres driver fetches no array types).
+      'SELECT memory_id, content, kind, importance, to_jsonb(tags) AS tags, formed_at, formed_by FROM memories WHERE session_id = $1',
       [session],
     ),
     db.query<{ a: string; b: string; strength: number }>(

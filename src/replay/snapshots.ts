@@ -24,10 +24,7 @@ export interface EnsureSnapshotsResult {
  */
 export async function ensureSnapshots(store: EventStore, session: string, every: number): Promise<EnsureSnapshotsResult> {
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`every must be a whole number ≥ 1 (got ${every})`)
-  const rows = await store.driver.query<{ position: string | number }>(
-    'SELECT position FROM snapshots WHERE session_id = $1', [session],
-  )
-  const existing = new Set(rows.map((r) => Number(r.position)))
+  const existing = new Set(await store.snapshotPositions(session))
   const doc = new Y.Doc({ gc: true })
   let updates = 0
   let written = 0

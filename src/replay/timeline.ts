@@ -2,7 +2,7 @@
  * A session's events between two positions, read page by page: replay streams, exports and
  * snapshot writing walk arbitrarily long timelines with this in constant memory.
  */
-import { EVENT_COLUMNS, isTypePattern, toStoredEvent, type EventRow } from '../store/rows.js'
+import { isTypePattern } from '../store/rows.js'
 import type { EventStore, StoredEvent } from '../store/types.js'
 import { lastEventAt } from './positions.js'
 
@@ -36,12 +36,9 @@ export async function* readTimeline(
   ])
   const lastVersion = last?.version ?? 0
   for (let version = before?.version ?? 0; version < lastVersion; version += pageSize) {
-    const rows = await store.driver.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 AND version <= $3 ORDER BY version`,
-      [session, version, Math.min(version + pageSize, lastVersion)],
-    )
-    for (const row of rows) {
-      if (matches(row.type)) yield toStoredEvent(row)
+    const events = await store.readVersions(session, { after: version, through: Math.min(version + pageSize, lastVersion) })
+    for (const event of events) {
+      if (matches(event.type)) yield event
     }
   }
 }

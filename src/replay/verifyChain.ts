@@ -3,7 +3,6 @@
  * a terminal (`mnemo verify --progress`). Same verdicts as `store.verify`: it is the same
  * `verifySession`, page by page, in constant memory.
  */
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from '../store/rows.js'
 import type { EventStore, VerifyResult } from '../store/types.js'
 import { verifySession } from '../store/verify.js'
 
@@ -13,12 +12,9 @@ export async function verifyChain(
 ): Promise<VerifyResult> {
   let read = 0
   return verifySession(async (afterVersion) => {
-    const rows = await store.driver.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 ORDER BY version LIMIT $3`,
-      [session, afterVersion, pageSize],
-    )
-    read += rows.length
+    const events = await store.readVersions(session, { after: afterVersion, limit: pageSize })
+    read += events.length
     onProgress?.(read)
-    return rows.map(toStoredEvent)
+    return events
   })
 }

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { chainHash, GENESIS_HASH } from './hash.js'
+import { lockLog } from './queries/lockLog.js'
 import { jsonData } from './rows.js'
 import type {
   AppendedRef, AppendHook, AppendOptions, AppendResult, NewEvent, SqlDriver, SqlExecutor, StoredEvent,
@@ -125,10 +126,7 @@ interface Head {
 async function writeBatch(
   tx: SqlExecutor, batch: PendingAppend[], channel: string, hooks: AppendHook[],
 ): Promise<{ results: AppendResult[]; last: number }> {
-  const [{ position: lockedPosition }] = await tx.query<{ position: string | number }>(
-    'SELECT position FROM log_head FOR UPDATE',
-  )
-  let position = Number(lockedPosition)
+  let position = await lockLog(tx)
   const sessionIds = [...new Set(batch.map((p) => p.session))]
   const eventIds = batch.flatMap((p) => [...p.events, ...p.options.ifNew].map((e) => e.id))
   const [headRows, existingRows] = await Promise.all([
@@ -188,7 +186,8 @@ async function writeBatch(
   })
 
   if (written.length === 0) return { results, last: 0 }
-  await writeRows(tx, written, [...changed].map((id) => [id, heads.get(id)!] as const), position, channel)
+  const now = new Date().toISOString()
+  await writeRows(tx, written, [...changed].map((id) => ({ id, ...heads.get(id)!, updatedAt: now })), position, channel)
   for (const hook of hooks) await hook(tx, written)
   return { results, last: position }
 }
@@ -237,17 +236,32 @@ const WRITE_BATCH_SQL = `
   )
   SELECT pg_notify($4::text, $3::text)`
 
-async function writeRows(
-  tx: SqlExecutor, events: StoredEvent[], heads: (readonly [string, Head])[], position: number, channel: string,
+/** A session's head as `writeRows` stores it. */
+export interface HeadRow {
+  id: string
+  version: number
+  hash: string
+  position: number
+  createdAt: string
+  updatedAt: string
+}
+
+/**
+ * The one writer of the log's rows: inserts `events` (sealed: positions, versions and hashes
+ * set), upserts `heads`, moves the log head to `position` and notifies `channel`. The caller
+ * holds the log's lock (`lockLog`) in `tx`.
+ */
+export async function writeRows(
+  tx: SqlExecutor, events: StoredEvent[], heads: HeadRow[], position: number, channel: string,
 ): Promise<void> {
   const rows = events.map((e) => ({
     position: e.position, id: e.id, session_id: e.session, version: e.version, type: e.type, data: e.data,
     payload: e.payload ? Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).toString('base64') : null,
     actor: e.actor, meta: e.meta, recorded_at: e.recordedAt, hash: e.hash, prev_hash: e.prevHash,
   }))
-  const now = new Date().toISOString()
-  const headRows = heads.map(([id, head]) => ({
-    id, version: head.version, hash: head.hash, position: head.position, created_at: head.createdAt, updated_at: now,
+  const headRows = heads.map((head) => ({
+    id: head.id, version: head.version, hash: head.hash, position: head.position,
+    created_at: head.createdAt, updated_at: head.updatedAt,
   }))
   await tx.query(WRITE_BATCH_SQL, [JSON.stringify(rows), JSON.stringify(headRows), String(position), channel])
 }

@@ -3,7 +3,12 @@
  * subscriptions, the hash-chain check and document snapshots.
  */
 import { createAppender } from './appendEvents.js'
+import { appendSealed } from './appendSealed.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
+import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
+import { readVersions } from './queries/readVersions.js'
+import { snapshotPositions } from './queries/snapshotPositions.js'
+import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
 import { createNotifier, subscribe } from './subscribe.js'
 import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
 import { verifySession } from './verify.js'
@@ -14,6 +19,8 @@ export interface EventStoreOptions {
   /** Fallback poll interval of subscriptions, in ms. */
   pollMs?: number
   onError?(error: unknown): void
+  /** Work done in every append transaction, in order (projections such as the memory graph). */
+  hooks?: readonly AppendHook[]
 }
 
 const MAX_LIMIT = 10_000
@@ -22,7 +29,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const channel = options.channel ?? 'mnemo_events'
   const pollMs = options.pollMs ?? 1000
   const onError = options.onError ?? (() => {})
-  const hooks: AppendHook[] = []
+  const hooks = [...(options.hooks ?? [])]
   const notifier = createNotifier()
   const appender = createAppender(driver, { channel, hooks, onCommitted: () => notifier.wake() })
   // Other processes' commits arrive as notifications; a failed LISTEN leaves the poll.
@@ -62,6 +69,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   return {
     driver,
     append: appender.append,
+    async appendSealed(session, chunks) {
+      await appender.flush() // so that positions still commit in order within this process
+      const result = await appendSealed(driver, { channel, hooks }, session, chunks)
+      if (result.ok) notifier.wake()
+      return result
+    },
     read,
     readAll,
     subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError }, opts, handler),
@@ -77,14 +90,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       const rows = await driver.query<{ position: string | number }>('SELECT position FROM log_head')
       return Number(rows[0]?.position ?? 0)
     },
+    readVersions: (session, range) => readVersions(driver, session, range),
+    lastEventAt: (session, position) => lastEventAt(driver, session, position),
+    lastEventBy: (session, time) => lastEventBy(driver, session, time),
+    readNewestOfTypes: (session, types, limit) => readNewestOfTypes(driver, session, types, limit),
     verify(session) {
-      return verifySession(async (afterVersion) => {
-        const rows = await driver.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND version > $2 ORDER BY version LIMIT 1000`,
-          [session, afterVersion],
-        )
-        return rows.map(toStoredEvent)
-      })
+      return verifySession((after) => readVersions(driver, session, { after, limit: 1000 }))
     },
     async saveSnapshot(snapshot) {
       await driver.query(
@@ -108,9 +119,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       }
       return snapshot
     },
-    addAppendHook(hook) {
-      hooks.push(hook)
-    },
+    snapshotPositions: (session) => snapshotPositions(driver, session),
     async ping() {
       await driver.query('SELECT 1')
     },

@@ -8,7 +8,7 @@ import { migrate } from './migrate.js'
 import type { PGlite } from '@electric-sql/pglite'
 import { openPgliteDriver } from './pgliteDriver.js'
 import { openPostgresDriver } from './postgresDriver.js'
-import type { EventStore, SqlDriver } from './types.js'
+import type { AppendHook, EventStore, SqlDriver } from './types.js'
 
 export interface StoreConfig {
   /** postgres://… — a real server. Absent: embedded PGlite. */
@@ -22,6 +22,8 @@ export interface StoreConfig {
   poolSize?: number
   pollMs?: number
   onError?(error: unknown): void
+  /** Work done in every append transaction (the memory projection): passed at open, so every writer has it. */
+  hooks?: readonly AppendHook[]
 }
 
 export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
@@ -48,6 +50,7 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
       channel: notifyChannel(config.schema),
       pollMs: config.pollMs,
       onError: config.onError,
+      hooks: config.hooks,
     })
   } catch (error) {
     await driver.close().catch(() => {})

@@ -3,6 +3,7 @@
  * table in that schema (tests give each file its own). It outlives its connections: a
  * database restart or pg_terminate_backend fails the work in flight, never the process,
  * and leaves no pool behind that postgres.js (3.4) would wedge: see `renew`, `transaction`.
+ * It changes nothing outside itself: no process-wide handlers.
  */
 import postgres from 'postgres'
 import type { SqlDriver, SqlExecutor } from './types.js'
@@ -21,7 +22,6 @@ interface Listener {
 }
 
 export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOptions): SqlDriver {
-  guardTypeFetches()
   // How often each connection (by postgres.js's id, unique across pools) has closed: a
   // transaction's connection is gone when its count moved. Transactions watch their own.
   const closes = new Map<number, number>()
@@ -34,6 +34,12 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   const openPool = () => postgres(url, {
     max,
     onnotice: () => {},
+    // postgres.js fetches the array types on each new connection from a promise nobody awaits:
+    // a connection killed during that first query (a restart, pg_terminate_backend, the pool
+    // replaced below) would be an unhandled rejection, which ends a Node process. So nothing
+    // is fetched: arrays go as array literals (`toWire`) into explicit `::text[]` casts, and
+    // array columns are read as JSON.
+    fetch_types: false,
     connection: schema ? { search_path: schema } : {},
     // A dead server must not hang callers for long; the app retries with backoff.
     connect_timeout: 5,
@@ -188,25 +194,6 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   }
 }
 
-/**
- * The last resort, for one flaw only: each new postgres.js connection fetches the array types
- * from an async function nobody awaits, so a connection killed during that first query (a
- * restart, pg_terminate_backend, or the pool replaced above) is an unhandled rejection, which
- * ends a Node process. That rejection — it names the types query — is dropped; the connection
- * reconnects and fetches again. Every other unhandled rejection is rethrown, as by default.
- */
-function guardTypeFetches(): void {
-  if (typeFetchesGuarded) return
-  typeFetchesGuarded = true
-  process.on('unhandledRejection', (reason) => {
-    const query = (reason as { query?: unknown } | null)?.query
-    if (typeof query === 'string' && query.includes('b.typarray') && query.includes('pg_catalog.pg_type')) return
-    throw reason
-  })
-}
-
-let typeFetchesGuarded = false
-
 /** postgres.js's own connection errors, sockets' errors, and the server ending the session. */
 function isConnectionError(error: unknown): boolean {
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown }
@@ -230,9 +217,20 @@ function connectionGone(): Error {
 
 // JSON goes as text with an explicit ::text::jsonb cast in the SQL, so neither driver
 // re-encodes it. postgres.js encodes Buffers as bytea; a bare Uint8Array would be sent as a string.
+// Arrays go as array literals, for a `::text[]` (or `::uuid[]`, `::bigint[]`) cast in the SQL.
 function toWire(value: unknown): unknown {
   if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
     return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   }
+  if (Array.isArray(value)) return arrayLiteral(value)
   return value
+}
+
+/** `['a', 'b"c', null]` → `{"a","b\"c",NULL}`: every element quoted, so any text survives. */
+export function arrayLiteral(values: readonly unknown[]): string {
+  return '{' + values.map((v) => {
+    if (v === null || v === undefined) return 'NULL'
+    if (Array.isArray(v)) return arrayLiteral(v)
+    return '"' + String(v).replace(/[\\"]/g, (c) => '\\' + c) + '"'
+  }).join(',') + '}'
 }

@@ -2,6 +2,11 @@
  * The event store's vocabulary: what is appended, what is read back, and the
  * `EventStore` interface that the PostgreSQL (postgres.js) and PGlite drivers share.
  */
+import type { VersionRange } from './queries/readVersions.js'
+import type { TimelinePoint } from './queries/timelinePoints.js'
+import type { SealedEvent, SealedResult } from './appendSealed.js'
+
+export type { SealedEvent, SealedResult, TimelinePoint, VersionRange }
 
 /** Who produced an event. Stored with every event; part of its hash. */
 export interface Actor {
@@ -156,6 +161,11 @@ export interface SqlDriver extends SqlExecutor {
 export interface EventStore {
   readonly driver: SqlDriver
   append(session: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  /**
+   * Writes a new session of sealed events (an import: ids, versions, times and hashes kept;
+   * positions are this log's own), in one transaction, with the same writer and hooks as `append`.
+   */
+  appendSealed(session: string, chunks: AsyncIterable<SealedEvent[]>): Promise<SealedResult>
   read(session: string, options?: ReadOptions): Promise<StoredEvent[]>
   readAll(options?: ReadOptions): Promise<StoredEvent[]>
   /** Catches up from the log, then goes live; never skips an event, never delivers one twice. */
@@ -164,12 +174,20 @@ export interface EventStore {
   listSessions(): Promise<SessionHead[]>
   /** The position of the newest event of all sessions (0 when empty). */
   lastPosition(): Promise<number>
+  /** The session's events with `after < version ≤ through`, in order. */
+  readVersions(session: string, range: VersionRange): Promise<StoredEvent[]>
+  /** The session's last event at or before `position`. */
+  lastEventAt(session: string, position: number): Promise<TimelinePoint | undefined>
+  /** The session's last event recorded at or before `time`. */
+  lastEventBy(session: string, time: Date): Promise<TimelinePoint | undefined>
+  /** The session's newest `limit` events of these exact types, oldest first. */
+  readNewestOfTypes(session: string, types: readonly string[], limit: number): Promise<StoredEvent[]>
   verify(session: string): Promise<VerifyResult>
   saveSnapshot(snapshot: Omit<Snapshot, 'createdAt'>): Promise<void>
   /** The newest snapshot at or before `position` (default: the newest). */
   loadSnapshot(session: string, atOrBefore?: number): Promise<Snapshot | undefined>
-  /** Registers work done in the append transaction (projections). */
-  addAppendHook(hook: AppendHook): void
+  /** The positions of the session's snapshots. */
+  snapshotPositions(session: string): Promise<number[]>
   /** Pings the database. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -6,12 +6,12 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { assertCan } from '../../auth/roles.js'
-import { validateClientEvent } from '../../memory/schemas.js'
+import type { MemoryService } from '../../memory/memoryService.js'
 import { toEnvelope } from '../../store/rows.js'
-import type { EventStore, NewEvent } from '../../store/types.js'
+import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
-import { limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
+import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
 import { streamEvents } from '../sse.js'
 
 const Meta = z.strictObject({
@@ -33,15 +33,13 @@ const BatchBody = z.strictObject({
 
 export interface EventRoutesDeps {
   store: EventStore
+  /** Takes the client's events: validation, memory preparation, append, automatic cascades. */
+  memory: Pick<MemoryService, 'appendClientEvents'>
   maxBatchEvents: number
-  /** Work done on client events before they are appended (memory: `previous` strengths). */
-  prepareEvents?(session: string, events: NewEvent[]): Promise<NewEvent[]>
-  /** Work done after an append (memory: automatic cascades). */
-  afterAppend?(session: string, events: NewEvent[], positions: number[]): Promise<void>
 }
 
 export function eventRoutes(deps: EventRoutesDeps) {
-  const { store } = deps
+  const { store, memory } = deps
   const app = new Hono()
 
   app.post('/api/sessions/:id/events', async (c) => {
@@ -54,29 +52,19 @@ export function eventRoutes(deps: EventRoutesDeps) {
     if (inputs.length > deps.maxBatchEvents) {
       throw new HttpError(413, 'batch_too_large', `events: at most ${deps.maxBatchEvents} events per batch (got ${inputs.length})`)
     }
-    const actor = toActor(c.var.identity)
-    let events: NewEvent[] = inputs.map((input, i) => {
-      const checked = validateClientEvent(input.type, input.data)
-      if (!checked.ok) {
-        const where = isBatch ? `events[${i}].` : ''
-        throw new HttpError(checked.status, checked.code, where + checked.message)
-      }
-      return { id: input.id, type: input.type, data: checked.data, actor, meta: input.meta }
-    })
-    if (deps.prepareEvents) events = await deps.prepareEvents(session, events)
-    const result = await store.append(session, events, {
+    const result = await memory.appendClientEvents(session, inputs, {
+      actor: toActor(c.var.identity),
       expectedVersion: parsed.data.expectedVersion,
-      ifNew: [{ type: 'session.created', data: {}, actor }],
     })
     if (!result.ok) {
+      if (result.reason === 'invalid') {
+        throw new HttpError(result.status, result.code, (isBatch ? `events[${result.index}].` : '') + result.message)
+      }
       if (result.reason === 'version_conflict') {
         throw new HttpError(409, 'version_conflict',
           `expectedVersion is ${result.expected} but session "${session}" is at version ${result.actual}; read its new events and retry`)
       }
       throw new HttpError(409, 'id_conflict', result.message)
-    }
-    if (!result.duplicate && deps.afterAppend) {
-      await deps.afterAppend(session, events, result.events.map((e) => e.position))
     }
     return c.json({ events: result.events }, result.duplicate ? 200 : 201)
   })
@@ -85,9 +73,12 @@ export function eventRoutes(deps: EventRoutesDeps) {
     const session = sessionParam(c, 'read')
     const limit = limitParam(c)
     const events = await store.read(session, { after: positionParam(c, 'after') ?? 0, limit, types: typesParam(c) })
+    // A session has at least its session.created: only an empty page can mean there is none.
+    if (events.length === 0) await existingSession(store, session)
     return c.json({ events: events.map(toEnvelope), next: events.length === limit ? events.at(-1)!.position : null })
   })
 
+  // The one read of a session that may start before it exists: a client can wait for its first event.
   app.get('/api/sessions/:id/stream', (c) => {
     const session = sessionParam(c, 'read')
     return streamEvents(c, store, { session, after: resumeParam(c) ?? 0, types: typesParam(c) })
@@ -107,7 +98,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
 
   app.get('/api/sessions/:id/verify', async (c) => {
     const session = sessionParam(c, 'read')
-    if (!(await store.head(session))) throw new HttpError(404, 'not_found', `session "${session}" does not exist`)
+    await existingSession(store, session)
     return c.json(await store.verify(session))
   })
 

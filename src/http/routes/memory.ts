@@ -13,9 +13,9 @@ import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
 import { listParticipants } from '../../replay/participants.js'
 import type { SessionState } from '../../session/schema.js'
 import type { EventStore } from '../../store/types.js'
-import { badRequest, HttpError, notFound } from '../errors.js'
+import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson } from '../json.js'
-import { sessionParam } from '../params.js'
+import { existingSession, sessionParam } from '../params.js'
 
 export interface MemoryRoutesDeps {
   store: EventStore
@@ -42,7 +42,7 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   const { store, memory, stateOf } = deps
   const app = new Hono()
 
-  const noSession = (session: string) => notFound(`session "${session}" does not exist`)
+  const noSession = sessionNotFound
 
   app.get('/api/sessions/:id/memories', async (c) => {
     const session = sessionParam(c, 'read')
@@ -76,7 +76,7 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
     const session = sessionParam(c, 'read')
     const format = c.req.query('format') ?? 'json'
     if (format !== 'json' && format !== 'md') throw badRequest(`format must be "md" or "json" (got "${format.slice(0, 40)}")`)
-    if (!(await store.head(session))) throw noSession(session)
+    await existingSession(store, session)
     const [state, participants] = await Promise.all([stateOf(session), listParticipants(store, session)])
     const context = await memory.context(session, { state, participants })
     if (format === 'json') return c.json(context)

@@ -14,9 +14,9 @@ import { stateAt, stateAtTime } from '../../replay/stateAt.js'
 import { readTimeline } from '../../replay/timeline.js'
 import { toEnvelope } from '../../store/rows.js'
 import type { EventStore, SessionHead } from '../../store/types.js'
-import { badRequest, HttpError, notFound } from '../errors.js'
+import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
-import { positionParam, sessionParam } from '../params.js'
+import { existingSession, positionParam, sessionParam } from '../params.js'
 
 const ForkBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`),
@@ -35,11 +35,7 @@ export interface ReplayRoutesDeps {
 export function replayRoutes({ store }: ReplayRoutesDeps) {
   const app = new Hono()
 
-  const headOf = async (session: string): Promise<SessionHead> => {
-    const head = await store.head(session)
-    if (!head) throw notFound(`session "${session}" does not exist`)
-    return head
-  }
+  const headOf = (session: string): Promise<SessionHead> => existingSession(store, session)
 
   app.get('/api/sessions/:id/state', async (c) => {
     const session = sessionParam(c, 'read')
@@ -79,7 +75,7 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     assertCan(c.var.identity, 'admin', id)
     const result = await forkSession(store, parent, { id, at, title, actor: toActor(c.var.identity) })
     if (!result.ok) {
-      if (result.reason === 'not_found') throw notFound(result.message)
+      if (result.reason === 'not_found') throw sessionNotFound(parent)
       if (result.reason === 'exists') throw new HttpError(409, 'session_exists', result.message)
       throw badRequest(result.message)
     }

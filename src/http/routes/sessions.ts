@@ -10,9 +10,9 @@ import { allSessions, assertCan, sessionAllowed } from '../../auth/roles.js'
 import { listParticipants } from '../../replay/participants.js'
 import type { SessionState } from '../../session/schema.js'
 import type { EventStore } from '../../store/types.js'
-import { badRequest, HttpError, notFound } from '../errors.js'
+import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
-import { limitParam, sessionParam } from '../params.js'
+import { existingSession, limitParam, sessionParam } from '../params.js'
 
 const CreateBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`).optional(),
@@ -64,8 +64,7 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
 
   app.get('/api/sessions/:id', async (c) => {
     const session = sessionParam(c, 'read')
-    const head = await store.head(session)
-    if (!head) throw notFound(`session "${session}" does not exist`)
+    const head = await existingSession(store, session)
     const [participants, state] = await Promise.all([listParticipants(store, session), stateOf(session)])
     return c.json({ id: session, version: head.version, position: head.position, participants, state })
   })
