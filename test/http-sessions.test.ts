@@ -51,7 +51,7 @@ beforeAll(async () => {
   })
   const created = await app.request('/api/sessions', { method: 'POST', body: JSON.stringify({ id: 'known' }), headers: { 'content-type': 'application/json' } })
   expect(created.status).toBe(201)
-})
+}, 180_000) // starting PGlite (WebAssembly) is slow on a busy machine
 afterAll(async () => close())
 
 const reads = [

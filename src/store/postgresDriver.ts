@@ -102,12 +102,14 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   /**
    * A reserved connection. A reserve() whose connection attempt fails stays queued in the
    * pool although it was rejected, and later swallows a connection that then serves nobody:
-   * after a few failures during an outage, the pool hangs for good. So while the database
-   * is unreachable a plain query (which has no such flaw) goes first, and a pool in which a
-   * reserve() failed all the same is replaced.
+   * after a few failures during an outage, the pool hangs for good. And with `fetch_types:
+   * false`, a reserve() that has to open a connection never resolves (postgres.js 3.4.9
+   * hands the new connection to nobody). So a plain query (which has neither flaw) goes
+   * first, leaving an open connection for reserve() to take, and a pool in which a reserve()
+   * failed all the same is replaced.
    */
   async function reserve(): Promise<{ pool: postgres.Sql; reserved: postgres.ReservedSql }> {
-    if (unreachable) await query('SELECT 1')
+    await query('SELECT 1')
     const pool = sql
     try {
       return { pool, reserved: await pool.reserve() }
