@@ -12,13 +12,10 @@ import { createGraphCache, type GraphCacheOptions } from './graphCache.js'
 import { readContents, readGraphJson, readStrengths, type GraphJson } from './projectionQueries.js'
 import { searchMemories, type SearchHit } from './search.js'
 import { readRecentMemoryEvents } from './sessionFacts.js'
-import type { Participant } from '../replay/participants.js'
 import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
 import type { Actor, AppendedRef, EventEnvelope, EventStore, NewEvent } from '../store/types.js'
-
-/** The actor of what the server records on its own account (automatic cascades). */
-export const SERVER_ACTOR: Actor = Object.freeze({ id: 'mnemo', name: 'mnemo', kind: 'server' })
+import { SERVER_ACTOR, type SessionParticipant } from '../vocabulary.js'
 
 /** Newest memory events in the context summary. */
 const CONTEXT_EVENTS = 20
@@ -47,7 +44,7 @@ export interface MemoryService {
   /** Undefined when the session does not exist. */
   graph(session: string): Promise<GraphJson | undefined>
   /** The summary from the document's state and the participants (both read elsewhere) and the log's memory events. */
-  context(session: string, facts: { state: SessionState; participants: Participant[] }): Promise<SessionContext>
+  context(session: string, facts: { state: SessionState; participants: SessionParticipant[] }): Promise<SessionContext>
 }
 
 const str = (v: unknown): v is string => typeof v === 'string'

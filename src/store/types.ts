@@ -3,15 +3,10 @@
  * `EventStore` interface that the PostgreSQL (postgres.js) and PGlite drivers share.
  */
 
-/** Who produced an event. Stored with every event; part of its hash. */
-export interface Actor {
-  id: string
-  name: string
-  kind: 'human' | 'agent' | 'server'
-  model?: string
-  onBehalfOf?: string
-  run?: string
-}
+import type { Actor } from '../vocabulary.js'
+
+/** Who produced an event (defined with the shared vocabulary); part of every event's hash. */
+export type { Actor }
 
 export interface EventMeta {
   causationId: string | null
