@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { autoCascadeSource, cascadeEventData, runCascade, shouldAutoCascade, type CascadeResult } from './cascade.js'
 import type { CascadeConfig } from './config.js'
 import { buildContext, type SessionContext } from './context.js'
-import { connectionKey } from './graph.js'
+import { linkKey } from './graph.js'
 import { createGraphCache, type GraphCacheOptions } from './graphCache.js'
 import { readContents, readGraphJson, readStrengths, type GraphJson } from './projectionQueries.js'
 import { searchMemories, type SearchHit } from './search.js'
@@ -80,11 +80,11 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
       return withIds.map((e) => {
         const d = e.data
         if (e.type === 'memory.formed' && str(d.memoryId) && Array.isArray(d.connections)) {
-          for (const c of d.connections as { to: string; strength: number }[]) current.set(connectionKey(d.memoryId, c.to), c.strength)
+          for (const c of d.connections as { to: string; strength: number }[]) current.set(linkKey(d.memoryId, c.to), c.strength)
         } else if (e.type === 'memory.connected' && str(d.from) && str(d.to)) {
-          current.set(connectionKey(d.from, d.to), d.strength as number)
+          current.set(linkKey(d.from, d.to), d.strength as number)
         } else if (e.type === 'memory.strength_changed' && str(d.from) && str(d.to)) {
-          const key = connectionKey(d.from, d.to)
+          const key = linkKey(d.from, d.to)
           const previous = current.get(key) ?? null
           current.set(key, d.strength as number)
           return { ...e, data: { ...d, previous } }
