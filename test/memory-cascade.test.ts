@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { autoCascadeSource, cascadeEventData, runCascade, shouldAutoCascade, type CascadeResult } from '../src/memory/cascade.js'
-import { applyMemoryEvents, emptyGraph, putMemory, setConnection, type MemoryGraph } from '../src/memory/graph.js'
+import { applyMemoryEvents, emptyGraph, putMemory, setLink, type MemoryGraph } from '../src/memory/graph.js'
 import { memoryCascadeSchema } from '../src/memory/schemas.js'
 
 const actor = { id: 'alice', name: 'Alice', kind: 'human' as const }
@@ -12,7 +12,7 @@ function graphOf(edges: [string, string, number][], importance: Record<string, n
   for (const [id, value] of Object.entries(importance)) {
     putMemory(graph, { id, content: id, importance: value, tags: [], formedAt: '', formedBy: actor })
   }
-  for (const [a, b, strength] of edges) setConnection(graph, a, b, strength)
+  for (const [a, b, strength] of edges) setLink(graph, a, b, strength)
   return graph
 }
 

@@ -3,7 +3,7 @@ import type { Actor } from '../src/store/types.js'
 import {
   applyMemoryEvent,
   applyMemoryEvents,
-  connectionKey,
+  linkKey,
   emptyGraph,
   graphToJson,
   importanceOf,
@@ -56,8 +56,8 @@ describe('memory graph fold', () => {
     const graph = applyMemoryEvents(emptyGraph(), [formed('m1'), formed('m2'), connected('m1', 'm2', 0.3)])
     expect(previousStrength(graph, 'm2', 'm1')).toBe(0.3)
     applyMemoryEvent(graph, changed('m2', 'm1', 0.8))
-    expect(graph.connections.size).toBe(1)
-    expect(graph.connections.get(connectionKey('m1', 'm2'))).toEqual({ a: 'm1', b: 'm2', strength: 0.8 })
+    expect(graph.links.size).toBe(1)
+    expect(graph.links.get(linkKey('m1', 'm2'))).toEqual({ a: 'm1', b: 'm2', strength: 0.8 })
     expect(previousStrength(graph, 'm1', 'm2')).toBe(0.8)
     expect(graph.adjacency.get('m1')?.get('m2')).toBe(0.8)
     expect(graph.adjacency.get('m2')?.get('m1')).toBe(0.8)
@@ -103,12 +103,12 @@ describe('memory graph fold', () => {
       { type: 'memory.cascade', data: { source: 'a', affected: [] } },
     ])
     expect(graph.memories.size).toBe(0)
-    expect(graph.connections.size).toBe(0)
+    expect(graph.links.size).toBe(0)
   })
 
   it('keeps connection keys unambiguous for ids with odd characters', () => {
-    expect(connectionKey('a|b', 'c')).not.toBe(connectionKey('a', 'b|c'))
-    expect(connectionKey('x', 'y')).toBe(connectionKey('y', 'x'))
+    expect(linkKey('a|b', 'c')).not.toBe(linkKey('a', 'b|c'))
+    expect(linkKey('x', 'y')).toBe(linkKey('y', 'x'))
   })
 
   it('lists the graph sorted for the HTTP projection', () => {
@@ -124,6 +124,6 @@ describe('memory graph fold', () => {
   it('works as a reducer', () => {
     const events = [formed('m1'), formed('m2'), connected('m1', 'm2', 0.5)]
     const graph = events.reduce(applyMemoryEvent, emptyGraph())
-    expect(graph.connections.size).toBe(1)
+    expect(graph.links.size).toBe(1)
   })
 })

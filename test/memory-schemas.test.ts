@@ -5,7 +5,8 @@ import {
   cascadeRequestSchema,
   validateClientEvent,
 } from '../src/memory/schemas.js'
-import { findUnstorableString, formatPath } from '../src/memory/issues.js'
+import { findUnstorableString } from '../src/memory/issues.js'
+import { formatPath } from '../src/zodIssues.js'
 
 function refused(type: string, data: unknown) {
   const result = validateClientEvent(type, data)

@@ -27,8 +27,6 @@ export interface IdentityOptions {
   run?: string
 }
 
-export const sessionIdPattern = /^[A-Za-z0-9_-]{1,128}$/
-
 /** A run id like `run-3f9c2a1b`: short enough to show in a timeline. */
 const newRunId = (): string => `run-${randomUUID().slice(0, 8)}`
 

@@ -9,14 +9,15 @@ import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
 import { readState } from '../session/readState.js'
 import type { SessionState } from '../session/schema.js'
+import { sessionIdPattern } from '../vocabulary.js'
 import { createDocOps, type DocOps } from './docOps.js'
 import { MnemoError } from './errors.js'
 import { followEvents, type EventsOptions } from './events.js'
 import { createHttpClient, sleep, type RetryOptions } from './http.js'
 import { createHttpOps, type HttpOps } from './httpOps.js'
-import { httpIdentity, resolveIdentity, sessionIdPattern, syncParams, type AgentIdentity } from './identity.js'
+import { httpIdentity, resolveIdentity, syncParams, type AgentIdentity } from './identity.js'
 import { connectSync, type SyncConnection } from './sync.js'
-import type { ChangeListener, EventEnvelope, Participant, Presence } from './types.js'
+import type { ChangeListener, EventEnvelope, LiveParticipant, Presence } from './types.js'
 
 export interface JoinOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:3001`. */
@@ -55,7 +56,7 @@ export interface AgentSession extends DocOps, HttpOps {
   /** The document as plain JSON. */
   state(): SessionState
   /** Everyone who took part (from the log) with the live presence of those connected. */
-  participants(): Promise<Participant[]>
+  participants(): Promise<LiveParticipant[]>
   /** Sets this agent's presence (merged into what it showed before). */
   presence(presence: Presence): void
   /** Calls `listener` after every change of the document; returns the unsubscribe function. */
@@ -141,7 +142,7 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
     awareness,
     state: () => readState(doc),
     async participants() {
-      const { participants } = await http.request<{ participants: Participant[] }>({
+      const { participants } = await http.request<{ participants: LiveParticipant[] }>({
         method: 'GET', path: `/api/sessions/${session}`, idempotent: true, what: 'participants',
       })
       const live = new Map<string, Presence & { name?: string; kind?: string }>()
@@ -150,7 +151,7 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
         if (typeof user?.id !== 'string') continue
         live.set(user.id, { status: state.status, focus: state.focus, name: user.name, kind: user.kind })
       }
-      const merged: Participant[] = participants.map((p) => {
+      const merged: LiveParticipant[] = participants.map((p) => {
         const presence = live.get(p.id)
         live.delete(p.id)
         return presence ? { ...p, online: true, presence: { status: presence.status, focus: presence.focus } } : p

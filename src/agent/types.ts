@@ -1,20 +1,15 @@
 /**
  * The SDK's public shapes: what the server sends back (event envelopes, search results, the
  * context summary, the memory graph) and the options every write takes. Kept here rather
- * than imported from the server's folders, which the SDK must not depend on.
+ * than imported from the server's folders, which the SDK must not depend on; the words it
+ * shares with the server come from src/vocabulary.ts, which imports nothing.
  */
 import type { SessionState } from '../session/schema.js'
+import type { Actor, SessionParticipant } from '../vocabulary.js'
 
 export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
 
-export interface Actor {
-  id: string
-  name: string
-  kind: 'human' | 'agent' | 'server'
-  model?: string
-  onBehalfOf?: string
-  run?: string
-}
+export type { Actor, ActorKind, Participant, SessionParticipant } from '../vocabulary.js'
 
 /** An event as the server records it (SPEC "Events"). */
 export interface EventEnvelope {
@@ -43,10 +38,8 @@ export interface WriteOptions {
   rationale?: string
 }
 
-export interface Participant {
-  id: string
-  name: string
-  kind: string
+/** A participant of the session with its live presence: what `participants()` returns. */
+export interface LiveParticipant extends SessionParticipant {
   /** Connected now (the log's joined/left, or a live awareness state). */
   online: boolean
   /** What the participant's awareness says, while it is connected. */
@@ -96,7 +89,7 @@ export interface MemoryGraph {
 /** `GET …/context?format=json`: the compact summary for a model's context window. */
 export interface SessionContext {
   session: string
-  participants: Array<{ id: string; name: string; kind: string; online: boolean }>
+  participants: SessionParticipant[]
   selections: Array<{ memoryId: string; by: string; byName: string; content?: string }>
   explorationPath: Array<{ step: number; memoryId: string; by: string; byName: string; note?: string; content?: string }>
   openAnnotations: Array<{ id: string; target: string; author: string; authorName: string; text: string }>

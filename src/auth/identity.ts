@@ -3,7 +3,7 @@
  * mode, the query string) establishes, and the event-store `Actor` derived from it.
  */
 import { randomUUID } from 'node:crypto'
-import type { Actor } from '../store/types.js'
+import type { Actor } from '../vocabulary.js'
 import { AuthError } from './errors.js'
 
 export type IdentityKind = 'human' | 'agent'
@@ -30,9 +30,6 @@ export interface Identity {
 
 /** Longest id, name, model, onBehalfOf or run we accept, in characters. */
 export const maxLabelLength = 128
-
-/** Session ids of the SPEC; `*` in a session list means "all". */
-export const sessionIdPattern = /^[A-Za-z0-9_-]{1,128}$/
 
 // Control characters, lone surrogates and line/paragraph separators would end up in
 // logs, awareness and hashed actors, where they confuse readers and terminals.

@@ -6,7 +6,8 @@
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
 import { z } from 'zod'
 import { AuthError } from './errors.js'
-import { identityKinds, labelProblem, roles, sessionIdPattern } from './identity.js'
+import { sessionIdPattern } from '../vocabulary.js'
+import { identityKinds, labelProblem, roles } from './identity.js'
 import type { Identity, IdentityKind, Role } from './identity.js'
 
 const algorithm = 'HS256'

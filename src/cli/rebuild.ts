@@ -1,6 +1,6 @@
 /** `mnemo rebuild [session…]`: deletes the memory graph projection and refolds it from the log. */
 import type { Command } from 'commander'
-import { sessionIdPattern } from '../auth/identity.js'
+import { sessionIdPattern } from '../vocabulary.js'
 import { rebuildProjection } from '../memory/projection.js'
 import { CliError, withStore } from './context.js'
 

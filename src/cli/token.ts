@@ -3,7 +3,8 @@
  * it alone on stdout, so `TOKEN=$(npx mnemo token …)` just works.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { identityKinds, labelProblem, roles, sessionIdPattern } from '../auth/identity.js'
+import { identityKinds, labelProblem, roles } from '../auth/identity.js'
+import { sessionIdPattern } from '../vocabulary.js'
 import type { IdentityKind, Role } from '../auth/identity.js'
 import { mintToken, parseTtl } from '../auth/tokens.js'
 

@@ -6,6 +6,7 @@
 import type * as Y from 'yjs'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
+import type { Participant } from '../vocabulary.js'
 import { createUpdateFeed } from './feed.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
@@ -13,7 +14,7 @@ import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
 import { loadRoom, unloadRoom } from './room.js'
 import {
-  DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Participant, type Room,
+  DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Room,
   type RoomConfig, type SyncSocket,
 } from './types.js'
 import { settle } from './upkeep.js'

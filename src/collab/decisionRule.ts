@@ -7,10 +7,8 @@
 import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
 import { acceptDecision, type ReachedDecision } from '../session/decisions.js'
-import type { Actor, NewEvent } from '../store/types.js'
-
-/** The server, as the peer that accepts decisions. */
-export const SERVER_ACTOR: Actor = { id: 'mnemo', name: 'mnemo', kind: 'server' }
+import type { NewEvent } from '../store/types.js'
+import { SERVER_ACTOR } from '../vocabulary.js'
 
 /**
  * The Yjs update that sets `status: 'accepted'` and `outcome` on `reached`, made on a copy

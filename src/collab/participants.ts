@@ -4,7 +4,7 @@
  * One participant's events are appended one after the other, so they reach the log in order.
  */
 import type { AppendOptions, NewEvent } from '../store/types.js'
-import { SERVER_ACTOR } from './decisionRule.js'
+import { SERVER_ACTOR } from '../vocabulary.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
 /**

@@ -4,7 +4,8 @@
  */
 import type * as Y from 'yjs'
 import type { Identity } from '../auth/identity.js'
-import type { Actor, EventStore } from '../store/types.js'
+import type { EventStore } from '../store/types.js'
+import type { Actor, Participant } from '../vocabulary.js'
 import type { Tap, UpdateFeed } from './feed.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
@@ -70,13 +71,6 @@ export interface SyncSocket {
   on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
-}
-
-/** The participant as events and presence name it. */
-export interface Participant {
-  id: string
-  name: string
-  kind: 'human' | 'agent' | 'server'
 }
 
 export interface ParticipantEntry {

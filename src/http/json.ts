@@ -1,6 +1,7 @@
-/** Reading request bodies as JSON, and zod issues turned into one message naming the fields. */
+/** Reading request bodies as JSON, and a body's zod issues as one message naming the fields. */
 import type { Context } from 'hono'
 import type { z } from 'zod'
+import { issuesMessage } from '../zodIssues.js'
 import { badRequest } from './errors.js'
 
 export async function readJson(c: Context): Promise<unknown> {
@@ -16,10 +17,7 @@ export async function readJson(c: Context): Promise<unknown> {
   }
 }
 
+/** A request body's issues: `title: must not be empty; extra: unknown field` (`body` for the whole). */
 export function zodMessage(error: z.ZodError): string {
-  return error.issues.slice(0, 5).map((issue) => {
-    const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : 'body'
-    if (issue.code === 'unrecognized_keys') return `${path === 'body' ? '' : path + ': '}unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-    return `${path}: ${issue.message}`
-  }).join('; ')
+  return issuesMessage(error, { whole: 'body' })
 }

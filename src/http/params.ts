@@ -1,6 +1,6 @@
 /** Parsing of the query and path parameters the routes share, with errors naming the parameter. */
 import type { Context } from 'hono'
-import { sessionIdPattern } from '../auth/identity.js'
+import { sessionIdPattern } from '../vocabulary.js'
 import { assertCan, type Action } from '../auth/roles.js'
 import { isTypePattern } from '../store/rows.js'
 import type { EventStore, SessionHead } from '../store/types.js'

@@ -3,9 +3,8 @@
  * selected, the path, open annotations, decisions and recent memory events, capped in size.
  * Every item is one line, so user text cannot forge headings in the Markdown form.
  */
-import type { Participant } from '../replay/participants.js'
 import type { SessionState } from '../session/schema.js'
-import type { Actor } from '../store/types.js'
+import type { Actor, SessionParticipant } from '../vocabulary.js'
 
 export interface ContextEvent {
   position: number
@@ -16,7 +15,7 @@ export interface ContextEvent {
 
 export interface ContextFacts {
   session: string
-  participants: Participant[]
+  participants: SessionParticipant[]
   state: SessionState
   /** Recent envelopes, any order; only `memory.*` ones are summarised. */
   recentEvents: ContextEvent[]
@@ -37,7 +36,7 @@ export interface ContextLimits {
 
 export interface SessionContext {
   session: string
-  participants: Participant[]
+  participants: SessionParticipant[]
   selections: { memoryId: string; by: string; byName: string; content?: string }[]
   explorationPath: { step: number; memoryId: string; by: string; byName: string; note?: string; content?: string }[]
   openAnnotations: { id: string; target: string; author: string; authorName: string; text: string }[]

@@ -1,6 +1,7 @@
 /**
  * The memory graph as a pure fold over memory events: memories and undirected, weighted
- * connections with an adjacency index for cascades. The SQL projection mirrors these rules.
+ * links (the SPEC's connections) with an adjacency index for cascades. The SQL projection
+ * mirrors these rules.
  */
 import type { Actor } from '../store/types.js'
 
@@ -15,8 +16,11 @@ export interface Memory {
   formedBy: Pick<Actor, 'id' | 'name' | 'kind'>
 }
 
-/** An undirected connection; `a < b` (code-unit order), so one pair has one key. */
-export interface Connection {
+/**
+ * An undirected, weighted edge between two memories (what `memory.connected` records); `a < b`
+ * (code-unit order), so one pair has one key.
+ */
+export interface MemoryLink {
   a: string
   b: string
   strength: number
@@ -24,8 +28,8 @@ export interface Connection {
 
 export interface MemoryGraph {
   memories: Map<string, Memory>
-  /** By `connectionKey(a, b)`. */
-  connections: Map<string, Connection>
+  /** By `linkKey(a, b)`. */
+  links: Map<string, MemoryLink>
   /** memoryId → neighbour → strength, both directions: what cascades walk. */
   adjacency: Map<string, Map<string, number>>
 }
@@ -42,15 +46,16 @@ const UNKNOWN_ACTOR = { id: 'unknown', name: 'unknown', kind: 'server' } as cons
 export const DEFAULT_IMPORTANCE = 0.5
 
 export function emptyGraph(): MemoryGraph {
-  return { memories: new Map(), connections: new Map(), adjacency: new Map() }
+  return { memories: new Map(), links: new Map(), adjacency: new Map() }
 }
 
-export function connectionKey(a: string, b: string): string {
+/** The key of the a–b link, the same for b–a. */
+export function linkKey(a: string, b: string): string {
   // JSON keeps the key unambiguous whatever characters the ids contain.
   return a < b ? JSON.stringify([a, b]) : JSON.stringify([b, a])
 }
 
-/** The strength of the a–b connection (either order), or null when there is none. */
+/** The strength of the a–b link (either order), or null when there is none. */
 export function previousStrength(graph: MemoryGraph, from: string, to: string): number | null {
   return graph.adjacency.get(from)?.get(to) ?? null
 }
@@ -70,13 +75,13 @@ function link(adjacency: MemoryGraph['adjacency'], from: string, to: string, str
 }
 
 /**
- * Creates or replaces the a–b connection. Either end may not be formed yet: events from
+ * Creates or replaces the a–b link. Either end may not be formed yet: events from
  * concurrent writers can name a memory before its `memory.formed` lands.
  */
-export function setConnection(graph: MemoryGraph, a: string, b: string, strength: number): void {
+export function setLink(graph: MemoryGraph, a: string, b: string, strength: number): void {
   if (a === b) return
   const [lo, hi] = a < b ? [a, b] : [b, a]
-  graph.connections.set(connectionKey(lo, hi), { a: lo, b: hi, strength })
+  graph.links.set(linkKey(lo, hi), { a: lo, b: hi, strength })
   link(graph.adjacency, lo, hi, strength)
   link(graph.adjacency, hi, lo, strength)
 }
@@ -116,7 +121,7 @@ export function applyMemoryEvent(graph: MemoryGraph, event: MemoryEventLike): Me
       })
       if (Array.isArray(d.connections)) {
         for (const c of d.connections as { to?: unknown; strength?: unknown }[]) {
-          if (c && str(c.to) && num(c.strength)) setConnection(graph, d.memoryId, c.to, c.strength)
+          if (c && str(c.to) && num(c.strength)) setLink(graph, d.memoryId, c.to, c.strength)
         }
       }
       break
@@ -124,7 +129,7 @@ export function applyMemoryEvent(graph: MemoryGraph, event: MemoryEventLike): Me
     case 'memory.connected':
     case 'memory.strength_changed':
       // Both set the strength of the pair: a change to a pair never connected creates it.
-      if (str(d.from) && str(d.to) && num(d.strength)) setConnection(graph, d.from, d.to, d.strength)
+      if (str(d.from) && str(d.to) && num(d.strength)) setLink(graph, d.from, d.to, d.strength)
       break
   }
   return graph
@@ -143,7 +148,7 @@ export function graphToJson(graph: MemoryGraph): {
   const byId = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0)
   return {
     memories: [...graph.memories.values()].sort((x, y) => byId(x.id, y.id)),
-    connections: [...graph.connections.values()]
+    connections: [...graph.links.values()]
       .sort((x, y) => byId(x.a, y.a) || byId(x.b, y.b))
       .map((c) => ({ from: c.a, to: c.b, strength: c.strength })),
   }

@@ -62,9 +62,9 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
     if (rows.length > maxDelta) return load(session)
     const delta = applyMemoryEvents(emptyGraph(), rows as MemoryEventLike[])
     for (const m of delta.memories.values()) entry.graph.memories.set(m.id, { importance: m.importance })
-    for (const c of delta.connections.values()) linkSlim(entry.graph, c.a, c.b, c.strength)
+    for (const c of delta.links.values()) linkSlim(entry.graph, c.a, c.b, c.strength)
     entry.position = rows.at(-1)!.position
-    entry.weight += delta.memories.size + delta.connections.size
+    entry.weight += delta.memories.size + delta.links.size
     return entry
   }
 

@@ -1,61 +1,8 @@
 /**
- * Turns validation failures into messages that name the field (`data.tags[2]: …`), and
- * finds strings PostgreSQL's jsonb cannot store, before the database refuses them with a 500.
+ * Finds strings PostgreSQL's jsonb cannot store, before the database refuses them with a 500.
+ * (Zod issues become messages in src/zodIssues.ts.)
  */
-import type { z } from 'zod'
-
-export type PathKey = string | number | symbol
-
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/
-
-/** `['data', 'connections', 0, 'to']` → `data.connections[0].to`. */
-export function formatPath(path: readonly PathKey[]): string {
-  let out = ''
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`
-    else if (typeof key === 'string' && IDENTIFIER.test(key)) out += out ? `.${key}` : key
-    else out += `[${JSON.stringify(String(key))}]`
-  }
-  return out
-}
-
-function article(word: string): string {
-  return /^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`
-}
-
-function tooBig(issue: { origin: string; maximum: number | bigint; inclusive?: boolean }): string {
-  if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`
-  if (issue.origin === 'array') return `must have at most ${issue.maximum} items`
-  return issue.inclusive === false ? `must be less than ${issue.maximum}` : `must be at most ${issue.maximum}`
-}
-
-function tooSmall(issue: { origin: string; minimum: number | bigint; inclusive?: boolean }): string {
-  if (issue.origin === 'string') return Number(issue.minimum) === 1 ? 'must not be empty' : `must be at least ${issue.minimum} characters`
-  if (issue.origin === 'array') return `must have at least ${issue.minimum} items`
-  return issue.inclusive === false ? `must be greater than ${issue.minimum}` : `must be at least ${issue.minimum}`
-}
-
-/** One zod issue as `path: problem` lines (unknown keys give one line each). */
-export function describeIssue(issue: z.core.$ZodIssue, prefix: readonly PathKey[] = []): string[] {
-  const at = (path: readonly PathKey[]) => formatPath([...prefix, ...path]) || 'value'
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => `${at([...issue.path, key])}: unknown field`)
-    case 'invalid_type': {
-      if (issue.input === undefined) return [`${at(issue.path)}: is required`]
-      const expected = issue.expected === 'int' ? 'integer' : issue.expected
-      return [`${at(issue.path)}: must be ${article(expected)}`]
-    }
-    case 'too_big':
-      return [`${at(issue.path)}: ${tooBig(issue)}`]
-    case 'too_small':
-      return [`${at(issue.path)}: ${tooSmall(issue)}`]
-    case 'invalid_value':
-      return [`${at(issue.path)}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`]
-    default:
-      return [`${at(issue.path)}: ${issue.message}`]
-  }
-}
+import type { PathKey } from '../zodIssues.js'
 
 export interface UnstorableString {
   path: PathKey[]

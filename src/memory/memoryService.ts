@@ -7,19 +7,16 @@ import { randomUUID } from 'node:crypto'
 import { autoCascadeSource, cascadeEventData, runCascade, shouldAutoCascade, type CascadeResult } from './cascade.js'
 import type { CascadeConfig } from './config.js'
 import { buildContext, type SessionContext } from './context.js'
-import { connectionKey } from './graph.js'
+import { linkKey } from './graph.js'
 import { createGraphCache, type GraphCacheOptions } from './graphCache.js'
 import { readContents, readGraphJson, readStrengths, type GraphJson } from './projectionQueries.js'
 import { searchMemories, type SearchHit } from './search.js'
 import { readRecentMemoryEvents } from './sessionFacts.js'
-import type { Participant } from '../replay/participants.js'
 import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
 import { validateClientEvent } from './schemas.js'
 import type { Actor, AppendedRef, AppendResult, EventEnvelope, EventMeta, EventStore, NewEvent } from '../store/types.js'
-
-/** The actor of what the server records on its own account (automatic cascades). */
-export const SERVER_ACTOR: Actor = Object.freeze({ id: 'mnemo', name: 'mnemo', kind: 'server' })
+import { SERVER_ACTOR, type SessionParticipant } from '../vocabulary.js'
 
 /** Newest memory events in the context summary. */
 const CONTEXT_EVENTS = 20
@@ -67,7 +64,7 @@ export interface MemoryService {
   /** Undefined when the session does not exist. */
   graph(session: string): Promise<GraphJson | undefined>
   /** The summary from the document's state and the participants (both read elsewhere) and the log's memory events. */
-  context(session: string, facts: { state: SessionState; participants: Participant[] }): Promise<SessionContext>
+  context(session: string, facts: { state: SessionState; participants: SessionParticipant[] }): Promise<SessionContext>
 }
 
 const str = (v: unknown): v is string => typeof v === 'string'
@@ -102,11 +99,11 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
     return withIds.map((e) => {
       const d = e.data
       if (e.type === 'memory.formed' && str(d.memoryId) && Array.isArray(d.connections)) {
-        for (const c of d.connections as { to: string; strength: number }[]) current.set(connectionKey(d.memoryId, c.to), c.strength)
+        for (const c of d.connections as { to: string; strength: number }[]) current.set(linkKey(d.memoryId, c.to), c.strength)
       } else if (e.type === 'memory.connected' && str(d.from) && str(d.to)) {
-        current.set(connectionKey(d.from, d.to), d.strength as number)
+        current.set(linkKey(d.from, d.to), d.strength as number)
       } else if (e.type === 'memory.strength_changed' && str(d.from) && str(d.to)) {
-        const key = connectionKey(d.from, d.to)
+        const key = linkKey(d.from, d.to)
         const previous = current.get(key) ?? null
         current.set(key, d.strength as number)
         return { ...e, data: { ...d, previous } }

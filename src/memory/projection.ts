@@ -66,7 +66,7 @@ async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, checkpoi
         tags: m.tags, formed_at: m.formedAt, formed_by: m.formedBy, formed_position: formedAt.get(m.id),
       })
     }
-    for (const c of graph.connections.values()) connections.push({ session_id: session, a: c.a, b: c.b, strength: c.strength })
+    for (const c of graph.links.values()) connections.push({ session_id: session, a: c.a, b: c.b, strength: c.strength })
   }
   const [row] = await tx.query<{ checkpoint: string | number }>(
     `WITH before AS (SELECT position FROM memory_projection),

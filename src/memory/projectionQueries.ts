@@ -3,7 +3,7 @@
  * slim graph cascades walk, current strengths of given pairs, and memory contents by id.
  */
 import type { CascadeGraph } from './cascade.js'
-import { connectionKey, type Memory } from './graph.js'
+import { linkKey, type Memory } from './graph.js'
 import type { Actor, SqlExecutor } from '../store/types.js'
 
 export interface GraphJson {
@@ -86,7 +86,7 @@ export async function loadSlimGraph(db: SqlExecutor, session: string): Promise<S
   return graph
 }
 
-/** Current strengths of the given pairs (either order), by `connectionKey`; absent pairs are left out. */
+/** Current strengths of the given pairs (either order), by `linkKey`; absent pairs are left out. */
 export async function readStrengths(
   db: SqlExecutor, session: string, pairs: readonly (readonly [string, string])[],
 ): Promise<Map<string, number>> {
@@ -104,7 +104,7 @@ export async function readStrengths(
      WHERE c.session_id = $1`,
     [session, as, bs],
   )
-  for (const r of rows) found.set(connectionKey(r.a, r.b), Number(r.strength))
+  for (const r of rows) found.set(linkKey(r.a, r.b), Number(r.strength))
   return found
 }
 

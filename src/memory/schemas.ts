@@ -4,7 +4,8 @@
  * error messages name the offending field so a caller can fix its request.
  */
 import { z } from 'zod'
-import { describeIssue, findUnstorableString, formatPath } from './issues.js'
+import { formatPath, issuesMessage } from '../zodIssues.js'
+import { findUnstorableString } from './issues.js'
 
 /** Bounds. Data as a whole is capped at `MAX_DATA_BYTES` of UTF-8 JSON. */
 export const MAX_DATA_BYTES = 64 * 1024
@@ -204,7 +205,5 @@ export function validateClientEvent(type: string, data: unknown): ValidationResu
   if (!schema) return { ok: true, data: data as Record<string, unknown> }
   const parsed = schema.safeParse(data, { reportInput: true })
   if (parsed.success) return { ok: true, data: parsed.data as Record<string, unknown> }
-  const messages = parsed.error.issues.flatMap((issue) => describeIssue(issue, ['data']))
-  const shown = messages.slice(0, 5).join('; ') + (messages.length > 5 ? `; and ${messages.length - 5} more` : '')
-  return refuse(400, 'invalid_event_data', shown)
+  return refuse(400, 'invalid_event_data', issuesMessage(parsed.error, { prefix: ['data'] }))
 }

@@ -4,7 +4,7 @@
  * checks everything a row of `events` needs; the hash chain is checked by the caller.
  */
 import { z } from 'zod'
-import { sessionIdPattern } from '../auth/identity.js'
+import { sessionIdPattern } from '../vocabulary.js'
 import { toEnvelope } from '../store/rows.js'
 import type { Actor, EventMeta, StoredEvent } from '../store/types.js'
 

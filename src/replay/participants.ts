@@ -4,15 +4,9 @@
  * instances; one participant may hold several connections, so online = joined more than left.
  */
 import type { EventStore, StoredEvent } from '../store/types.js'
+import type { SessionParticipant } from '../vocabulary.js'
 
-export interface Participant {
-  id: string
-  name: string
-  kind: string
-  online: boolean
-}
-
-export function foldParticipants(events: Iterable<Pick<StoredEvent, 'type' | 'data'>>): Participant[] {
+export function foldParticipants(events: Iterable<Pick<StoredEvent, 'type' | 'data'>>): SessionParticipant[] {
   const byId = new Map<string, { id: string; name: string; kind: string; open: number }>()
   for (const event of events) {
     const p = (event.data as { participant?: { id?: unknown; name?: unknown; kind?: unknown } }).participant
@@ -26,7 +20,7 @@ export function foldParticipants(events: Iterable<Pick<StoredEvent, 'type' | 'da
   return [...byId.values()].map(({ open, ...rest }) => ({ ...rest, online: open > 0 }))
 }
 
-export async function listParticipants(store: EventStore, session: string, until?: number): Promise<Participant[]> {
+export async function listParticipants(store: EventStore, session: string, until?: number): Promise<SessionParticipant[]> {
   const events: StoredEvent[] = []
   let after = 0
   for (;;) {

@@ -5,7 +5,8 @@
  */
 import type { SessionState } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
-import { listParticipants, type Participant } from './participants.js'
+import type { SessionParticipant } from '../vocabulary.js'
+import { listParticipants } from './participants.js'
 import { stateAt, stateAtTime } from './stateAt.js'
 
 export interface SessionView {
@@ -19,7 +20,7 @@ export interface SessionView {
   recordedAt?: string
   /** The session's newest version, to tell a past view from the present. */
   headVersion: number
-  participants: Participant[]
+  participants: SessionParticipant[]
   state: SessionState
 }
 

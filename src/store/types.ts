@@ -8,15 +8,10 @@ import type { SealedEvent, SealedResult } from './appendSealed.js'
 
 export type { SealedEvent, SealedResult, TimelinePoint, VersionRange }
 
-/** Who produced an event. Stored with every event; part of its hash. */
-export interface Actor {
-  id: string
-  name: string
-  kind: 'human' | 'agent' | 'server'
-  model?: string
-  onBehalfOf?: string
-  run?: string
-}
+import type { Actor } from '../vocabulary.js'
+
+/** Who produced an event (defined with the shared vocabulary); part of every event's hash. */
+export type { Actor }
 
 export interface EventMeta {
   causationId: string | null

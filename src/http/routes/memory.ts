@@ -6,7 +6,6 @@ import { Hono, type Context } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { renderContextMarkdown } from '../../memory/context.js'
-import { describeIssue } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { cascadeRequestSchema, MAX_QUERY_CHARS } from '../../memory/schemas.js'
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
@@ -14,7 +13,7 @@ import { listParticipants } from '../../replay/participants.js'
 import type { SessionState } from '../../session/schema.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
-import { readJson } from '../json.js'
+import { readJson, zodMessage } from '../json.js'
 import { existingSession, sessionParam } from '../params.js'
 
 export interface MemoryRoutesDeps {
@@ -34,8 +33,7 @@ async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.out
   const body = await readJson(c)
   const parsed = schema.safeParse(body, { reportInput: true })
   if (parsed.success) return parsed.data
-  const messages = parsed.error.issues.flatMap((issue) => describeIssue(issue))
-  throw badRequest(messages.slice(0, 5).join('; '))
+  throw badRequest(zodMessage(parsed.error))
 }
 
 export function memoryRoutes(deps: MemoryRoutesDeps) {
