@@ -14,6 +14,7 @@ import { createRoomManager, type RoomManager } from '../src/collab/createRoomMan
 import type { Log, RoomConfig } from '../src/collab/types.js'
 import { attachSyncEndpoint } from '../src/collab/upgrade.js'
 import type { EventStore } from '../src/store/types.js'
+import { until } from './fixtures/until.js'
 
 // Every provider adds a process 'exit' listener; tests open dozens.
 process.setMaxListeners(200)
@@ -88,7 +89,7 @@ export function connectClient(server: Pick<TestServer, 'url'>, session: string, 
   return {
     doc,
     provider,
-    synced: () => until(() => provider.synced, `${params.name ?? 'client'} to sync`),
+    synced: () => until(() => provider.synced, { what: `${params.name ?? 'client'} to sync` }),
     destroy() {
       provider.destroy()
       doc.destroy()
@@ -96,15 +97,6 @@ export function connectClient(server: Pick<TestServer, 'url'>, session: string, 
   }
 }
 
-/** Waits (polling) until `predicate` holds; fails after `timeoutMs` naming what it waited for. */
-export async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await predicate()) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 /** Same integrated operations: equal state vectors and delete sets. */
 export function sameDoc(a: Y.Doc, b: Y.Doc): boolean {
@@ -120,7 +112,7 @@ export async function converged(server: TestServer, session: string, docs: Y.Doc
     const room = server.rooms.docOf(session)
     const all = room ? [room, ...docs] : docs
     return all.every((doc) => sameDoc(doc, all[0]!))
-  }, `${docs.length} docs to converge in ${session}`, timeoutMs)
+  }, { what: `${docs.length} docs to converge in ${session}`, timeout: timeoutMs })
 }
 
 /** The close event (code, reason) a raw ws client gets from `url`. */

@@ -15,8 +15,9 @@ import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore, pgliteBackend } from './fixtures/db.js'
 import {
-  connectClient, converged, FakeSocket, sameDoc, startTestServer, until, type TestClient, type TestServer,
+  connectClient, converged, FakeSocket, sameDoc, startTestServer, type TestClient, type TestServer,
 } from './collab-harness.js'
+import { until } from './fixtures/until.js'
 
 const writer = { id: 'hal', name: 'HAL', kind: 'agent' as const }
 
@@ -75,7 +76,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const hal = client(server, 'long', writer)
     await hal.synced()
     for (let i = 0; i < 10_000; i++) select(hal.doc, `m${i}`, 'hal', i)
-    await until(async () => (await store.head('long'))!.version >= 10_002, '10,000 updates to be stored', 120_000)
+    await until(async () => (await store.head('long'))!.version >= 10_002, { what: '10,000 updates to be stored', timeout: 120_000 })
     const late = client(server, 'long', { id: 'late' })
     await late.synced()
     expect(Object.keys(readState(late.doc).selections)).toHaveLength(10_000)
@@ -93,7 +94,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     await converged(server, 'u', [hal.doc])
     const expected = readState(hal.doc)
     hal.destroy()
-    await until(() => server.rooms.loadedRooms().length === 0, 'the room to unload')
+    await until(() => server.rooms.loadedRooms().length === 0, { what: 'the room to unload' })
     const last = (await store.read('u', { types: ['doc.update'], limit: 10_000 })).at(-1)!
     const snapshot = await store.loadSnapshot('u')
     expect(snapshot?.position).toBe(last.position)
@@ -131,7 +132,7 @@ describe.each(backends)('rooms on $name', (backend) => {
       new WebSocket(`${server.url}/f?id=bob`).on('close', (code, reason) => resolve({ code, reason: reason.toString() }))
     })
     expect(closed).toEqual({ code: 1011, reason: 'session f could not be loaded; try again later' })
-    expect(server.rooms.loadedRooms()).toEqual([])
+    await until(() => server.rooms.loadedRooms().length === 0, { what: 'the room that failed to load to be gone' })
     broken.down.read = false
     const bob = client(server, 'f', { id: 'bob' })
     await bob.synced()
@@ -148,12 +149,12 @@ describe.each(backends)('rooms on $name', (backend) => {
     alice.provider.on('connection-close', (event: { code: number } | null) => { if (event) codes.push(event.code) })
     broken.down.append = true
     select(alice.doc, 'lost-for-now', 'alice')
-    await until(() => codes.includes(1011), 'alice to be told storage is away')
+    await until(() => codes.includes(1011), { what: 'alice to be told storage is away' })
     await server.rooms.idle()
     expect(server.rooms.docOf('down')!.getMap('selections').has('lost-for-now')).toBe(false)
     expect(bob.doc.getMap('selections').has('lost-for-now')).toBe(false)
     broken.down.append = false
-    await until(() => bob.doc.getMap('selections').has('lost-for-now'), 'the re-sent update to reach bob')
+    await until(() => bob.doc.getMap('selections').has('lost-for-now'), { what: 'the re-sent update to reach bob' })
     await converged(server, 'down', [alice.doc, bob.doc])
   })
 
@@ -175,7 +176,7 @@ describe.each(backends)('rooms on $name', (backend) => {
           const update = Y.encodeStateAsUpdate(doc)
           const result = await store.append('race', [{ type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update, actor: writer }])
           raced = result.ok ? result.events[0]!.id : undefined
-          await until(() => delivered.has(raced!), 'the feed to deliver the racing update')
+          await until(() => delivered.has(raced!), { what: 'the feed to deliver the racing update' })
         }
         return events
       },
@@ -183,7 +184,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const server = await serve({}, racing)
     const alice = client(server, 'race', { id: 'alice' })
     await alice.synced()
-    await until(() => alice.doc.getMap('selections').has('committed-during-load'), 'the racing update to reach alice')
+    await until(() => alice.doc.getMap('selections').has('committed-during-load'), { what: 'the racing update to reach alice' })
   })
 
   it('closes a connection that does not keep up (1013) instead of buffering for it', async () => {
@@ -192,7 +193,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const slow = new FakeSocket()
     rooms.attach(fast, 'bp', { ...openIdentity({ id: 'fast' }), role: 'editor' })
     rooms.attach(slow, 'bp', { ...openIdentity({ id: 'slow' }), role: 'editor' })
-    await until(() => fast.sent.length > 0 && slow.sent.length > 0, 'both to join')
+    await until(() => fast.sent.length > 0 && slow.sent.length > 0, { what: 'both to join' })
     slow.bufferedAmount = 4096
     const doc = new Y.Doc()
     select(doc, 'm', 'fast')
@@ -213,7 +214,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     for (let i = 0; i < 20; i++) select(alice.doc, `m${i}`, 'alice')
     await converged(server, 'bye', [alice.doc])
     await server.rooms.close()
-    await until(() => codes.includes(1012), 'alice to be told to reconnect')
+    await until(() => codes.includes(1012), { what: 'alice to be told to reconnect' })
     const events = await store.read('bye')
     const lastUpdate = events.filter((e) => e.type === 'doc.update').at(-1)!
     expect((await store.loadSnapshot('bye'))?.position).toBe(lastUpdate.position)
@@ -230,7 +231,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     select(alice.doc, 'from-a', 'alice')
     explore(bob.doc, { memoryId: 'from-b', by: 'bob' })
     await until(() => sameDoc(alice.doc, bob.doc) && 'from-a' in readState(bob.doc).selections
-      && readState(alice.doc).explorationPath.length === 1, 'both instances to converge')
+      && readState(alice.doc).explorationPath.length === 1, { what: 'both instances to converge' })
     await converged(a, 'two', [alice.doc, bob.doc])
     await converged(b, 'two', [alice.doc, bob.doc])
   })

@@ -6,6 +6,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import type { EventStore, StoredEvent } from '../src/store/types.js'
+import { until } from './fixtures/until.js'
 
 process.setMaxListeners(500)
 
@@ -103,7 +104,7 @@ export function peer(base: string, session: string, params: Record<string, strin
     doc,
     provider,
     closes,
-    synced: () => until(() => provider.synced, `${params.name ?? params.id ?? 'peer'} to sync`),
+    synced: () => until(() => provider.synced, { what: `${params.name ?? params.id ?? 'peer'} to sync` }),
     destroy() {
       provider.destroy()
       doc.destroy()
@@ -111,14 +112,6 @@ export function peer(base: string, session: string, params: Record<string, strin
   }
 }
 
-/** Waits (polling) until `check` holds; fails after `ms` naming what it waited for. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 /** Every event of a session, oldest first. */
 export async function sessionLog(store: EventStore, session: string): Promise<StoredEvent[]> {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { readSse } from './fixtures/sse.js'
+import { until } from './fixtures/until.js'
 
 describe.each(backends)('event API on $name', (backend) => {
   let server: TestServer
@@ -96,8 +97,9 @@ describe.each(backends)('event API on $name', (backend) => {
 
   it('streams live over SSE and resumes with Last-Event-ID', async () => {
     await call(url, 'POST', '/api/sessions/g1/events', turn('before'))
-    const live = readSse(`${url}/api/sessions/g1/stream?types=conversation.turn`, { count: 3 })
-    await new Promise((r) => setTimeout(r, 300))
+    let arrived = 0
+    const live = readSse(`${url}/api/sessions/g1/stream?types=conversation.turn`, { count: 3, onMessage: () => void (arrived += 1) })
+    await until(() => arrived === 1, { what: 'the stream to deliver the history (it is live)' })
     await call(url, 'POST', '/api/sessions/g1/events', turn('during-1'))
     await call(url, 'POST', '/api/sessions/g1/events', turn('during-2'))
     const first = await live

@@ -12,6 +12,7 @@ import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { readSse } from './fixtures/sse.js'
 import { alice, recordMixedSession, startRecording, type Observation } from './replay-fixture.js'
+import { until } from './fixtures/until.js'
 
 const realSetTimeout = globalThis.setTimeout
 const realClearTimeout = globalThis.clearTimeout
@@ -121,7 +122,7 @@ describe.each(backends)('timeline API on $name', (backend) => {
     try {
       const first = await readSse(`${url}/api/sessions/slow/replay?speed=0.0001`, { count: 1 })
       expect(first).toHaveLength(1)
-      for (let waited = 0; waited < 5000 && !(pauses.length === 1 && cleared.includes(pauses[0])); waited += 50) await sleep(50)
+      await until(() => pauses.length === 1 && cleared.includes(pauses[0]), { what: 'the replay\'s pause to be cancelled', timeout: 5000 })
     } finally {
       setSpy.mockRestore()
       clearSpy.mockRestore()
