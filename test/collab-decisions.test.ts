@@ -9,16 +9,16 @@ import { propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { connectClient, converged, startTestServer, type TestClient, type TestServer } from './collab-harness.js'
+import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 describe.each(backends)('decision rule on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  const servers: TestServer[] = []
+  const servers: SyncServer[] = []
   const clients: TestClient[] = []
 
-  const client = (server: TestServer, session: string, id: string): TestClient => {
+  const client = (server: SyncServer, session: string, id: string): TestClient => {
     const c = connectClient(server, session, { id, name: id })
     clients.push(c)
     return c
@@ -30,7 +30,7 @@ describe.each(backends)('decision rule on $name', (backend) => {
   })
   afterAll(async () => closeStore())
   beforeEach(async () => {
-    servers.push(await startTestServer(store), await startTestServer(store))
+    servers.push(await startSyncServer(store), await startSyncServer(store))
   })
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()

@@ -17,7 +17,7 @@ import { annotate, annotationText, deselect, explore, select } from '../src/sess
 import type { EventStore } from '../src/store/types.js'
 import { assertConverged, createDocPeer, createFakeNetwork, type Peer } from './fixtures/fakeNetwork.js'
 import { freshStore, pgliteBackend } from './fixtures/db.js'
-import { FakeSocket } from './collab-harness.js'
+import { FakeSocket } from './fixtures/syncServer.js'
 
 /** The room manager as a network peer: each link to it is one attached socket. */
 function serverPeer(rooms: RoomManager, session: string): Peer {

@@ -12,7 +12,7 @@ import { encodeAwarenessEntries } from '../src/protocol/awareness.js'
 import { decodeMessage, encodeAwareness } from '../src/protocol/messages.js'
 import type { EventStore } from '../src/store/types.js'
 import { freshStore, pgliteBackend } from './fixtures/db.js'
-import { FakeSocket } from './collab-harness.js'
+import { FakeSocket } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 const awarenessFrame = (clientID: number, clock: number, state: Record<string, unknown> | null): Uint8Array =>

@@ -14,9 +14,8 @@ import { readState } from '../src/session/readState.js'
 import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore, pgliteBackend } from './fixtures/db.js'
-import {
-  connectClient, converged, FakeSocket, sameDoc, startTestServer, type TestClient, type TestServer,
-} from './collab-harness.js'
+import { sameDoc } from './fixtures/clients.js'
+import { connectClient, converged, FakeSocket, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 const writer = { id: 'hal', name: 'HAL', kind: 'agent' as const }
@@ -47,15 +46,15 @@ function flaky(store: EventStore): { store: EventStore; down: { read: boolean; a
 describe.each(backends)('rooms on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  const servers: TestServer[] = []
+  const servers: SyncServer[] = []
   const clients: TestClient[] = []
 
-  const serve = async (config: Parameters<typeof startTestServer>[1] = {}, on = store): Promise<TestServer> => {
-    const server = await startTestServer(on, config)
+  const serve = async (config: Parameters<typeof startSyncServer>[1] = {}, on = store): Promise<SyncServer> => {
+    const server = await startSyncServer(on, config)
     servers.push(server)
     return server
   }
-  const client = (server: TestServer, session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
+  const client = (server: SyncServer, session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
     const c = connectClient(server, session, params)
     clients.push(c)
     return c

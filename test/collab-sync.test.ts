@@ -12,13 +12,14 @@ import { propose, vote } from '../src/session/decisions.js'
 import { loadDocument } from '../src/replay/loadDocument.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { closeOf, connectClient, converged, startTestServer, type TestClient, type TestServer } from './collab-harness.js'
+import { closeOf } from './fixtures/clients.js'
+import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 describe.each(backends)('sync on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  let server: TestServer
+  let server: SyncServer
   const clients: TestClient[] = []
 
   const client = (session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
@@ -33,7 +34,7 @@ describe.each(backends)('sync on $name', (backend) => {
   })
   afterAll(async () => closeStore())
   beforeEach(async () => {
-    server = await startTestServer(store)
+    server = await startSyncServer(store)
   })
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()

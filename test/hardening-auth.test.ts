@@ -12,7 +12,7 @@ import { encodeUpdate } from '../src/protocol/messages.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
-import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer } from './hardening-kit.js'
+import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer } from './fixtures/clients.js'
 import { until } from './fixtures/until.js'
 
 const SECRET = 'hardening-secret-0123456789abcdef-0123456789'

@@ -12,7 +12,7 @@ import { loadDocument } from '../src/replay/loadDocument.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { startTestServer, type TestServer } from './fixtures/server.js'
-import { peer, rawClient, type Peer } from './hardening-kit.js'
+import { peer, rawClient, type Peer } from './fixtures/clients.js'
 import { until } from './fixtures/until.js'
 
 const backend = backends.at(-1)!

@@ -11,7 +11,7 @@ import { encodeUpdate } from '../src/protocol/messages.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
-import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer, type RawClient } from './hardening-kit.js'
+import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer, type RawClient } from './fixtures/clients.js'
 import { until } from './fixtures/until.js'
 
 const backend = backends.at(-1)!

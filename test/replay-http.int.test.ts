@@ -11,7 +11,7 @@ import type { Actor, EventStore } from '../src/store/types.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { readSse } from './fixtures/sse.js'
-import { alice, recordMixedSession, startRecording, type Observation } from './replay-fixture.js'
+import { alice, recordMixedSession, startRecording, type Observation } from './fixtures/recording.js'
 import { until } from './fixtures/until.js'
 
 const realSetTimeout = globalThis.setTimeout
