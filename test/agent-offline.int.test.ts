@@ -14,13 +14,12 @@ import { joinSession } from '../src/agent/index.js'
 import { loadConfig } from '../src/config.js'
 import { startServer, type RunningServer } from '../src/main.js'
 import { readState } from '../src/session/readState.js'
-import { pgliteBackend, postgresBackend, TEST_DATABASE_URL } from './fixtures/db.js'
+import { anyBackend as backend, TEST_DATABASE_URL } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
 
 // A database that outlives the server: PostgreSQL when configured, else PGlite in a directory.
-const backend = TEST_DATABASE_URL ? postgresBackend : pgliteBackend
 
 describe(`the agent SDK across a server restart (${backend.name})`, () => {
   let first: TestServer

@@ -11,7 +11,7 @@ import { createRoomManager, type RoomManager } from '../src/collab/createRoomMan
 import { encodeAwarenessEntries } from '../src/protocol/awareness.js'
 import { decodeMessage, encodeAwareness } from '../src/protocol/messages.js'
 import type { EventStore } from '../src/store/types.js'
-import { freshStore, pgliteBackend } from './fixtures/db.js'
+import { freshStore, anyBackend } from './fixtures/db.js'
 import { FakeSocket } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
@@ -43,7 +43,7 @@ describe('presence', () => {
   let closeStore: () => Promise<void>
   let rooms: RoomManager
   beforeAll(async () => {
-    ;({ store, close: closeStore } = await freshStore(pgliteBackend))
+    ;({ store, close: closeStore } = await freshStore(anyBackend))
     rooms = createRoomManager({ store, config: { maxAwarenessPerConnection: 2 } })
   })
   afterAll(async () => {

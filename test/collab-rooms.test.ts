@@ -13,7 +13,7 @@ import { loadDocument } from '../src/replay/loadDocument.js'
 import { readState } from '../src/session/readState.js'
 import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
-import { backends, freshStore, pgliteBackend } from './fixtures/db.js'
+import { backends, freshStore, anyBackend } from './fixtures/db.js'
 import { sameDoc } from './fixtures/clients.js'
 import { connectClient, converged, FakeSocket, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
@@ -238,7 +238,7 @@ describe.each(backends)('rooms on $name', (backend) => {
 
 describe('loadDocument', () => {
   it('sets aside a stored update yjs refuses and loads the rest', async () => {
-    const { store, close } = await freshStore(pgliteBackend)
+    const { store, close } = await freshStore(anyBackend)
     try {
       const doc = new Y.Doc()
       const updates: Uint8Array[] = []
