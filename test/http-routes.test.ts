@@ -140,6 +140,99 @@ describe('routes in open mode', () => {
   })
 })
 
+// Moved here from the end-to-end tests (http-events, memory-http, replay-http): nothing in
+// them needs a socket. `call` keeps their shape, answered by the app.
+describe('routes in open mode, as the end-to-end tests checked them', () => {
+  let t: TestApp
+  const url = ''
+  const call = (_base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    answer(t.app, path, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    })
+  const alice = { 'x-mnemo-id': 'alice', 'x-mnemo-name': 'Alice', 'x-mnemo-kind': 'human' }
+  const post = (session: string, body: unknown, headers: Record<string, string> = alice) =>
+    call(url, 'POST', `/api/sessions/${session}/events`, body, headers)
+  const formed = (memoryId: string, content: string, extra: Record<string, unknown> = {}) =>
+    ({ type: 'memory.formed', data: { memoryId, content, ...extra } })
+  const connected = (from: string, to: string, strength: number) => ({ type: 'memory.connected', data: { from, to, strength } })
+  beforeAll(async () => {
+    t = await startTestApp()
+    expect((await call(url, 'POST', '/api/sessions/s1/events', turn('hello'))).status).toBe(201)
+  })
+  afterAll(async () => t.close())
+
+  it('answers 409 when expectedVersion is not the session version', async () => {
+    await call(url, 'POST', '/api/sessions/c1/events', { ...turn('x'), expectedVersion: 0 })
+    const conflict = await call(url, 'POST', '/api/sessions/c1/events', { ...turn('y'), expectedVersion: 0 })
+    expect(conflict.status).toBe(409)
+    expect(conflict.body.error).toMatchObject({ code: 'version_conflict', message: expect.stringMatching(/version 2/) })
+    expect((await call(url, 'POST', '/api/sessions/c1/events', { ...turn('y'), expectedVersion: 2 })).status).toBe(201)
+  })
+
+  it('answers 400 naming the field for unknown fields, wrong types, reserved types and bad JSON', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...turn('x'), extra: 1 }, /unknown field "extra"/],
+      [{ type: 'conversation.turn', data: { role: 'user', content: 5 } }, /data\.content/],
+      [{ type: 'doc.update', data: {} }, /doc\.update/],
+      [{ type: 'memory.cascade', data: {} }, /memory\.cascade/],
+      [{ type: 'notdotted', data: {} }, /type/],
+      [{ type: 'x.y', data: [] }, /data/],
+      [{ type: 'x.y', data: {}, expectedVersion: -1 }, /expectedVersion/],
+      [{ id: 'not-a-uuid', type: 'x.y', data: {} }, /id/],
+    ]
+    for (const [body, message] of cases) {
+      const response = await call(url, 'POST', '/api/sessions/d1/events', body)
+      expect(response.status, JSON.stringify(body)).toBe(400)
+      expect(response.body.error.message, JSON.stringify(body)).toMatch(message)
+    }
+    expect((await call(url, 'POST', '/api/sessions/d1/events', '{nope')).body.error.code).toBe('invalid_json')
+    expect((await call(url, 'POST', '/api/sessions/bad%20id/events', turn('x'))).status).toBe(400)
+    expect((await call(url, 'GET', '/api/sessions/d1/events?types=memory.**')).status).toBe(400)
+    expect((await call(url, 'GET', '/api/sessions/d1/events')).body.events).toEqual([])
+  })
+
+  it('answers 413 for data over 64 KiB and for a body over the limit', async () => {
+    const big = await call(url, 'POST', '/api/sessions/e1/events', { type: 'x.y', data: { blob: 'a'.repeat(70_000) } })
+    expect(big.status).toBe(413)
+    const huge = await call(url, 'POST', '/api/sessions/e1/events', { type: 'x.y', data: { blob: 'a'.repeat(1_100_000) } })
+    expect(huge.status).toBe(413)
+  })
+
+  it('answers 400 naming the field for bad memory events, and 404 for unknown sessions', async () => {
+    const bad = await post('v1', formed('m1', 'x', { importance: 2 }))
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toBe('data.importance: must be at most 1')
+    expect((await post('v1', connected('m1', 'm1', 0.5))).body.error.message).toMatch(/^data\.to: must differ/)
+    expect((await post('v1', { type: 'memory.retrieved', data: { query: 'x', results: [] } })).status).toBe(400)
+    expect((await call(url, 'GET', '/api/sessions/nope/memories')).status).toBe(404)
+    expect((await call(url, 'POST', '/api/sessions/nope/memories/search', { query: 'x' })).status).toBe(404)
+    expect((await call(url, 'POST', '/api/sessions/nope/cascades', { memoryId: 'm1' })).status).toBe(404)
+    expect((await call(url, 'GET', '/api/sessions/nope/context')).status).toBe(404)
+  })
+
+  it('answers 400 naming the parameter, and 404 for an unknown session', async () => {
+    const cases: [string, RegExp][] = [
+      ['at=1&time=2026-01-01T00:00:00Z', /either at .* or time/],
+      ['at=-3', /^at must be/],
+      ['at=x', /^at must be/],
+      ['time=yesterday', /^time must be an ISO 8601/],
+      ['time=2026-01-01T10:00', /^time must be/],
+    ]
+    for (const [query, message] of cases) {
+      const response = await call(url, 'GET', `/api/sessions/s1/state?${query}`)
+      expect(response.status, query).toBe(400)
+      expect(response.body.error.message, query).toMatch(message)
+    }
+    expect((await call(url, 'GET', '/api/sessions/nope/state')).status).toBe(404)
+    expect((await call(url, 'GET', '/api/sessions/nope/replay')).status).toBe(404)
+    expect((await call(url, 'GET', '/api/sessions/nope/export')).status).toBe(404)
+    expect((await call(url, 'GET', '/api/sessions/s1/replay?speed=-1')).body.error.message).toMatch(/^speed must be/)
+    expect((await call(url, 'GET', '/api/sessions/s1/replay?from=9&to=3')).status).toBe(400)
+  })
+})
+
 describe('routes in token mode', () => {
   const SECRET = 'routes-secret-0123456789abcdef-0123456789'
   const token = (sub: string, role: MintOptions['role'], more: Partial<MintOptions> = {}) =>
