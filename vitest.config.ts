@@ -1,13 +1,21 @@
 import { defineConfig } from 'vitest/config'
 
+// The fault tests (child-process servers, throwaway clusters) share no state with the rest:
+// they run as a second project, in the same run and the same worker pool.
+const FAULTS = 'test/faults-*.test.ts'
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // 2 cores: a few files at a time keeps servers spawned by tests from starving each other.
     maxWorkers: 2,
     minWorkers: 1,
     env: { LOG_LEVEL: 'silent' },
+    reporters: ['default', './test/fixtures/slowestFiles.ts'],
+    projects: [
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [FAULTS] } },
+      { extends: true, test: { name: 'faults', include: [FAULTS] } },
+    ],
   },
 })

@@ -11,16 +11,10 @@ import { WebsocketProvider } from 'y-websocket'
 import { joinSession, MnemoError, type AgentSession } from '../src/agent/index.js'
 import { mintToken } from '../src/auth/tokens.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
 
 const SECRET = 'an-agent-test-secret-of-at-least-32-bytes'
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 15_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('the agent SDK with tokens', () => {
   let server: TestServer

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MnemoError } from '../src/agent/errors.js'
+import { until } from './fixtures/until.js'
 import { createHttpClient } from '../src/agent/http.js'
 
 type Step = Response | Error
@@ -73,10 +74,10 @@ describe('the SDK\'s HTTP queue', () => {
   })
 
   it('rejects what is queued with `closed` when closed', async () => {
-    const { client } = scripted([netError('ECONNREFUSED'), netError('ECONNREFUSED'), netError('ECONNREFUSED'), netError('ECONNREFUSED')])
+    const { client, calls } = scripted([netError('ECONNREFUSED'), netError('ECONNREFUSED'), netError('ECONNREFUSED'), netError('ECONNREFUSED')])
     const first = client.request(post('a', true)).catch((e: unknown) => e)
     const second = client.request(post('b', true)).catch((e: unknown) => e)
-    await new Promise((r) => setTimeout(r, 5))
+    await until(() => calls.length > 0, { what: 'the first attempt' })
     client.close()
     expect(await first).toMatchObject({ code: 'closed' })
     expect(await second).toMatchObject({ code: 'closed' })

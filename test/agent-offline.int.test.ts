@@ -14,19 +14,12 @@ import { joinSession } from '../src/agent/index.js'
 import { loadConfig } from '../src/config.js'
 import { startServer, type RunningServer } from '../src/main.js'
 import { readState } from '../src/session/readState.js'
-import { pgliteBackend, postgresBackend, TEST_DATABASE_URL } from './fixtures/db.js'
+import { anyBackend as backend, TEST_DATABASE_URL } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 20_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 // A database that outlives the server: PostgreSQL when configured, else PGlite in a directory.
-const backend = TEST_DATABASE_URL ? postgresBackend : pgliteBackend
 
 describe(`the agent SDK across a server restart (${backend.name})`, () => {
   let first: TestServer
@@ -43,7 +36,16 @@ describe(`the agent SDK across a server restart (${backend.name})`, () => {
   })
 
   it('queues edits and events while the server is down; they land once after it is back', async () => {
-    const s = await joinSession({ url: first.url, session: 'offline', id: 'nav', retry: { maxDelayMs: 200 } })
+    let refused = 0 // HTTP attempts that found no server
+    const counting: typeof fetch = async (...args) => {
+      try {
+        return await fetch(...args)
+      } catch (error) {
+        refused += 1
+        throw error
+      }
+    }
+    const s = await joinSession({ url: first.url, session: 'offline', id: 'nav', retry: { maxDelayMs: 200 }, fetch: counting })
     const doc = new Y.Doc()
     const human = new WebsocketProvider(`${first.url.replace('http', 'ws')}/sync`, 'offline', doc, {
       WebSocketPolyfill: WebSocket as never, disableBc: true, params: { id: 'ada', name: 'Ada' },
@@ -57,13 +59,14 @@ describe(`the agent SDK across a server restart (${backend.name})`, () => {
       // before the rooms close them (ws' close callback), which takes until they time out.
       await first.rooms.close()
       await first.close()
-      expect(s.status()).toBe('connecting')
+      // The provider notices the closed socket asynchronously.
+      await until(() => s.status() === 'connecting', { what: 'the agent to see the server gone' })
       await s.select('m-1')
       const note = await s.annotate('m-1', 'written while the server was down')
       const formed = s.formMemory({ memoryId: 'm-1', content: 'formed offline' }, { rationale: 'still learning' })
       const connected = s.connect('m-0', 'm-1', 0.7)
       const turn = s.turn('agent', 'said offline')
-      await new Promise((r) => setTimeout(r, 500)) // a few failed attempts
+      await until(() => refused >= 3, { what: 'a few failed HTTP attempts' })
       expect(s.state().annotations[note]).toBeDefined()
 
       second = await startServer(loadConfig({ ...first.env, PORT: String(first.port) }))

@@ -13,22 +13,20 @@ import { propose } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import { select } from '../src/session/write.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 15_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 /** A TCP proxy to the server whose connections a test can cut, and refuse for a while. */
 async function startProxy(port: number) {
   const sockets = new Set<Socket>()
   let refusing = false
   let accepted = 0
+  let refused = 0
   const server: Server = createServer((client) => {
-    if (refusing) return void client.destroy()
+    if (refusing) {
+      refused += 1
+      return void client.destroy()
+    }
     accepted += 1
     const upstream = new Socket()
     upstream.connect(port, '127.0.0.1')
@@ -48,6 +46,7 @@ async function startProxy(port: number) {
   return {
     url: `http://127.0.0.1:${address.port}`,
     accepted: () => accepted,
+    refused: () => refused,
     cut(refuse: boolean) {
       refusing = refuse
       for (const s of sockets) s.destroy()
@@ -205,7 +204,7 @@ describe('the agent SDK in open mode', () => {
       const writing = (async () => { for (let i = 10; i < 20; i++) await append(i) })()
       proxy.cut(true)
       await writing
-      await new Promise((r) => setTimeout(r, 300))
+      await until(() => proxy.refused() >= 2, { what: 'the iterator to be refused while reconnecting' })
       proxy.cut(false)
       for (let i = 20; i < 30; i++) await append(i)
       await consumed

@@ -9,15 +9,16 @@ import { propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { connectClient, converged, startTestServer, until, type TestClient, type TestServer } from './collab-harness.js'
+import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
+import { until } from './fixtures/until.js'
 
 describe.each(backends)('decision rule on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  const servers: TestServer[] = []
+  const servers: SyncServer[] = []
   const clients: TestClient[] = []
 
-  const client = (server: TestServer, session: string, id: string): TestClient => {
+  const client = (server: SyncServer, session: string, id: string): TestClient => {
     const c = connectClient(server, session, { id, name: id })
     clients.push(c)
     return c
@@ -29,7 +30,7 @@ describe.each(backends)('decision rule on $name', (backend) => {
   })
   afterAll(async () => closeStore())
   beforeEach(async () => {
-    servers.push(await startTestServer(store), await startTestServer(store))
+    servers.push(await startSyncServer(store), await startSyncServer(store))
   })
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()
@@ -48,7 +49,7 @@ describe.each(backends)('decision rule on $name', (backend) => {
     expect(readState(carol!.doc).decisions.d1!.status).toBe('open')
     vote(carol!.doc, 'd1', 'carol', 'yes')
     for (const c of [alice, bob, carol]) {
-      await until(() => readState(c!.doc).decisions.d1?.status === 'accepted', 'the decision to be accepted everywhere')
+      await until(() => readState(c!.doc).decisions.d1?.status === 'accepted', { what: 'the decision to be accepted everywhere' })
       expect(readState(c!.doc).decisions.d1!.outcome).toBe('yes')
     }
     await server!.rooms.idle()
@@ -75,12 +76,12 @@ describe.each(backends)('decision rule on $name', (backend) => {
     for (let round = 0; round < 5; round++) {
       const id = `q${round}`
       propose(alice.doc, { id, question: `Round ${round}?`, options: ['x', 'y'], quorum: 2, createdBy: 'alice' })
-      await until(() => readState(bob.doc).decisions[id] !== undefined, 'bob to see the proposal')
+      await until(() => readState(bob.doc).decisions[id] !== undefined, { what: 'bob to see the proposal' })
       // Two votes at once, one on each instance: each may see the quorum first.
       vote(alice.doc, id, 'alice', 'x')
       vote(bob.doc, id, 'bob', 'x')
       await until(() => readState(alice.doc).decisions[id]?.status === 'accepted'
-        && readState(bob.doc).decisions[id]?.status === 'accepted', `round ${round} to be accepted on both`)
+        && readState(bob.doc).decisions[id]?.status === 'accepted', { what: `round ${round} to be accepted on both` })
     }
     await a!.rooms.idle()
     await b!.rooms.idle()

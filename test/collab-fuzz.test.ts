@@ -16,8 +16,8 @@ import { getAnnotations, getDecisions } from '../src/session/roots.js'
 import { annotate, annotationText, deselect, explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { assertConverged, createDocPeer, createFakeNetwork, type Peer } from './fixtures/fakeNetwork.js'
-import { freshStore, pgliteBackend } from './fixtures/db.js'
-import { FakeSocket } from './collab-harness.js'
+import { freshStore, anyBackend } from './fixtures/db.js'
+import { FakeSocket } from './fixtures/syncServer.js'
 
 /** The room manager as a network peer: each link to it is one attached socket. */
 function serverPeer(rooms: RoomManager, session: string): Peer {
@@ -70,7 +70,7 @@ describe('randomized convergence with the room as a peer', () => {
   let store: EventStore
   let closeStore: () => Promise<void>
   beforeAll(async () => {
-    ;({ store, close: closeStore } = await freshStore(pgliteBackend))
+    ;({ store, close: closeStore } = await freshStore(anyBackend))
   })
   afterAll(async () => closeStore())
 

@@ -11,8 +11,9 @@ import { createRoomManager, type RoomManager } from '../src/collab/createRoomMan
 import { encodeAwarenessEntries } from '../src/protocol/awareness.js'
 import { decodeMessage, encodeAwareness } from '../src/protocol/messages.js'
 import type { EventStore } from '../src/store/types.js'
-import { freshStore, pgliteBackend } from './fixtures/db.js'
-import { FakeSocket, until } from './collab-harness.js'
+import { freshStore, anyBackend } from './fixtures/db.js'
+import { FakeSocket } from './fixtures/syncServer.js'
+import { until } from './fixtures/until.js'
 
 const awarenessFrame = (clientID: number, clock: number, state: Record<string, unknown> | null): Uint8Array =>
   encodeAwareness(encodeAwarenessEntries([{ clientID, clock, state }]))
@@ -42,7 +43,7 @@ describe('presence', () => {
   let closeStore: () => Promise<void>
   let rooms: RoomManager
   beforeAll(async () => {
-    ;({ store, close: closeStore } = await freshStore(pgliteBackend))
+    ;({ store, close: closeStore } = await freshStore(anyBackend))
     rooms = createRoomManager({ store, config: { maxAwarenessPerConnection: 2 } })
   })
   afterAll(async () => {
@@ -53,7 +54,7 @@ describe('presence', () => {
   const join = async (session: string, id: string): Promise<FakeSocket> => {
     const socket = new FakeSocket()
     rooms.attach(socket, session, { ...openIdentity({ id, name: id.toUpperCase() }), role: 'editor' })
-    await until(() => socket.sent.length > 0, `${id} to join`)
+    await until(() => socket.sent.length > 0, { what: `${id} to join` })
     return socket
   }
 
@@ -64,7 +65,7 @@ describe('presence', () => {
     alice.deliver(awarenessFrame(7, 3, { cursor: 1, user: { id: 'bob' } }))
     expect(seen.getStates().get(7)).toEqual({ cursor: 1, user: { id: 'alice', name: 'ALICE', kind: 'human' } })
     alice.gone()
-    await until(() => !seen.getStates().has(7), 'alice\'s state to be removed')
+    await until(() => !seen.getStates().has(7), { what: 'alice\'s state to be removed' })
     // A stock client reconnects with the same clientID and the same clock.
     const again = await join('p1', 'alice')
     again.deliver(awarenessFrame(7, 3, { cursor: 2 }))
@@ -91,7 +92,7 @@ describe('presence', () => {
     expect(mallory.closedWith).toBeUndefined()
     mallory.deliver(awarenessFrame(23, 1, {}))
     expect(mallory.closedWith?.code).toBe(1008)
-    await until(() => !seen.getStates().has(21) && !seen.getStates().has(22), 'mallory\'s states to go')
+    await until(() => !seen.getStates().has(21) && !seen.getStates().has(22), { what: 'mallory\'s states to go' })
     expect(seen.getStates().get(1)).toMatchObject({ mine: true })
   })
 

@@ -13,10 +13,10 @@ import { loadDocument } from '../src/replay/loadDocument.js'
 import { readState } from '../src/session/readState.js'
 import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
-import { backends, freshStore, pgliteBackend } from './fixtures/db.js'
-import {
-  connectClient, converged, FakeSocket, sameDoc, startTestServer, until, type TestClient, type TestServer,
-} from './collab-harness.js'
+import { backends, freshStore, anyBackend } from './fixtures/db.js'
+import { sameDoc } from './fixtures/clients.js'
+import { connectClient, converged, FakeSocket, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
+import { until } from './fixtures/until.js'
 
 const writer = { id: 'hal', name: 'HAL', kind: 'agent' as const }
 
@@ -46,15 +46,15 @@ function flaky(store: EventStore): { store: EventStore; down: { read: boolean; a
 describe.each(backends)('rooms on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  const servers: TestServer[] = []
+  const servers: SyncServer[] = []
   const clients: TestClient[] = []
 
-  const serve = async (config: Parameters<typeof startTestServer>[1] = {}, on = store): Promise<TestServer> => {
-    const server = await startTestServer(on, config)
+  const serve = async (config: Parameters<typeof startSyncServer>[1] = {}, on = store): Promise<SyncServer> => {
+    const server = await startSyncServer(on, config)
     servers.push(server)
     return server
   }
-  const client = (server: TestServer, session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
+  const client = (server: SyncServer, session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
     const c = connectClient(server, session, params)
     clients.push(c)
     return c
@@ -75,7 +75,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const hal = client(server, 'long', writer)
     await hal.synced()
     for (let i = 0; i < 10_000; i++) select(hal.doc, `m${i}`, 'hal', i)
-    await until(async () => (await store.head('long'))!.version >= 10_002, '10,000 updates to be stored', 120_000)
+    await until(async () => (await store.head('long'))!.version >= 10_002, { what: '10,000 updates to be stored', timeout: 120_000 })
     const late = client(server, 'long', { id: 'late' })
     await late.synced()
     expect(Object.keys(readState(late.doc).selections)).toHaveLength(10_000)
@@ -93,7 +93,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     await converged(server, 'u', [hal.doc])
     const expected = readState(hal.doc)
     hal.destroy()
-    await until(() => server.rooms.loadedRooms().length === 0, 'the room to unload')
+    await until(() => server.rooms.loadedRooms().length === 0, { what: 'the room to unload' })
     const last = (await store.read('u', { types: ['doc.update'], limit: 10_000 })).at(-1)!
     const snapshot = await store.loadSnapshot('u')
     expect(snapshot?.position).toBe(last.position)
@@ -131,7 +131,7 @@ describe.each(backends)('rooms on $name', (backend) => {
       new WebSocket(`${server.url}/f?id=bob`).on('close', (code, reason) => resolve({ code, reason: reason.toString() }))
     })
     expect(closed).toEqual({ code: 1011, reason: 'session f could not be loaded; try again later' })
-    expect(server.rooms.loadedRooms()).toEqual([])
+    await until(() => server.rooms.loadedRooms().length === 0, { what: 'the room that failed to load to be gone' })
     broken.down.read = false
     const bob = client(server, 'f', { id: 'bob' })
     await bob.synced()
@@ -148,12 +148,12 @@ describe.each(backends)('rooms on $name', (backend) => {
     alice.provider.on('connection-close', (event: { code: number } | null) => { if (event) codes.push(event.code) })
     broken.down.append = true
     select(alice.doc, 'lost-for-now', 'alice')
-    await until(() => codes.includes(1011), 'alice to be told storage is away')
+    await until(() => codes.includes(1011), { what: 'alice to be told storage is away' })
     await server.rooms.idle()
     expect(server.rooms.docOf('down')!.getMap('selections').has('lost-for-now')).toBe(false)
     expect(bob.doc.getMap('selections').has('lost-for-now')).toBe(false)
     broken.down.append = false
-    await until(() => bob.doc.getMap('selections').has('lost-for-now'), 'the re-sent update to reach bob')
+    await until(() => bob.doc.getMap('selections').has('lost-for-now'), { what: 'the re-sent update to reach bob' })
     await converged(server, 'down', [alice.doc, bob.doc])
   })
 
@@ -175,7 +175,7 @@ describe.each(backends)('rooms on $name', (backend) => {
           const update = Y.encodeStateAsUpdate(doc)
           const result = await store.append('race', [{ type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update, actor: writer }])
           raced = result.ok ? result.events[0]!.id : undefined
-          await until(() => delivered.has(raced!), 'the feed to deliver the racing update')
+          await until(() => delivered.has(raced!), { what: 'the feed to deliver the racing update' })
         }
         return events
       },
@@ -183,7 +183,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const server = await serve({}, racing)
     const alice = client(server, 'race', { id: 'alice' })
     await alice.synced()
-    await until(() => alice.doc.getMap('selections').has('committed-during-load'), 'the racing update to reach alice')
+    await until(() => alice.doc.getMap('selections').has('committed-during-load'), { what: 'the racing update to reach alice' })
   })
 
   it('closes a connection that does not keep up (1013) instead of buffering for it', async () => {
@@ -192,7 +192,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     const slow = new FakeSocket()
     rooms.attach(fast, 'bp', { ...openIdentity({ id: 'fast' }), role: 'editor' })
     rooms.attach(slow, 'bp', { ...openIdentity({ id: 'slow' }), role: 'editor' })
-    await until(() => fast.sent.length > 0 && slow.sent.length > 0, 'both to join')
+    await until(() => fast.sent.length > 0 && slow.sent.length > 0, { what: 'both to join' })
     slow.bufferedAmount = 4096
     const doc = new Y.Doc()
     select(doc, 'm', 'fast')
@@ -213,7 +213,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     for (let i = 0; i < 20; i++) select(alice.doc, `m${i}`, 'alice')
     await converged(server, 'bye', [alice.doc])
     await server.rooms.close()
-    await until(() => codes.includes(1012), 'alice to be told to reconnect')
+    await until(() => codes.includes(1012), { what: 'alice to be told to reconnect' })
     const events = await store.read('bye')
     const lastUpdate = events.filter((e) => e.type === 'doc.update').at(-1)!
     expect((await store.loadSnapshot('bye'))?.position).toBe(lastUpdate.position)
@@ -230,7 +230,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     select(alice.doc, 'from-a', 'alice')
     explore(bob.doc, { memoryId: 'from-b', by: 'bob' })
     await until(() => sameDoc(alice.doc, bob.doc) && 'from-a' in readState(bob.doc).selections
-      && readState(alice.doc).explorationPath.length === 1, 'both instances to converge')
+      && readState(alice.doc).explorationPath.length === 1, { what: 'both instances to converge' })
     await converged(a, 'two', [alice.doc, bob.doc])
     await converged(b, 'two', [alice.doc, bob.doc])
   })
@@ -238,7 +238,7 @@ describe.each(backends)('rooms on $name', (backend) => {
 
 describe('loadDocument', () => {
   it('sets aside a stored update yjs refuses and loads the rest', async () => {
-    const { store, close } = await freshStore(pgliteBackend)
+    const { store, close } = await freshStore(anyBackend)
     try {
       const doc = new Y.Doc()
       const updates: Uint8Array[] = []

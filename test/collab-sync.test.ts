@@ -12,12 +12,14 @@ import { propose, vote } from '../src/session/decisions.js'
 import { loadDocument } from '../src/replay/loadDocument.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { closeOf, connectClient, converged, startTestServer, until, type TestClient, type TestServer } from './collab-harness.js'
+import { closeOf } from './fixtures/clients.js'
+import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
+import { until } from './fixtures/until.js'
 
 describe.each(backends)('sync on $name', (backend) => {
   let store: EventStore
   let closeStore: () => Promise<void>
-  let server: TestServer
+  let server: SyncServer
   const clients: TestClient[] = []
 
   const client = (session: string, params: Parameters<typeof connectClient>[2] = {}): TestClient => {
@@ -32,7 +34,7 @@ describe.each(backends)('sync on $name', (backend) => {
   })
   afterAll(async () => closeStore())
   beforeEach(async () => {
-    server = await startTestServer(store)
+    server = await startSyncServer(store)
   })
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()
@@ -70,7 +72,7 @@ describe.each(backends)('sync on $name', (backend) => {
     await converged(server, 's2', [alice.doc, bob.doc])
     expect(server.rooms.participants('s2').map((p) => p.id).sort()).toEqual(['alice', 'bob'])
     bob.destroy()
-    await until(() => server.rooms.participants('s2').length === 1, 'bob to leave')
+    await until(() => server.rooms.participants('s2').length === 1, { what: 'bob to leave' })
     await server.rooms.idle()
     const events = await store.read('s2')
     expect(events[0]!.type).toBe('session.created')
@@ -136,12 +138,12 @@ describe.each(backends)('sync on $name', (backend) => {
     const bob = client('s4', { id: 'bob', name: 'Bob', kind: 'agent' })
     await Promise.all([alice.synced(), bob.synced()])
     alice.provider.awareness.setLocalState({ cursor: 3, user: { id: 'bob', name: 'Not Alice' } })
-    await until(() => bob.provider.awareness.getStates().get(alice.doc.clientID)?.cursor === 3, 'bob to see alice')
+    await until(() => bob.provider.awareness.getStates().get(alice.doc.clientID)?.cursor === 3, { what: 'bob to see alice' })
     expect(bob.provider.awareness.getStates().get(alice.doc.clientID)).toEqual({
       cursor: 3, user: { id: 'alice', name: 'Alice', kind: 'human' },
     })
     alice.destroy()
-    await until(() => !bob.provider.awareness.getStates().has(alice.doc.clientID), 'alice\'s state to go')
+    await until(() => !bob.provider.awareness.getStates().has(alice.doc.clientID), { what: 'alice\'s state to go' })
   })
 
   it('refuses a viewer\'s update (4403) and never stores it; a viewer still reads', async () => {
@@ -151,11 +153,11 @@ describe.each(backends)('sync on $name', (backend) => {
     await converged(server, 's5', [alice.doc])
     const viewer = client('s5', { id: 'val', role: 'viewer' })
     await viewer.synced()
-    await until(() => 'm1' in readState(viewer.doc).selections, 'the viewer to read')
+    await until(() => 'm1' in readState(viewer.doc).selections, { what: 'the viewer to read' })
     let closed: { code: number; reason: string } | undefined
     viewer.provider.on('closed', (event: { code: number; reason: string }) => { closed = event })
     select(viewer.doc, 'm-viewer', 'val')
-    await until(() => closed !== undefined, 'the viewer to be closed')
+    await until(() => closed !== undefined, { what: 'the viewer to be closed' })
     expect(closed).toEqual({ code: 4403, reason: 'viewers cannot edit this session' })
     await server.rooms.idle()
     const updates = (await store.read('s5')).filter((e) => e.type === 'doc.update')
@@ -184,12 +186,12 @@ describe.each(backends)('sync on $name', (backend) => {
     raw.on('close', (code) => codes.push(code))
     await new Promise((resolve) => raw.on('open', resolve))
     raw.send(Uint8Array.of(0, 2, 5, 1, 2)) // an update whose payload is cut short
-    await until(() => codes.length > 0, 'mallory to be closed')
+    await until(() => codes.length > 0, { what: 'mallory to be closed' })
     expect(codes).toEqual([1007])
     select(alice.doc, 'still-here', 'alice')
     const bob = client('s6', { id: 'bob' })
     await bob.synced()
-    await until(() => 'still-here' in readState(bob.doc).selections, 'bob to see alice\'s edit')
+    await until(() => 'still-here' in readState(bob.doc).selections, { what: 'bob to see alice\'s edit' })
     expect(alice.provider.wsconnected).toBe(true)
   })
 
@@ -207,7 +209,7 @@ describe.each(backends)('sync on $name', (backend) => {
       type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update,
       actor: { id: 'hal', name: 'HAL', kind: 'agent' },
     }])
-    await until(() => readState(alice.doc).explorationPath.some((s) => s.memoryId === 'from-http'), 'the stored update to arrive')
+    await until(() => readState(alice.doc).explorationPath.some((s) => s.memoryId === 'from-http'), { what: 'the stored update to arrive' })
     await converged(server, 's7', [alice.doc, doc])
   })
 })

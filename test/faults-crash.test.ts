@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getSelections } from '../src/session/roots.js'
 import { select } from '../src/session/write.js'
 import { call } from './fixtures/server.js'
-import { connectClient, startChildServer, until, type ChildServer, type StockClient } from './fixtures/child.js'
+import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
 import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import { until } from './fixtures/until.js'
 
 const TOTAL = 2000
 /** Updates the writer may have in flight (sent, not yet seen by the observer). */
@@ -40,7 +41,7 @@ describe.skipIf(!databaseAvailable)('kill -9 of the server mid-stream', () => {
     const writer = connectClient(first.url, session, 'writer')
     const observer = connectClient(first.url, session, 'observer')
     clients.push(writer, observer)
-    await until(() => writer.synced() && observer.synced(), 'writer and observer synced')
+    await until(() => writer.synced() && observer.synced(), { what: 'writer and observer synced' })
 
     // The writer runs ahead of the observer by at most WINDOW updates: when the observer has
     // seen KILL_AT, fewer than TOTAL were sent, and up to WINDOW are in flight.
@@ -53,11 +54,11 @@ describe.skipIf(!databaseAvailable)('kill -9 of the server mid-stream', () => {
     }
     getSelections(observer.doc).observe(pump)
     pump()
-    await until(() => observer.seen.size >= KILL_AT, `the observer saw ${KILL_AT} updates`)
+    await until(() => observer.seen.size >= KILL_AT, { what: `the observer saw ${KILL_AT} updates` })
     await first.kill('SIGKILL')
     const sentAtKill = sent
     // Once its socket closed, nothing more can reach the observer: what it saw is final.
-    await until(() => observer.closes() > 0 && writer.closes() > 0, 'both clients noticed the crash')
+    await until(() => observer.closes() > 0 && writer.closes() > 0, { what: 'both clients noticed the crash' })
     const seen = new Set(observer.seen)
     // Neither may resend anything after the restart: only the log may bring updates back.
     writer.destroy()
@@ -69,7 +70,7 @@ describe.skipIf(!databaseAvailable)('kill -9 of the server mid-stream', () => {
     servers.push(second)
     const fresh = connectClient(second.url, session, 'fresh')
     clients.push(fresh)
-    await until(() => fresh.synced(), 'a fresh client synced with the restarted server')
+    await until(() => fresh.synced(), { what: 'a fresh client synced with the restarted server' })
     const stored = new Set(getSelections(fresh.doc).keys())
     const lost = [...seen].filter((key) => !stored.has(key))
     const unknown = [...stored].filter((key) => !/^k\d+$/.test(key) || Number(key.slice(1)) >= sentAtKill)

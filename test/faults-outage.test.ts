@@ -13,12 +13,12 @@ import { select } from '../src/session/write.js'
 import { openStore } from '../src/store/openStore.js'
 import type { EventStore } from '../src/store/types.js'
 import {
-  connectClient, healthOf, startChildServer, until, type ChildServer, type StockClient,
+  connectClient, healthOf, startChildServer, type ChildServer, type StockClient,
 } from './fixtures/child.js'
 import { clusterAvailable, createCluster, freePort, withAdmin, type Cluster } from './fixtures/cluster.js'
 import { call } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Clients that each write a new selection key every `everyMs`, remembering what they wrote. */
 function startWriters(clients: StockClient[], everyMs = 25) {
@@ -95,22 +95,22 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     const session = 'outage'
     const team = ['ada', 'bob', 'cy'].map((name) => connectClient(server.url, session, name, { maxBackoffTime: 1000 }))
     clients.push(...team)
-    await until(() => team.every((c) => c.synced()), 'clients synced')
+    await until(() => team.every((c) => c.synced()), { what: 'clients synced' })
     const writers = startWriters(team)
-    await until(() => team.every((c) => c.seen.size >= 40), 'edits flowing before the outage')
+    await until(() => team.every((c) => c.seen.size >= 40), { what: 'edits flowing before the outage' })
 
     await cluster.stop('immediate')
     const writtenBefore = new Map([...writers.written].map(([name, keys]) => [name, keys.length]))
     const closesBefore = team.map((c) => c.closes())
-    await until(async () => (await healthOf(server.url)) === 503, '/health says 503')
+    await until(async () => (await healthOf(server.url)) === 503, { what: '/health says 503' })
     // Every client tried to store something and was turned away (1011).
-    await until(() => team.every((c, i) => c.closes() > closesBefore[i]!), 'clients turned away')
+    await until(() => team.every((c, i) => c.closes() > closesBefore[i]!), { what: 'clients turned away' })
     // A client of a session not loaded yet, and an HTTP write: refused, not lost in limbo.
     const late = connectClient(server.url, 'outage-late', 'late', { maxBackoffTime: 1000 })
     clients.push(late)
     const refused = await call(server.url, 'POST', `/api/sessions/${session}/events`, { type: 'note.added', data: { text: 'during' } })
     expect(refused.status).toBeGreaterThanOrEqual(500)
-    await sleep(500)
+    await until(() => late.closes() > 0, { what: 'the late client to be turned away' })
     expect(late.synced()).toBe(false)
     const outageKeys = new Set(team.flatMap((c) => writers.written.get(c.name)!.slice(writtenBefore.get(c.name)!)))
     const broadcastUnstored = team.flatMap((c) => [...c.seen].filter((key) => outageKeys.has(key)))
@@ -126,20 +126,21 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     const lostAcrossOutage = [...ackedAtCrash].filter((key) => !survived.has(key))
 
     await cluster.start()
-    await until(async () => (await healthOf(server.url)) === 200, '/health back to 200 by itself', 30_000)
-    await sleep(300)
+    await until(async () => (await healthOf(server.url)) === 200, { what: '/health back to 200 by itself', timeout: 30_000 })
+    // The writers keep going until every client has seen edits made after the recovery.
+    const seenAtRecovery = team.map((c) => c.seen.size)
+    await until(() => team.every((c, i) => c.seen.size > seenAtRecovery[i]!), { what: 'edits flowing again after the recovery', timeout: 30_000 })
     writers.stop()
     const everything = writers.all()
-    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), 'clients converged', 30_000,
-      () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
-        logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }))
+    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), { what: 'clients converged', timeout: 30_000, explain: () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
+        logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }) })
 
-    await until(() => late.synced(), 'a client that came during the outage synced')
+    await until(() => late.synced(), { what: 'a client that came during the outage synced' })
     select(late.doc, 'late-key', 'late')
     expect((await call(server.url, 'POST', `/api/sessions/${session}/events`, { type: 'note.added', data: { text: 'after' } })).status).toBe(201)
 
     reader = await openStore({ databaseUrl: cluster.url })
-    await until(async () => (await keysInLog(reader, 'outage-late')).has('late-key'), 'the late client\'s update stored')
+    await until(async () => (await keysInLog(reader, 'outage-late')).has('late-key'), { what: 'the late client\'s update stored' })
     const inLog = await keysInLog(reader, session)
     console.log(`database outage: ${everything.length} updates written, ${outageKeys.size} of them during the outage ` +
       `(0 broadcast), ${ackedAtCrash.size} acknowledged when it crashed; an HTTP append meanwhile got ${refused.status}; ` +
@@ -158,29 +159,32 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     const session = 'terminated'
     const team = ['dee', 'eli'].map((name) => connectClient(server.url, session, name, { maxBackoffTime: 1000 }))
     clients.push(...team)
-    await until(() => team.every((c) => c.synced()), 'clients synced')
+    await until(() => team.every((c) => c.synced()), { what: 'clients synced' })
     const writers = startWriters(team, 10)
-    await until(() => team.every((c) => c.seen.size >= 20), 'edits flowing')
+    await until(() => team.every((c) => c.seen.size >= 20), { what: 'edits flowing' })
 
+    const serverBackends = () => withAdmin(cluster.url, async (sql) => (await sql`
+      SELECT 1 FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).length)
     let terminated = 0
     for (let round = 0; round < 8; round++) {
       terminated += await withAdmin(cluster.url, async (sql) => (await sql`
         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).length)
-      await sleep(150 + round * 40)
+      // The next round starts once the server has reconnected (its pool and its LISTEN).
+      await until(() => serverBackends().then((n) => n >= 2), { what: `the server to reconnect after round ${round}`, timeout: 30_000 })
     }
     expect(terminated).toBeGreaterThan(8)
     expect(server.alive()).toBe(true)
-    await until(async () => (await healthOf(server.url)) === 200, '/health recovered')
+    await until(async () => (await healthOf(server.url)) === 200, { what: '/health recovered' })
     writers.stop()
     const everything = writers.all()
-    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), 'clients converged', 30_000,
-      () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
-        logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }))
+    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), { what: 'clients converged', timeout: 30_000, explain: () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
+        logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }) })
 
     // LISTEN is back: an update another instance stores reaches the clients well within the poll.
     await until(() => withAdmin(cluster.url, async (sql) => (await sql`
-      SELECT 1 FROM pg_stat_activity WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`).length > 0), 'LISTEN re-established')
+      SELECT 1 FROM pg_stat_activity WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`).length > 0), { what: 'LISTEN re-established' })
     reader ??= await openStore({ databaseUrl: cluster.url })
     const elsewhere = new Y.Doc()
     Y.applyUpdate(elsewhere, Y.encodeStateAsUpdate(team[0]!.doc))
@@ -193,7 +197,7 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
       actor: { id: 'zed', name: 'Zed', kind: 'human' },
     }])
     expect(appended.ok).toBe(true)
-    await until(() => team.every((c) => getSelections(c.doc).has('from-another-instance')), 'an update stored elsewhere arrived through LISTEN', 10_000)
+    await until(() => team.every((c) => getSelections(c.doc).has('from-another-instance')), { what: 'an update stored elsewhere arrived through LISTEN', timeout: 10_000 })
 
     const inLog = await keysInLog(reader, session)
     const early = await seenBeforeStored(reader, session, team)

@@ -12,7 +12,8 @@ import { encodeUpdate } from '../src/protocol/messages.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
-import { closeOf, freshUpdate, peer, rawClient, sessionLog, until, type Peer } from './hardening-kit.js'
+import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer } from './fixtures/clients.js'
+import { until } from './fixtures/until.js'
 
 const SECRET = 'hardening-secret-0123456789abcdef-0123456789'
 const backend = backends.at(-1)!
@@ -110,14 +111,14 @@ describe('auth paths', () => {
     select(ed.doc, 'm-1', 'ed')
     const vi = peer(ws, 'v1', { token: viewer })
     peers.push(vi)
-    await until(() => vi.doc.getMap('selections').has('m-1'), 'the viewer to receive the editor\'s selection')
+    await until(() => vi.doc.getMap('selections').has('m-1'), { what: 'the viewer to receive the editor\'s selection' })
     const raw = await rawClient(`${ws}/v1?token=${viewer}`)
     await raw.greeted
     raw.ws.send(encodeUpdate(freshUpdate('viewer-was-here')))
     expect((await raw.closed).code).toBe(4403)
     // It never reached the room, the others or the log.
     select(ed.doc, 'm-2', 'ed')
-    await until(() => vi.doc.getMap('selections').has('m-2'), 'the viewer to receive a later selection')
+    await until(() => vi.doc.getMap('selections').has('m-2'), { what: 'the viewer to receive a later selection' })
     expect(server.rooms.docOf('v1')!.getMap('selections').has('viewer-was-here')).toBe(false)
     const log = await sessionLog(server.store, 'v1')
     expect(log.filter((e) => e.type === 'doc.update').map((e) => e.actor.id)).toEqual(['ed', 'ed'])
@@ -130,7 +131,7 @@ describe('auth paths', () => {
     await nav.synced()
     select(nav.doc, 'm-9', 'agent-7')
     const expected = { id: 'agent-7', name: 'Navigator', kind: 'agent', model: 'gpt-x', onBehalfOf: 'alice', run: 'r-7' }
-    await until(async () => (await sessionLog(server.store, 'ag')).some((e) => e.type === 'doc.update'), 'the update to be stored')
+    await until(async () => (await sessionLog(server.store, 'ag')).some((e) => e.type === 'doc.update'), { what: 'the update to be stored' })
     const log = await sessionLog(server.store, 'ag')
     for (const type of ['participant.joined', 'doc.update']) {
       expect(log.find((e) => e.type === type)!.actor, type).toEqual(expected)
@@ -148,7 +149,7 @@ describe('auth paths', () => {
     await Promise.all([mallory.synced(), bob.synced()])
     mallory.provider.awareness.setLocalState({ user: { id: 'root', name: 'admin', kind: 'human' }, cursor: 3 })
     const id = mallory.doc.clientID
-    await until(() => (bob.provider.awareness.getStates().get(id) as { cursor?: number } | undefined)?.cursor === 3, 'bob to see mallory\'s cursor')
+    await until(() => (bob.provider.awareness.getStates().get(id) as { cursor?: number } | undefined)?.cursor === 3, { what: 'bob to see mallory\'s cursor' })
     expect(bob.provider.awareness.getStates().get(id)).toEqual({ cursor: 3, user: { id: 'mallory', name: 'MALLORY', kind: 'human' } })
   })
 })

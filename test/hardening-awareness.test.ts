@@ -12,7 +12,8 @@ import { loadDocument } from '../src/replay/loadDocument.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { startTestServer, type TestServer } from './fixtures/server.js'
-import { peer, rawClient, until, type Peer } from './hardening-kit.js'
+import { peer, rawClient, type Peer } from './fixtures/clients.js'
+import { until } from './fixtures/until.js'
 
 const backend = backends.at(-1)!
 
@@ -69,9 +70,9 @@ describe('presence under attack', () => {
     }
     expect(most).toBeLessThanOrEqual(16 + 1) // its 16, and the observer's
     expect(closes.get(1008)).toBeGreaterThanOrEqual(580) // 10,000 / 17 frames a connection
-    await until(() => room('aw-many').awarenessStates === 1, 'the fake states to go')
+    await until(() => room('aw-many').awarenessStates === 1, { what: 'the fake states to go' })
     expect(observer.closes).toEqual([]) // its echoes of 10,000 states cost it nothing
-    await until(() => [...observer.provider.awareness.getStates().keys()].every((id) => id < 1_000_000 || id >= 1_010_000), 'the observer to drop them')
+    await until(() => [...observer.provider.awareness.getStates().keys()].every((id) => id < 1_000_000 || id >= 1_010_000), { what: 'the observer to drop them' })
     anchor.ws.close()
   })
 
@@ -94,7 +95,7 @@ describe('presence under attack', () => {
     for (let clock = 1; clock <= 2000; clock++) flooder.ws.send(awareness(77, clock, { cursor: clock }))
     expect(await flooder.handled()).toBe(true) // dropped, not closed: awareness is renewed anyway
     select(polite.doc, 'still-here', 'polite')
-    await until(() => server.rooms.docOf('aw-flood')!.getMap('selections').has('still-here'), 'the polite edit')
+    await until(() => server.rooms.docOf('aw-flood')!.getMap('selections').has('still-here'), { what: 'the polite edit' })
     await pingPong(polite)
     // The burst of 400, and 200 a second after it.
     expect(seen).toBeGreaterThanOrEqual(399)
@@ -108,14 +109,14 @@ describe('presence under attack', () => {
     await Promise.all([bob.synced(), carol.synced()])
     bob.provider.awareness.setLocalStateField('cursor', 'bob-here')
     const id = bob.doc.clientID
-    await until(() => (carol.provider.awareness.getStates().get(id) as { cursor?: string } | undefined)?.cursor === 'bob-here', 'carol to see bob')
+    await until(() => (carol.provider.awareness.getStates().get(id) as { cursor?: string } | undefined)?.cursor === 'bob-here', { what: 'carol to see bob' })
     const mallory = await rawClient(`${ws}/aw-reuse?id=mallory`)
     await mallory.greeted
     mallory.ws.send(awareness(id, 1000, { cursor: 'mallory-was-here', user: { id: 'bob', name: 'bob', kind: 'human' } }))
     mallory.ws.send(awareness(id, 1001, null))
     expect(await mallory.handled()).toBe(true)
     bob.provider.awareness.setLocalStateField('cursor', 'bob-again')
-    await until(() => (carol.provider.awareness.getStates().get(id) as { cursor?: string } | undefined)?.cursor === 'bob-again', 'carol to see bob again')
+    await until(() => (carol.provider.awareness.getStates().get(id) as { cursor?: string } | undefined)?.cursor === 'bob-again', { what: 'carol to see bob again' })
     expect(carol.provider.awareness.getStates().get(id)).toEqual({ cursor: 'bob-again', user: { id: 'bob', name: 'bob', kind: 'human' } })
   })
 
@@ -126,7 +127,7 @@ describe('presence under attack', () => {
     peers.push(one)
     await one.synced()
     for (let i = 0; i < 5; i++) select(first, `first-${i}`, 'first')
-    await until(() => server.rooms.docOf('twin')!.getMap('selections').size === 5, 'the first writer\'s selections')
+    await until(() => server.rooms.docOf('twin')!.getMap('selections').size === 5, { what: 'the first writer\'s selections' })
     // The second edits offline under the same clocks, then connects.
     for (let i = 0; i < 5; i++) select(second, `second-${i}`, 'second')
     const two = peer(ws, 'twin', { id: 'second' }, second)

@@ -15,8 +15,9 @@ import { loadDocument } from '../src/replay/loadDocument.js'
 import { annotate, annotationText, explore, select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
-import { createFrameGenerator, type Category } from './hardening-frames.js'
-import { peer, rawClient, sameDoc, sessionLog, until, type Peer, type RawClient } from './hardening-kit.js'
+import { createFrameGenerator, type Category } from './fixtures/frames.js'
+import { peer, rawClient, sameDoc, sessionLog, type Peer, type RawClient } from './fixtures/clients.js'
+import { until } from './fixtures/until.js'
 
 const SECRET = 'fuzz-secret-0123456789abcdef-0123456789abcdef'
 const SESSION = 'fuzzed'
@@ -96,7 +97,7 @@ describe('fuzzing a live server', () => {
     // The polite clients kept syncing: one last edit each, then everyone agrees.
     polite.forEach((p, i) => select(p.doc, `last-${i}`, 'polite'))
     const room = () => server.rooms.docOf(SESSION)!
-    await until(() => polite.every((p) => sameDoc(p.doc, room())), 'the polite clients and the room to converge', 30_000)
+    await until(() => polite.every((p) => sameDoc(p.doc, room())), { what: 'the polite clients and the room to converge', timeout: 30_000 })
     expect(polite.flatMap((p) => p.closes)).toEqual([])
     // Nothing from the fuzzers in the log but their presence; the log replays to the room.
     await server.rooms.idle()

@@ -11,7 +11,8 @@ import { encodeUpdate } from '../src/protocol/messages.js'
 import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
-import { closeOf, freshUpdate, peer, rawClient, sessionLog, until, type Peer, type RawClient } from './hardening-kit.js'
+import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer, type RawClient } from './fixtures/clients.js'
+import { until } from './fixtures/until.js'
 
 const backend = backends.at(-1)!
 
@@ -71,7 +72,7 @@ describe('limits', () => {
       await new Promise((resolve) => setTimeout(resolve, 25)) // 40 a second, under the 50 allowed
     }
     expect((await flooder.closed).code).toBe(4429)
-    await until(() => observer.doc.getMap('selections').has('p29'), 'the observer to see the last polite edit')
+    await until(() => observer.doc.getMap('selections').has('p29'), { what: 'the observer to see the last polite edit' })
     const log = await sessionLog(server.store, 'flood')
     const keys = (actor: string) => log.filter((e) => e.type === 'doc.update' && e.actor.id === actor)
       .flatMap((e) => (e.data as { changes: { key: string }[] }).changes.map((c) => c.key))
@@ -87,7 +88,7 @@ describe('limits', () => {
     const observer = join('burst', 'watcher')
     await Promise.all([burst.synced(), observer.synced()])
     for (let i = 0; i < 30; i++) select(burst.doc, `b${i}`, 'burster') // 30 messages at once, 20 allowed
-    await until(() => observer.doc.getMap('selections').size === 30, 'all 30 selections to reach the observer')
+    await until(() => observer.doc.getMap('selections').size === 30, { what: 'all 30 selections to reach the observer' })
     expect(burst.closes).toEqual([])
     expect(server.rooms.docOf('burst')!.getMap('selections').size).toBe(30)
   })
@@ -98,7 +99,7 @@ describe('limits', () => {
     expect(fourth).toEqual({ code: 4429, reason: expect.stringMatching(/session full/) })
     expect(await (await raw('not-full', 'c4')).handled()).toBe(true)
     three[0]!.ws.close()
-    await until(() => server.rooms.loadedRooms().find((r) => r.session === 'full')!.connections === 2, 'a place to free up')
+    await until(() => server.rooms.loadedRooms().find((r) => r.session === 'full')!.connections === 2, { what: 'a place to free up' })
     expect(await (await raw('full', 'c5')).handled()).toBe(true)
   })
 
@@ -106,7 +107,7 @@ describe('limits', () => {
     const writer = join('big', 'writer')
     await writer.synced()
     select(writer.doc, 'small', 'writer')
-    await until(() => server.rooms.docOf('big')?.getMap('selections').has('small') === true, 'the small edit')
+    await until(() => server.rooms.docOf('big')?.getMap('selections').has('small') === true, { what: 'the small edit' })
     const hog = await raw('big', 'hog')
     hog.ws.send(encodeUpdate(freshUpdate('huge', 40_000)))
     const closed = await hog.closed
@@ -169,7 +170,7 @@ describe('a reader that stops reading', () => {
     // 60 updates of 200 KB: far more than loopback socket buffers hold.
     for (let i = 0; i < 60; i++) writer.ws.send(encodeUpdate(freshUpdate(`w${i}`, 200_000)))
     expect(await writer.handled()).toBe(true)
-    await until(() => server.rooms.loadedRooms().find((r) => r.session === 'slow')?.connections === 1, 'the reader to be dropped')
+    await until(() => server.rooms.loadedRooms().find((r) => r.session === 'slow')?.connections === 1, { what: 'the reader to be dropped' })
     socket.resume()
     expect((await reader.closed).code).toBe(1013)
     await server.rooms.idle()

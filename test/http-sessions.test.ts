@@ -3,56 +3,20 @@
  * a server — Hono's `app.request()` over the real store on PGlite's in-memory database. The
  * live stream is the one read that may be opened before its session exists.
  */
-import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApp } from '../src/http/app.js'
-import { createAuthenticator } from '../src/http/authenticate.js'
-import { createMetrics } from '../src/http/metrics.js'
-import { eventRoutes } from '../src/http/routes/events.js'
-import { memoryRoutes } from '../src/http/routes/memory.js'
-import { replayRoutes } from '../src/http/routes/replay.js'
-import { sessionRoutes } from '../src/http/routes/sessions.js'
-import { DEFAULT_CASCADE_CONFIG } from '../src/memory/config.js'
-import { createMemoryService } from '../src/memory/memoryService.js'
-import { loadDocument } from '../src/replay/loadDocument.js'
-import { readState } from '../src/session/readState.js'
-import type { EventStore } from '../src/store/types.js'
-import { freshStore, pgliteBackend } from './fixtures/db.js'
-import { createProjectionHook } from '../src/memory/projection.js'
 import type { Hono } from 'hono'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestApp, type TestApp } from './fixtures/app.js'
 
-let store: EventStore
-let close: () => Promise<void>
+let test: TestApp
 let app: Hono
 
 beforeAll(async () => {
-  ;({ store, close } = await freshStore(pgliteBackend, { hooks: [createProjectionHook()] }))
-  const memory = createMemoryService({ store, cascade: { ...DEFAULT_CASCADE_CONFIG } })
-  const stateOf = async (session: string) => {
-    const loaded = await loadDocument(store, session)
-    try {
-      return readState(loaded.doc)
-    } finally {
-      loaded.doc.destroy()
-    }
-  }
-  app = createApp({
-    log: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-    authenticate: createAuthenticator({ mode: 'open', warning: '' }),
-    maxBodyBytes: 1 << 20,
-    corsOrigins: [],
-    routes: [
-      eventRoutes({ store, memory, maxBatchEvents: 100 }),
-      sessionRoutes({ store, stateOf }),
-      memoryRoutes({ store, memory, stateOf }),
-      replayRoutes({ store }),
-    ],
-  })
+  test = await startTestApp()
+  app = test.app
   const created = await app.request('/api/sessions', { method: 'POST', body: JSON.stringify({ id: 'known' }), headers: { 'content-type': 'application/json' } })
   expect(created.status).toBe(201)
 }, 180_000) // starting PGlite (WebAssembly) is slow on a busy machine
-afterAll(async () => close())
+afterAll(async () => test.close())
 
 const reads = [
   '/api/sessions/missing',

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stateAt } from '../src/replay/stateAt.js'
 import { openStore } from '../src/store/openStore.js'
 import { postgresBackend, TEST_DATABASE_URL, type Backend } from './fixtures/db.js'
-import { recordMixedSession, type Observation } from './replay-fixture.js'
+import { recordMixedSession, type Observation } from './fixtures/recording.js'
 
 interface Run {
   code: number | null

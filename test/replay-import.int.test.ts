@@ -13,7 +13,7 @@ import { chainHash, GENESIS_HASH } from '../src/store/hash.js'
 import { toEnvelope } from '../src/store/rows.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { alice, recordMixedSession, type Observation } from './replay-fixture.js'
+import { alice, recordMixedSession, type Observation } from './fixtures/recording.js'
 
 let dir: string
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { emptyState, stateAt, stateAtTime } from '../src/replay/stateAt.js'
 import { select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { alice, observedAt, recordMixedSession, startRecording, type Observation } from './replay-fixture.js'
+import { alice, observedAt, recordMixedSession, startRecording, type Observation } from './fixtures/recording.js'
 
 describe.each(backends)('stateAt on $name', (backend) => {
   let store: EventStore

@@ -7,6 +7,7 @@ import { openDriver, openStore } from '../src/store/openStore.js'
 import { toEnvelope } from '../src/store/rows.js'
 import type { Actor, EventStore, NewEvent, StoredEvent } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
+import { until } from './fixtures/until.js'
 
 const alice: Actor = { id: 'alice', name: 'Alice', kind: 'human' }
 const note = (n: number, extra: Partial<NewEvent> = {}): NewEvent => ({
@@ -142,7 +143,7 @@ describe.each(backends)('event store on $name', (backend) => {
       }
     }))
     const total = 1 + 6 * perWriter
-    for (let i = 0; i < 100 && seen.length < total; i++) await sleep(50)
+    await until(() => seen.length >= total, { what: `${total} events delivered` })
     await sub.close()
     expect(seen.map((e) => e.position)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
   })
@@ -151,8 +152,12 @@ describe.each(backends)('event store on $name', (backend) => {
     // On PostgreSQL a second store on the same database plays a second server instance;
     // embedded PGlite has one process only, so the slow writer is the same store there.
     let slow = true
+    let inside!: () => void
+    const entered = new Promise<void>((resolve) => (inside = resolve))
     const hooks = [async () => {
-      if (slow) await sleep(400)
+      if (!slow) return
+      inside()
+      await sleep(400) // a slow transaction
     }]
     const own = backend.name === 'postgres' ? undefined : await freshStore(backend, { hooks })
     const reader = own?.store ?? store
@@ -163,13 +168,13 @@ describe.each(backends)('event store on $name', (backend) => {
     })
     try {
       const a = other.append('s1', [note(1)])
-      await sleep(100) // A is inside its transaction, holding the log head
+      await entered // A is inside its transaction, holding the log head
       const b = reader.append('s2', [note(2)])
       const [ra, rb] = await Promise.all([a, b])
       slow = false
       expect(ra.ok && rb.ok).toBe(true)
       if (ra.ok && rb.ok) expect(ra.events[0].position).toBeLessThan(rb.events[0].position)
-      for (let i = 0; i < 100 && seen.length < 2; i++) await sleep(20)
+      await until(() => seen.length >= 2, { what: 'both events delivered' })
       expect(seen).toEqual([1, 2])
     } finally {
       await sub.close()

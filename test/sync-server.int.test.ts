@@ -7,14 +7,8 @@ import { propose, vote } from '../src/session/decisions.js'
 import { annotate, explore, select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe.each(backends)('sync through the server on $name', (backend) => {
   let server: TestServer

@@ -1,17 +1,17 @@
 /**
  * Starts and stops the servers under test, each in its own child process and fresh for
  * every scenario: the two peers through the launchers in `servers/`, mnemo through its
- * CLI on a database created for that run and dropped after it. Every child is tracked so
+ * CLI (the tests' child-process helper) on a database created for that run and dropped after it. Every child is tracked so
  * that an interrupted benchmark can kill them all.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import type { ServerName, Target } from './scenarios.js'
 import { createDatabase, dropDatabase } from './database.js'
+import { killChildServers, startChildServer, type ChildServer } from '../../test/fixtures/child.js'
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const HOST = '127.0.0.1'
@@ -42,6 +42,7 @@ export function track (child: ChildProcess): void {
 
 /** SIGKILLs every child still running; synchronous so it can run in an 'exit' handler. */
 export function killAllChildren (): void {
+  killChildServers()
   for (const child of children) {
     if (child.pid !== undefined && isRunning(child)) {
       try { process.kill(child.pid, 'SIGKILL') } catch { /* already gone */ }
@@ -131,28 +132,6 @@ async function startPeer (name: 'reference' | 'hocuspocus'): Promise<RunningServ
   }
 }
 
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, HOST, () => {
-      const address = probe.address()
-      probe.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
-    })
-  })
-}
-
-/** Polls `GET /health` until it answers 200 or `signal` aborts. */
-async function healthy (port: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const response = await fetch(`http://${HOST}:${port}/health`, { signal: AbortSignal.timeout(2_000) })
-      if (response.status === 200) return
-    } catch { /* not up yet */ }
-    await sleep(200)
-  }
-}
-
 /** Runs a CLI command to completion; resolves with null on success, else why it failed. */
 async function runCli (args: string[], env: NodeJS.ProcessEnv): Promise<string | null> {
   const { child, exited } = spawnNode(['--import', 'tsx', MNEMO_CLI, ...args], env)
@@ -169,7 +148,8 @@ async function runCli (args: string[], env: NodeJS.ProcessEnv): Promise<string |
 
 /**
  * mnemo from source, on a fresh database: `migrate` first (a failure there is only noted,
- * since `serve` may migrate by itself), then `serve`, ready once `GET /health` says 200.
+ * since `serve` may migrate by itself), then `serve` through the tests' child-process helper
+ * (test/fixtures/child.ts), ready once it logged "listening".
  * Its per-connection update rate limit is off unless MNEMO_RATE_UPDATES_PER_SEC is set.
  */
 async function startMnemo (): Promise<RunningServer> {
@@ -177,33 +157,29 @@ async function startMnemo (): Promise<RunningServer> {
   const database = `bench_sync_${randomBytes(6).toString('hex')}`
   const databaseUrl = await createDatabase(database)
   try {
-    const port = await freePort()
     // The peers limit nobody; so, unless the caller says otherwise, neither does mnemo here.
     const rateLimit = process.env.MNEMO_RATE_UPDATES_PER_SEC ?? '0'
-    const env = serverEnv({ PORT: String(port), HOST, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', MNEMO_RATE_UPDATES_PER_SEC: rateLimit })
-    const migrateFailure = await runCli(['migrate'], env)
-    const { child, listening, exited } = spawnNode(['--import', 'tsx', MNEMO_CLI, 'serve'], env)
-    const polling = new AbortController()
+    const env = { HOST, DATABASE_URL: databaseUrl, MNEMO_RATE_UPDATES_PER_SEC: rateLimit }
+    const migrateFailure = await runCli(['migrate'], serverEnv({ ...env, LOG_LEVEL: 'warn' }))
+    let server: ChildServer
     try {
-      await Promise.race([healthy(port, polling.signal), exited, timeout(READY_TIMEOUT_MS, 'no 200 from GET /health')])
+      server = await Promise.race([
+        startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv() }),
+        timeout(READY_TIMEOUT_MS, 'no "listening" line'),
+      ])
     } catch (error) {
-      await stopChild(child)
       const note = migrateFailure === null ? '' : `; before that, migrate failed: ${migrateFailure}`
       throw new Error(`${(error as Error).message}${note}`)
-    } finally {
-      polling.abort()
     }
-    // The log line may name the port it really bound; it should be the one we gave it.
-    const announced = await Promise.race([listening, sleep(0).then(() => port)])
     return {
       name: 'mnemo',
-      pid: child.pid as number,
-      port: announced,
-      target: { server: 'mnemo', url: `ws://${HOST}:${announced}/sync`, framing: 'y-websocket', withIdentity: true },
+      pid: server.pid,
+      port: server.port,
+      target: { server: 'mnemo', url: `ws://${HOST}:${server.port}/sync`, framing: 'y-websocket', withIdentity: true },
       database,
-      isRunning: () => isRunning(child),
+      isRunning: () => server.alive(),
       stop: async () => {
-        await stopChild(child)
+        await server.stop(5_000)
         await dropDatabase(database)
       }
     }
