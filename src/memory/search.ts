@@ -39,7 +39,7 @@ export async function searchMemories(
     `WITH q AS (
        SELECT websearch_to_tsquery('english', $2) || websearch_to_tsquery('simple', $2) AS tsq, lower($2) AS text
      )
-     SELECT m.memory_id, m.content, m.kind, m.importance, m.tags,
+     SELECT m.memory_id, m.content, m.kind, m.importance, to_jsonb(m.tags) AS tags, -- JSON: both drivers give an array
        (ts_rank_cd(m.search, q.tsq, 32)
          + CASE WHEN m.memory_id = $2 THEN 3
                 WHEN lower(m.content) = q.text THEN 2

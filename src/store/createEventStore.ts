@@ -70,7 +70,6 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     driver,
     append: appender.append,
     async appendSealed(session, chunks) {
-      await appender.flush() // so that positions still commit in order within this process
       const result = await appendSealed(driver, { channel, hooks }, session, chunks)
       if (result.ok) notifier.wake()
       return result
