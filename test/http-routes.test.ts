@@ -190,7 +190,8 @@ describe('routes in open mode, as the end-to-end tests checked them', () => {
     expect((await call(url, 'POST', '/api/sessions/d1/events', '{nope')).body.error.code).toBe('invalid_json')
     expect((await call(url, 'POST', '/api/sessions/bad%20id/events', turn('x'))).status).toBe(400)
     expect((await call(url, 'GET', '/api/sessions/d1/events?types=memory.**')).status).toBe(400)
-    expect((await call(url, 'GET', '/api/sessions/d1/events')).body.events).toEqual([])
+    // Nothing was stored, so the session was never created.
+    expect((await call(url, 'GET', '/api/sessions/d1/events')).body.error.code).toBe('session_not_found')
   })
 
   it('answers 413 for data over 64 KiB and for a body over the limit', async () => {
