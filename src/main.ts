@@ -22,7 +22,7 @@ import { sessionRoutes } from './http/routes/sessions.js'
 import { loadDocument } from './replay/loadDocument.js'
 import { readState } from './session/readState.js'
 import { createMemoryService } from './memory/memoryService.js'
-import { catchUpProjection, createProjectionHook } from './memory/projection.js'
+import { catchUpProjection, createProjectionHook, PROJECTED_TYPES } from './memory/projection.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openStore } from './store/openStore.js'
 import type { EventStore } from './store/types.js'
@@ -49,7 +49,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     pollMs: config.pollMs,
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
   })
-  store.addAppendHook(createProjectionHook())
+  store.addAppendHook(createProjectionHook(), { types: PROJECTED_TYPES })
   await catchUpProjection(store.driver).catch(async (error: unknown) => {
     await store.close()
     throw error

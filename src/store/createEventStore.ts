@@ -5,7 +5,7 @@
 import { createAppender } from './appendEvents.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
 import { createNotifier, subscribe } from './subscribe.js'
-import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
+import type { EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
 import { verifySession } from './verify.js'
 
 export interface EventStoreOptions {
@@ -22,9 +22,8 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const channel = options.channel ?? 'mnemo_events'
   const pollMs = options.pollMs ?? 1000
   const onError = options.onError ?? (() => {})
-  const hooks: AppendHook[] = []
   const notifier = createNotifier()
-  const appender = createAppender(driver, { channel, hooks, onCommitted: () => notifier.wake() })
+  const appender = createAppender(driver, { channel, onCommitted: () => notifier.wake() })
   // Other processes' commits arrive as notifications; a failed LISTEN leaves the poll.
   const unlisten = await driver.listen(channel, () => notifier.wake()).catch((error: unknown) => {
     onError(error)
@@ -108,9 +107,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       }
       return snapshot
     },
-    addAppendHook(hook) {
-      hooks.push(hook)
-    },
+    addAppendHook: appender.addHook,
     async ping() {
       await driver.query('SELECT 1')
     },

@@ -138,6 +138,14 @@ export interface Snapshot {
  */
 export type AppendHook = (tx: SqlExecutor, events: StoredEvent[]) => Promise<void>
 
+export interface AppendHookOptions {
+  /**
+   * The event types the hook acts on. A batch with none of them is written without the
+   * hook, in one round trip; a hook without `types` makes every batch a transaction.
+   */
+  types?: readonly string[]
+}
+
 /** The minimal SQL surface both drivers provide. Parameters are `$1`, `$2`, … */
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
@@ -148,6 +156,12 @@ export interface SqlDriver extends SqlExecutor {
   /** Runs several statements at once (migrations). */
   exec(text: string): Promise<void>
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>
+  /**
+   * Runs one statement in autocommit on the driver's writer lane: statements given here
+   * execute in the order they were given, each sent without waiting for the ones before
+   * it (pipelined), so the next append batch travels while the current one commits.
+   */
+  queryInOrder<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
   /** Calls `onNotify` for every NOTIFY on `channel`; resolves to an unlisten function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
@@ -169,7 +183,7 @@ export interface EventStore {
   /** The newest snapshot at or before `position` (default: the newest). */
   loadSnapshot(session: string, atOrBefore?: number): Promise<Snapshot | undefined>
   /** Registers work done in the append transaction (projections). */
-  addAppendHook(hook: AppendHook): void
+  addAppendHook(hook: AppendHook, options?: AppendHookOptions): void
   /** Pings the database. */
   ping(): Promise<void>
   close(): Promise<void>
