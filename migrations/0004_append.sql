@@ -40,7 +40,15 @@ DECLARE
   l_hash text[];
   l_position bigint[];
   l_touched boolean[];
+  -- The events written, in position order: index into p_ids/p_payload, and canonical JSON.
   l_written integer[] := '{}';
+  l_texts text[] := '{}';
+  l_w_positions bigint[] := '{}';
+  l_w_versions integer[] := '{}';
+  l_w_hashes text[] := '{}';
+  l_w_prev text[] := '{}';
+  l_w integer := 0;
+  l_text text;
   l_any_known boolean;
   l_first integer := 1;
   l_from integer;
@@ -91,7 +99,6 @@ BEGIN
             event_versions[l_k] := l_seen_versions[i];
             hashes[l_k] := NULL;
             prev_hashes[l_k] := NULL;
-            l_written[l_k] := NULL;
           END LOOP;
         ELSE
           outcomes[a] := 'other_session';
@@ -120,13 +127,20 @@ BEGIN
     FOR e IN l_from .. l_to LOOP
       l_head := l_head + 1;
       l_v := l_version[l_s] + 1;
-      l_h := encode(sha256(convert_to(l_hash[l_s] || l_bodies[e] || l_v::text || '}', 'UTF8')), 'hex');
+      l_text := l_bodies[e] || l_v::text || '}';
+      l_h := encode(sha256(convert_to(l_hash[l_s] || l_text, 'UTF8')), 'hex');
       l_k := l_k + 1;
       positions[l_k] := l_head;
       event_versions[l_k] := l_v;
       hashes[l_k] := l_h;
       prev_hashes[l_k] := l_hash[l_s];
-      l_written[l_k] := e;
+      l_w := l_w + 1;
+      l_written[l_w] := e;
+      l_texts[l_w] := l_text;
+      l_w_positions[l_w] := l_head;
+      l_w_versions[l_w] := l_v;
+      l_w_hashes[l_w] := l_h;
+      l_w_prev[l_w] := l_hash[l_s];
       l_version[l_s] := l_v;
       l_hash[l_s] := l_h;
     END LOOP;
@@ -139,15 +153,15 @@ BEGIN
 
   IF l_head = l_start THEN RETURN; END IF;
 
+  -- Rows in position order; the array subscripts below are of fixed-width arrays only
+  -- (a subscript of a text[] parameter walks it from the start).
   INSERT INTO events (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash)
   SELECT w.pos, p_ids[w.idx], j->>'session', w.ver, j->>'type',
          CASE WHEN p_payload[w.idx] THEN (j->'data') - 'update' ELSE j->'data' END,
          CASE WHEN p_payload[w.idx] THEN decode(j->'data'->>'update', 'base64') END,
          j->'actor', j->'meta', (j->>'recordedAt')::timestamptz, w.hash, w.prev
-    FROM unnest(l_written, positions, event_versions, hashes, prev_hashes) AS w(idx, pos, ver, hash, prev)
-    CROSS JOIN LATERAL (SELECT (l_bodies[w.idx] || w.ver::text || '}')::jsonb AS j) AS parsed
-   WHERE w.idx IS NOT NULL
-   ORDER BY w.pos;
+    FROM unnest(l_written, l_texts, l_w_positions, l_w_versions, l_w_hashes, l_w_prev) AS w(idx, text, pos, ver, hash, prev)
+    CROSS JOIN LATERAL (SELECT w.text::jsonb AS j) AS parsed;
 
   INSERT INTO sessions AS t (id, version, hash, position, created_at, updated_at)
   SELECT u.id, l_version[u.ord], l_hash[u.ord], l_position[u.ord], p_now, p_now
