@@ -176,6 +176,27 @@ describe.each(backends)('one-round-trip append on $name', (backend) => {
     expect(good).toMatchObject({ status: 'fulfilled', value: { ok: true } })
   })
 
+  it.skipIf(backend.name === 'pglite')('works with a pool of one connection: appends, hooks and reads do not starve each other', async () => {
+    const small = await openStore({ ...config, poolSize: 1 })
+    try {
+      small.addAppendHook(async (tx) => {
+        await tx.query('SELECT 1')
+      }, { types: ['memory.formed'] })
+      const results = await Promise.all([
+        small.append('p1', [note(1)]),
+        small.read('p1'),
+        small.append('p1', [{ type: 'memory.formed', data: { memoryId: 'm' }, actor: bob }]),
+        small.append('p2', [note(2)]),
+        small.head('p1'),
+      ])
+      expect(results).toHaveLength(5)
+      expect((await small.read('p1')).map((e) => e.version)).toEqual([1, 2])
+      expect(await small.verify('p1')).toMatchObject({ ok: true })
+    } finally {
+      await small.close()
+    }
+  })
+
   it('several writer instances, many writers each: one gap-free log, every chain valid, readers never skip', async () => {
     const instances = backend.name === 'postgres' ? [store, await openStore(config), await openStore(config)] : [store]
     const seen = instances.map(() => [] as number[])

@@ -166,7 +166,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   }
 
   /**
-   * The writer lane: one reserved connection. postgres.js writes each statement given to a
+   * The writer lane: one reserved connection of the pool (reads and transactions share the rest). postgres.js writes each statement given to a
    * reserved connection at once (pipelining) and PostgreSQL runs a connection's statements
    * one after another, so they execute in the order given, each in its own autocommit
    * transaction. Like a transaction, the lane is watched: when its connection closes, what
@@ -267,7 +267,8 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   return {
     kind: 'postgres',
     query,
-    queryInOrder,
+    // A pool of one is in order already; reserving its only connection would starve the rest.
+    queryInOrder: max > 1 ? queryInOrder : query,
     async exec(text) {
       await query(text)
     },
