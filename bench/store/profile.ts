@@ -1,7 +1,8 @@
 /**
  * Where an append's time goes: a driver wrapper that times every transaction (BEGIN,
- * the statements, JavaScript work between them, COMMIT) without touching the store's code,
- * and a report of the averages per transaction.
+ * the statements, JavaScript work between them, COMMIT) and every pipelined autocommit
+ * batch (`queryInOrder`: sent → answered, how far apart answers come, how much of the time
+ * the database had one) without touching the store's code, and a report of the averages.
  */
 import type { SqlDriver, SqlExecutor } from '../../src/store/types.js'
 import { formatMs, markdownTable } from '../lib/format.js'
@@ -39,9 +40,45 @@ function label(text: string): string {
   return flat.slice(0, 40)
 }
 
+interface PipelineTiming {
+  calls: number
+  /** Sum of sent → answered. */
+  roundTrips: number
+  /** Sum of the batches in flight (this one included) when each was sent. */
+  depth: number
+  /** Time with at least one batch in flight, and since when. */
+  busy: number
+  busySince: number
+  inFlight: number
+  firstSent: number
+  lastAnswered: number
+}
+
+const emptyPipeline = (): PipelineTiming => ({
+  calls: 0, roundTrips: 0, depth: 0, busy: 0, busySince: 0, inFlight: 0, firstSent: 0, lastAnswered: 0,
+})
+
 export function profileDriver(inner: SqlDriver): DriverProfile {
   let timings: TransactionTiming[] = []
+  let pipeline = emptyPipeline()
   const now = () => performance.now()
+
+  async function queryInOrder<R>(text: string, params?: unknown[]): Promise<R[]> {
+    const p = pipeline
+    const sent = now()
+    if (p.calls === 0) p.firstSent = sent
+    p.calls += 1
+    if (p.inFlight++ === 0) p.busySince = sent
+    p.depth += p.inFlight
+    try {
+      return await inner.queryInOrder<R>(text, params)
+    } finally {
+      const answered = now()
+      p.roundTrips += answered - sent
+      p.lastAnswered = answered
+      if (--p.inFlight === 0) p.busy += answered - p.busySince
+    }
+  }
 
   function transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const called = now()
@@ -79,25 +116,43 @@ export function profileDriver(inner: SqlDriver): DriverProfile {
   }
 
   return {
-    driver: { ...inner, kind: inner.kind, query: inner.query, exec: inner.exec, listen: inner.listen, close: inner.close, transaction },
+    driver: { ...inner, kind: inner.kind, query: inner.query, exec: inner.exec, listen: inner.listen, close: inner.close, transaction, queryInOrder },
     reset() {
       timings = []
+      pipeline = emptyPipeline()
     },
-    transactions: () => timings.length,
+    transactions: () => timings.length + pipeline.calls,
     report() {
-      const n = timings.length || 1
-      const mean = (pick: (t: TransactionTiming) => number) => timings.reduce((sum, t) => sum + pick(t), 0) / n
-      const total = mean((t) => t.begin + t.body + t.commit)
-      const rows: string[][] = [
-        ['BEGIN (and waiting for a pooled connection)', formatMs(mean((t) => t.begin))],
-        ['statements in flight', formatMs(mean((t) => t.statements))],
-        ['JavaScript between statements (sealing, hashing, SQL building)', formatMs(mean((t) => t.body - t.statements))],
-        ['COMMIT (WAL flush)', formatMs(mean((t) => t.commit))],
-        ['**transaction total**', `**${formatMs(total)}**`],
-      ]
-      const names = new Set(timings.flatMap((t) => [...t.byStatement.keys()]))
-      for (const name of names) rows.push([`↳ ${name}`, formatMs(mean((t) => t.byStatement.get(name) ?? 0))])
-      return markdownTable(['phase (mean per transaction)', 'ms'], rows)
+      const sections: string[] = []
+      const p = pipeline
+      if (p.calls > 0) {
+        const span = p.lastAnswered - p.firstSent
+        sections.push(markdownTable(['pipelined batches (one autocommit statement each)', 'value'], [
+          ['batches', String(p.calls)],
+          ['sent → answered, mean (incl. waiting behind the batch ahead)', `${formatMs(p.roundTrips / p.calls)} ms`],
+          ['answers apart, mean (time per batch)', `${formatMs(span / p.calls)} ms`],
+          ['batches in flight when one was sent, mean', (p.depth / p.calls).toFixed(2)],
+          ['time with a batch in flight', `${Math.round((p.busy / (span || 1)) * 100)}%`],
+        ]))
+      }
+      if (timings.length > 0) sections.push(transactionReport())
+      return sections.join('\n\n')
     },
+  }
+
+  function transactionReport(): string {
+    const n = timings.length || 1
+    const mean = (pick: (t: TransactionTiming) => number) => timings.reduce((sum, t) => sum + pick(t), 0) / n
+    const total = mean((t) => t.begin + t.body + t.commit)
+    const rows: string[][] = [
+      ['BEGIN (and waiting for a pooled connection)', formatMs(mean((t) => t.begin))],
+      ['statements in flight', formatMs(mean((t) => t.statements))],
+      ['JavaScript between statements (sealing, hashing, SQL building)', formatMs(mean((t) => t.body - t.statements))],
+      ['COMMIT (WAL flush)', formatMs(mean((t) => t.commit))],
+      ['**transaction total**', `**${formatMs(total)}**`],
+    ]
+    const names = new Set(timings.flatMap((t) => [...t.byStatement.keys()]))
+    for (const name of names) rows.push([`↳ ${name}`, formatMs(mean((t) => t.byStatement.get(name) ?? 0))])
+    return markdownTable(['phase (mean per transaction)', 'ms'], rows)
   }
 }

@@ -108,7 +108,9 @@ function readEvents(tx: SqlExecutor, after: number, before: number, limit: numbe
  * projection never skips an event of the log.
  */
 export function createProjectionHook(): AppendHook {
-  return async function projectMemoryEvents(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
+  // Batches without memory events skip the hook and are written in one round trip.
+  return Object.assign(projectMemoryEvents, { types: PROJECTED_TYPES })
+  async function projectMemoryEvents(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
     const mine = events.filter((e) => projected.has(e.type))
     if (mine.length === 0) return
     const first = mine[0].position

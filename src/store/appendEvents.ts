@@ -1,31 +1,47 @@
 /**
- * Appending with group commit: appends that arrive while a transaction is in flight wait and
- * are then written together in the next one. Each append is still judged on its own
- * (idempotency, expectedVersion); if the shared transaction fails, each append is retried in
- * a transaction of its own so that one bad append cannot sink its neighbours.
+ * Appending with group commit: appends that arrive while batches are in flight wait and are
+ * then written together in the next batch. A batch is one call of the database function
+ * `mnemo_append` (migrations/0004) in autocommit: one round trip that locks the log, judges
+ * each append on its own (idempotency, expectedVersion), writes, chains, moves the heads and
+ * notifies. Batches are pipelined on the driver's writer lane (`queryInOrder`): the next one is
+ * sealed and sent while the one before it commits, and they execute in the order they were
+ * sent, so appends still take positions in the order they were made. If a batch fails, each of
+ * its appends is retried alone so that one bad append cannot sink its neighbours (those
+ * retries may land behind batches sent meanwhile).
  *
- * Inside the transaction, the `log_head` row lock serializes writers across every process on
- * the database, which is what makes positions commit in order (see migrations/0001).
+ * A batch holding events an append hook acts on (the memory projection) is instead a
+ * transaction, `mnemo_append` and then the hooks, which runs alone: it waits for the batches
+ * before it and holds back the ones after it.
  */
 import { randomUUID } from 'node:crypto'
-import { chainHash, GENESIS_HASH } from './hash.js'
-import { lockLog } from './queries/lockLog.js'
+import { chainBody } from './hash.js'
 import { jsonData } from './rows.js'
 import type {
-  AppendedRef, AppendHook, AppendOptions, AppendResult, NewEvent, SqlDriver, SqlExecutor, StoredEvent,
+  AppendedRef, AppendHook, AppendOptions, AppendResult, EventMeta, NewEvent, SqlDriver, SqlExecutor, StoredEvent,
 } from './types.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const MAX_EVENTS_PER_TRANSACTION = 5000
+const MAX_EVENTS_PER_BATCH = 5000
+/**
+ * Batches sent and not yet answered. Two keep the database busy: one commits while the next
+ * waits for the lock inside PostgreSQL; more would only make batches smaller.
+ */
+const MAX_BATCHES_IN_FLIGHT = 2
 
 type IdentifiedEvent = NewEvent & { id: string }
 
 interface PendingAppend {
   session: string
   events: IdentifiedEvent[]
-  options: { expectedVersion?: number; ifNew: IdentifiedEvent[] }
+  ifNew: IdentifiedEvent[]
+  expectedVersion?: number
   resolve(result: AppendResult): void
   reject(error: unknown): void
+}
+
+export interface RegisteredHook {
+  run: AppendHook
+  types?: ReadonlySet<string>
 }
 
 export interface Appender {
@@ -36,8 +52,11 @@ export interface Appender {
 
 export function createAppender(
   driver: SqlDriver,
-  { channel, hooks, onCommitted }: { channel: string; hooks: AppendHook[]; onCommitted(lastPosition: number): void },
+  { channel, hooks: given = [], onCommitted }: {
+    channel: string; hooks?: readonly AppendHook[]; onCommitted(lastPosition: number): void
+  },
 ): Appender {
+  const hooks: RegisteredHook[] = given.map((run) => ({ run, types: run.types ? new Set(run.types) : undefined }))
   const queue: PendingAppend[] = []
   // Set and cleared synchronously inside drain(), so an append queued at any moment either
   // finds the loop running (and is picked up by it) or starts a new one.
@@ -45,60 +64,88 @@ export function createAppender(
 
   function append(session: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (events.length === 0) throw new TypeError('append needs at least one event')
-    const withIds = [...(options.ifNew ?? []), ...events].map(withId)
-    const ifNewCount = options.ifNew?.length ?? 0
+    const ifNew = (options.ifNew ?? []).map(withId)
+    const identified = events.map(withId)
     return new Promise<AppendResult>((resolve, reject) => {
-      queue.push({
-        session,
-        events: withIds.slice(ifNewCount),
-        options: { ...options, ifNew: withIds.slice(0, ifNewCount) },
-        resolve,
-        reject,
-      })
+      queue.push({ session, events: identified, ifNew, expectedVersion: options.expectedVersion, resolve, reject })
       if (!draining) draining = drain()
     })
   }
 
   async function drain(): Promise<void> {
     await Promise.resolve() // let appends made in the same tick join the first batch
-    while (queue.length > 0) {
-      const batch = takeBatch()
-      try {
-        const results = await writeInTransaction(batch)
-        batch.forEach((p, i) => p.resolve(results[i]))
-      } catch (error) {
-        if (batch.length === 1) {
-          batch[0].reject(error)
-          continue
-        }
-        for (const pending of batch) {
-          try {
-            pending.resolve((await writeInTransaction([pending]))[0])
-          } catch (single) {
-            pending.reject(single)
-          }
-        }
+    const inFlight = new Set<Promise<void>>()
+    while (queue.length > 0 || inFlight.size > 0) {
+      if (queue.length === 0 || inFlight.size >= MAX_BATCHES_IN_FLIGHT) {
+        await Promise.race(inFlight)
+        continue
       }
+      const batch = sealBatch(takeBatch())
+      if (batch.appends.length === 0) continue
+      if (needsHooks(batch)) {
+        await Promise.all(inFlight)
+        await settle(batch, true)
+        continue
+      }
+      const sent: Promise<void> = settle(batch, false).finally(() => inFlight.delete(sent))
+      inFlight.add(sent)
     }
     draining = undefined
   }
 
   function takeBatch(): PendingAppend[] {
     // One splice per batch: shift() per append is quadratic when thousands are queued.
+    // An event id already in the batch ends it: the retry of an append must see the first
+    // attempt committed, to be recognised as its duplicate.
+    const ids = new Set<string>()
     let take = 0
     let count = 0
     while (take < queue.length) {
-      const size = queue[take].events.length + queue[take].options.ifNew.length
-      if (take > 0 && count + size > MAX_EVENTS_PER_TRANSACTION) break
+      const pending = queue[take]
+      const size = pending.events.length + pending.ifNew.length
+      if (take > 0 && (count + size > MAX_EVENTS_PER_BATCH || pending.events.some((e) => ids.has(e.id)))) break
+      for (const e of pending.events) ids.add(e.id)
       count += size
       take += 1
     }
     return queue.splice(0, take)
   }
 
-  async function writeInTransaction(batch: PendingAppend[]): Promise<AppendResult[]> {
-    const { results, last } = await driver.transaction((tx) => writeBatch(tx, batch, channel, hooks))
-    if (last > 0) onCommitted(last)
+  function needsHooks(batch: SealedBatch): boolean {
+    return hooks.some((hook) => !hook.types || batch.appends.some((a) => [...a.prelude, ...a.events].some((e) => hook.types!.has(e.type))))
+  }
+
+  /** Writes `batch` and settles its appends; never throws. */
+  async function settle(batch: SealedBatch, withHooks: boolean): Promise<void> {
+    try {
+      const results = await write(batch, withHooks)
+      batch.appends.forEach((a, i) => a.pending.resolve(results[i]))
+    } catch (error) {
+      if (batch.appends.length === 1) {
+        batch.appends[0].pending.reject(error)
+        return
+      }
+      for (const one of batch.appends) {
+        const alone = batchOf([one], batch.recordedAt)
+        try {
+          one.pending.resolve((await write(alone, withHooks && needsHooks(alone)))[0])
+        } catch (single) {
+          one.pending.reject(single)
+        }
+      }
+    }
+  }
+
+  async function write(batch: SealedBatch, withHooks: boolean): Promise<AppendResult[]> {
+    const params = batchParams(batch, channel)
+    const { results, written } = withHooks
+      ? await driver.transaction(async (tx) => {
+        const outcome = readOutcome(batch, (await tx.query<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
+        if (outcome.written.length > 0) for (const hook of hooks) await hook.run(tx, outcome.written)
+        return outcome
+      })
+      : readOutcome(batch, (await driver.queryInOrder<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
+    if (written.length > 0) onCommitted(written.at(-1)!.position)
     return results
   }
 
@@ -116,99 +163,96 @@ function withId(event: NewEvent): IdentifiedEvent {
   return { ...event, id: id.toLowerCase() }
 }
 
-interface Head {
-  version: number
-  hash: string
-  position: number
-  createdAt: string
+/** An event with everything but its version, position and hashes fixed. */
+interface SealedEvent {
+  id: string
+  type: string
+  data: Record<string, unknown>
+  payload?: Uint8Array
+  actor: NewEvent['actor']
+  meta: EventMeta
+  /** Its canonical JSON up to `"version":` (see hash.ts). */
+  body: string
 }
 
-async function writeBatch(
-  tx: SqlExecutor, batch: PendingAppend[], channel: string, hooks: AppendHook[],
-): Promise<{ results: AppendResult[]; last: number }> {
-  let position = await lockLog(tx)
-  const sessionIds = [...new Set(batch.map((p) => p.session))]
-  const eventIds = batch.flatMap((p) => [...p.events, ...p.options.ifNew].map((e) => e.id))
-  const [headRows, existingRows] = await Promise.all([
-    tx.query<{ id: string; version: number; hash: string; position: string | number; created_at: Date | string }>(
-      'SELECT id, version, hash, position, created_at FROM sessions WHERE id = ANY($1::text[])', [sessionIds]),
-    tx.query<{ id: string; session_id: string; position: string | number; version: number }>(
-      'SELECT id::text AS id, session_id, position, version FROM events WHERE id = ANY($1::uuid[])', [eventIds]),
-  ])
-  const heads = new Map<string, Head>(headRows.map((r) => [r.id, {
-    version: r.version, hash: r.hash, position: Number(r.position),
-    createdAt: new Date(r.created_at).toISOString(),
-  }]))
-  const known = new Map<string, AppendedRef & { session: string }>(existingRows.map((r) => [r.id, {
-    id: r.id, session: r.session_id, position: Number(r.position), version: r.version,
-  }]))
-
-  const written: StoredEvent[] = []
-  const changed = new Set<string>()
-  const results = batch.map((pending): AppendResult => {
-    const { session, events, options } = pending
-    const seen = events.map((e) => known.get(e.id))
-    const current = heads.get(session)
-    const version = current?.version ?? 0
-    if (seen.every((ref) => ref !== undefined)) {
-      if (seen.every((ref) => ref!.session === session)) {
-        return { ok: true, duplicate: true, version, events: seen.map((ref) => ({ id: ref!.id, position: ref!.position, version: ref!.version })) }
-      }
-      return { ok: false, reason: 'id_conflict', message: 'these event ids were already recorded in another session' }
-    }
-    if (seen.some((ref) => ref !== undefined)) {
-      return { ok: false, reason: 'id_conflict', message: 'some of these event ids were already recorded, others not: send them again as they were first sent' }
-    }
-    if (new Set(events.map((e) => e.id)).size !== events.length) {
-      return { ok: false, reason: 'id_conflict', message: 'the same event id appears twice in one append' }
-    }
-    if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
-      return { ok: false, reason: 'version_conflict', expected: options.expectedVersion, actual: version }
-    }
-    const prelude = version === 0 ? options.ifNew : []
-    const toWrite = [...prelude, ...events]
-    const now = new Date().toISOString()
-    const head: Head = current ?? { version: 0, hash: GENESIS_HASH, position: 0, createdAt: now }
-    const refs: AppendedRef[] = []
-    for (const [index, event] of toWrite.entries()) {
-      position += 1
-      const stored = sealEvent(event, session, head.version + 1, position, head.hash, now)
-      head.version = stored.version
-      head.hash = stored.hash
-      head.position = position
-      written.push(stored)
-      known.set(stored.id, { id: stored.id, session, position, version: stored.version })
-      if (index >= prelude.length) refs.push({ id: stored.id, position, version: stored.version })
-    }
-    heads.set(session, head)
-    changed.add(session)
-    return { ok: true, duplicate: false, version: head.version, events: refs }
-  })
-
-  if (written.length === 0) return { results, last: 0 }
-  const now = new Date().toISOString()
-  await writeRows(tx, written, [...changed].map((id) => ({ id, ...heads.get(id)!, updatedAt: now })), position, channel)
-  for (const hook of hooks) await hook(tx, written)
-  return { results, last: position }
+interface SealedAppend {
+  pending: PendingAppend
+  prelude: SealedEvent[]
+  events: SealedEvent[]
+  /** The append names one event id twice. */
+  twice: boolean
 }
 
-function sealEvent(
-  event: IdentifiedEvent, session: string, version: number, position: number, prevHash: string, recordedAt: string,
-): StoredEvent {
+interface SealedBatch {
+  appends: SealedAppend[]
+  recordedAt: string
+}
+
+/** Seals every append of the batch; one that cannot be sealed is rejected alone. */
+function sealBatch(pendings: PendingAppend[]): SealedBatch {
+  const recordedAt = new Date().toISOString()
+  const appends: SealedAppend[] = []
+  for (const pending of pendings) {
+    try {
+      appends.push({
+        pending,
+        prelude: pending.ifNew.map((e) => sealEvent(e, pending.session, recordedAt)),
+        events: pending.events.map((e) => sealEvent(e, pending.session, recordedAt)),
+        twice: new Set(pending.events.map((e) => e.id)).size !== pending.events.length,
+      })
+    } catch (error) {
+      pending.reject(error)
+    }
+  }
+  return batchOf(appends, recordedAt)
+}
+
+const batchOf = (appends: SealedAppend[], recordedAt: string): SealedBatch => ({ appends, recordedAt })
+
+function sealEvent(event: IdentifiedEvent, session: string, recordedAt: string): SealedEvent {
   if (event.payload && 'update' in event.data) {
     throw new TypeError(`event ${event.id}: a payload event must not also carry data.update`)
   }
-  const meta = {
+  const meta: EventMeta = {
     causationId: event.meta?.causationId ?? null,
     correlationId: event.meta?.correlationId ?? null,
     ...(event.meta?.rationale !== undefined ? { rationale: event.meta.rationale } : {}),
   }
-  const fields = {
-    id: event.id, session, version, type: event.type,
-    data: jsonData(event.data, event.payload), actor: event.actor, meta, recordedAt,
+  const body = chainBody({
+    id: event.id, session, type: event.type, data: jsonData(event.data, event.payload), actor: event.actor, meta, recordedAt,
+  })
+  return { id: event.id, type: event.type, data: event.data, payload: event.payload, actor: event.actor, meta, body }
+}
+
+// Flags travel as 0/1: postgres.js (3.4) types an array of booleans as a single boolean.
+// The answer comes back as one JSON value: the driver fetches no array types (see
+// postgresDriver.ts), and JSON reads the same on both drivers.
+const APPEND_SQL = `SELECT to_json(a) AS answer FROM mnemo_append($1::text[], $2::int[], $3::int[]::boolean[], $4::int[], $5::int[], $6::int[],
+  $7::int[]::boolean[], $8::uuid[], $9::text, $10::int[]::boolean[], $11::timestamptz, $12::text) AS a`
+
+const flag = (value: boolean) => (value ? 1 : 0)
+
+function batchParams(batch: SealedBatch, channel: string): unknown[] {
+  const sessions: string[] = []
+  const index = new Map<string, number>()
+  const events = batch.appends.flatMap((a) => [...a.prelude, ...a.events])
+  for (const { pending } of batch.appends) {
+    if (!index.has(pending.session)) index.set(pending.session, sessions.push(pending.session))
   }
-  const hash = chainHash(prevHash, fields)
-  return { ...fields, data: event.data, payload: event.payload, position, hash, prevHash }
+  return [
+    sessions,
+    batch.appends.map((a) => index.get(a.pending.session)!),
+    batch.appends.map((a) => flag(a.pending.expectedVersion !== undefined)),
+    batch.appends.map((a) => a.pending.expectedVersion ?? 0),
+    batch.appends.map((a) => a.prelude.length),
+    batch.appends.map((a) => a.events.length),
+    batch.appends.map((a) => flag(a.twice)),
+    events.map((e) => e.id),
+    events.map((e) => e.body).join('\n'),
+    events.map((e) => flag(e.payload !== undefined)),
+    batch.recordedAt,
+    channel,
+  ]
 }
 
 /**
@@ -264,4 +308,59 @@ export async function writeRows(
     created_at: head.createdAt, updated_at: head.updatedAt,
   }))
   await tx.query(WRITE_BATCH_SQL, [JSON.stringify(rows), JSON.stringify(headRows), String(position), channel])
+}
+
+interface AppendRow {
+  outcomes: string[]
+  versions: number[]
+  ref_counts: number[]
+  positions: (string | number)[]
+  event_versions: number[]
+  hashes: (string | null)[]
+  prev_hashes: (string | null)[]
+}
+
+/** The function's answer as one result per append, and the events it wrote (for hooks). */
+function readOutcome(batch: SealedBatch, row: AppendRow): { results: AppendResult[]; written: StoredEvent[] } {
+  const written: StoredEvent[] = []
+  let next = 0
+  const results = batch.appends.map((a, i): AppendResult => {
+    const count = row.ref_counts[i]
+    const version = row.versions[i]
+    const refs: AppendedRef[] = []
+    const from = next
+    next += count
+    switch (row.outcomes[i]) {
+      case 'ok': {
+        const sealed = count > a.events.length ? [...a.prelude, ...a.events] : a.events
+        for (let k = 0; k < count; k++) {
+          const e = sealed[k]
+          const stored: StoredEvent = {
+            id: e.id, session: a.pending.session, position: Number(row.positions[from + k]), version: row.event_versions[from + k],
+            type: e.type, data: e.data, payload: e.payload, actor: e.actor, meta: e.meta, recordedAt: batch.recordedAt,
+            hash: row.hashes[from + k]!, prevHash: row.prev_hashes[from + k]!,
+          }
+          written.push(stored)
+          if (k >= count - a.events.length) refs.push({ id: e.id, position: stored.position, version: stored.version })
+        }
+        return { ok: true, duplicate: false, version, events: refs }
+      }
+      case 'duplicate':
+        for (let k = 0; k < count; k++) {
+          refs.push({ id: a.events[k].id, position: Number(row.positions[from + k]), version: row.event_versions[from + k] })
+        }
+        return { ok: true, duplicate: true, version, events: refs }
+      case 'other_session':
+        return { ok: false, reason: 'id_conflict', message: 'these event ids were already recorded in another session' }
+      case 'partly_known':
+        return { ok: false, reason: 'id_conflict', message: 'some of these event ids were already recorded, others not: send them again as they were first sent' }
+      case 'twice':
+        return { ok: false, reason: 'id_conflict', message: 'the same event id appears twice in one append' }
+      case 'version_conflict':
+        return { ok: false, reason: 'version_conflict', expected: a.pending.expectedVersion!, actual: version }
+      default:
+        throw new Error(`mnemo_append answered "${row.outcomes[i]}" for an append: is migration 0004 out of date?`)
+    }
+  })
+  return { results, written }
 }

@@ -2,6 +2,11 @@
  * The per-session hash chain: hash = hex SHA-256 of prevHash followed by the RFC 8785
  * canonical JSON of the envelope without `position`, `hash` and `prevHash`.
  * Anyone can re-check an export offline with this one function.
+ *
+ * `version` is the last key in canonical order, so an event's canonical JSON is its
+ * `chainBody` (everything up to and including `"version":`) + the version + `}`: the writer
+ * seals the body before it knows the version, and the database finishes the hash
+ * (migrations/0004).
  */
 import { createHash } from 'node:crypto'
 import canonicalizeModule from 'canonicalize'
@@ -32,4 +37,22 @@ export function chainHash(prevHash: string, fields: HashedFields): string {
     recordedAt: fields.recordedAt,
   }
   return createHash('sha256').update(prevHash).update(canonicalJson(body)).digest('hex')
+}
+
+const VERSION_TAIL = '"version":0}'
+
+/** The canonical JSON of `fields` up to and including `"version":`; see the module comment. */
+export function chainBody(fields: Omit<HashedFields, 'version'>): string {
+  const text = canonicalJson({
+    id: fields.id,
+    session: fields.session,
+    version: 0,
+    type: fields.type,
+    data: fields.data,
+    actor: fields.actor,
+    meta: fields.meta,
+    recordedAt: fields.recordedAt,
+  })
+  if (!text.endsWith(VERSION_TAIL)) throw new Error('canonical JSON no longer ends with "version": the chain body cannot be split')
+  return text.slice(0, -2)
 }

@@ -23,6 +23,8 @@ export async function openPgliteDriver(source: string | PGlite = 'memory://'): P
   return {
     kind: 'pglite',
     query: root.query,
+    // PGlite runs one query at a time, in the order they were made.
+    queryInOrder: root.query,
     async exec(text) {
       await pg.exec(text)
     },

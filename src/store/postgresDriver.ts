@@ -173,9 +173,110 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     }
   }
 
+  /**
+   * The writer lane: one reserved connection of the pool (reads and transactions share the rest). postgres.js writes each statement given to a
+   * reserved connection at once (pipelining) and PostgreSQL runs a connection's statements
+   * one after another, so they execute in the order given, each in its own autocommit
+   * transaction. Like a transaction, the lane is watched: when its connection closes, what
+   * is in flight on it fails at once, and the next statement reserves a new lane.
+   */
+  interface Lane {
+    pool: postgres.Sql
+    reserved: postgres.ReservedSql
+    gone(): boolean
+    closed: Promise<never>
+    /** Stops watching its connection. */
+    detach(): void
+  }
+  let lane: Lane | undefined
+
+  async function openLane(): Promise<Lane> {
+    const { pool, reserved } = await reserve()
+    let id: number | undefined
+    let closesAtStart = 0
+    let fail: (error: Error) => void = () => {}
+    const closed = new Promise<never>((_, reject) => {
+      fail = reject
+    })
+    closed.catch(() => {})
+    const watcher = () => fail(connectionGone())
+    const onexecute = (connection: { id: number }) => {
+      id = connection.id
+      closesAtStart = closes.get(id) ?? 0
+      const watchers = closeWatchers.get(id) ?? new Set()
+      watchers.add(watcher)
+      closeWatchers.set(id, watchers)
+      return true
+    }
+    const gone = () => id === undefined || (closes.get(id) ?? 0) !== closesAtStart
+    const detach = () => {
+      const watchers = id === undefined ? undefined : closeWatchers.get(id)
+      if (watchers?.delete(watcher) && watchers.size === 0) closeWatchers.delete(id!)
+    }
+    try {
+      await Promise.race([reserved.unsafe('SELECT 1', [], { onexecute } as postgres.UnsafeQueryOptions), closed])
+      if (id === undefined) throw new Error('postgres.js did not name the lane\'s connection: is it still version 3.4?')
+    } catch (error) {
+      detach()
+      if (!gone()) reserved.release()
+      renew(pool, error)
+      throw error
+    }
+    return { pool, reserved, gone, closed, detach }
+  }
+
+  const usable = (l: Lane | undefined): l is Lane => l !== undefined && !l.gone() && l.pool === sql
+
+  function dropLane(dropped: Lane): void {
+    if (lane !== dropped) return
+    lane = undefined
+    dropped.detach()
+    if (!dropped.gone()) dropped.reserved.release()
+  }
+
+  // Statements that came while no lane was open, in call order; they go out, still in that
+  // order, once the next lane is open, and before any statement that comes after them.
+  const waiting: { text: string; params: unknown[]; resolve(rows: unknown[]): void; reject(error: unknown): void }[] = []
+
+  function queryInOrder<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    if (waiting.length === 0 && usable(lane)) return onLane<T>(lane, text, params)
+    return new Promise<T[]>((resolve, reject) => {
+      waiting.push({ text, params, resolve: resolve as (rows: unknown[]) => void, reject })
+      if (waiting.length === 1) void openAndDispatch()
+    })
+  }
+
+  async function openAndDispatch(): Promise<void> {
+    if (lane) dropLane(lane)
+    try {
+      lane = await openLane()
+    } catch (error) {
+      for (const w of waiting.splice(0)) w.reject(error)
+      return
+    }
+    for (const w of waiting.splice(0)) onLane(lane, w.text, w.params).then(w.resolve, w.reject)
+  }
+
+  async function onLane<T>(current: Lane, text: string, params: unknown[]): Promise<T[]> {
+    try {
+      const rows = await Promise.race([run<T>(current.reserved, text, params), current.closed])
+      unreachable = false
+      return rows
+    } catch (error) {
+      if (isConnectionError(error)) unreachable = true
+      if (current.gone()) {
+        dropLane(current)
+        renew(current.pool, error)
+      }
+      throw error
+    }
+  }
+
   return {
     kind: 'postgres',
     query,
+    // A pool of one is in order already; reserving its only connection would starve the rest.
+    queryInOrder: max > 1 ? queryInOrder : query,
     async exec(text) {
       await query(text)
     },
@@ -191,6 +292,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     },
     async close() {
       closing = true
+      if (lane) dropLane(lane)
       await sql.end({ timeout: 5 })
     },
   }

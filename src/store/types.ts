@@ -136,7 +136,13 @@ export interface Snapshot {
  * Work done inside the append transaction, after the events are inserted: the memory
  * graph projection keeps its tables in step with the log this way.
  */
-export type AppendHook = (tx: SqlExecutor, events: StoredEvent[]) => Promise<void>
+export type AppendHook = ((tx: SqlExecutor, events: StoredEvent[]) => Promise<void>) & {
+  /**
+   * The event types the hook acts on. A batch with none of them is written without the
+   * hook, in one round trip; a hook without `types` makes every batch a transaction.
+   */
+  readonly types?: readonly string[]
+}
 
 /** The minimal SQL surface both drivers provide. Parameters are `$1`, `$2`, … */
 export interface SqlExecutor {
@@ -148,6 +154,12 @@ export interface SqlDriver extends SqlExecutor {
   /** Runs several statements at once (migrations). */
   exec(text: string): Promise<void>
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>
+  /**
+   * Runs one statement in autocommit on the driver's writer lane: statements given here
+   * execute in the order they were given, each sent without waiting for the ones before
+   * it (pipelined), so the next append batch travels while the current one commits.
+   */
+  queryInOrder<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
   /** Calls `onNotify` for every NOTIFY on `channel`; resolves to an unlisten function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
