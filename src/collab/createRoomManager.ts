@@ -157,17 +157,12 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     room.connections.add(conn)
     if (room.unloadTimer) clearTimeout(room.unloadTimer)
     if (!room.exists && !conn.canWrite) return closeConnection(conn, 4403, 'session does not exist')
-    const isNew = !room.exists
-    const joined = joinParticipant(ctx, room, conn).then(() => true, (error: unknown) => {
+    try {
+      await joinParticipant(ctx, room, conn)
+    } catch (error) {
       log.warn({ err: error, session: room.session }, 'recording participant.joined failed')
-      closeConnection(conn, 1011, 'storage unavailable, reconnect')
-      return false
-    })
-    // A new session is created by that append (`session.created` first): nothing of the
-    // client's may be stored before it. In an existing one the client syncs at once (the
-    // first sync message does not wait for a commit); its `participant.joined` is in the
-    // store's queue already, so the log still has it before the client's updates.
-    if (isNew && !(await joined)) return
+      return closeConnection(conn, 1011, 'storage unavailable, reconnect')
+    }
     if (conn.closed) return
     conn.ready = true
     greet(ctx, room, conn)

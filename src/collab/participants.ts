@@ -50,13 +50,10 @@ function joinedOrLeft(type: 'participant.joined' | 'participant.left', conn: Con
   return { type, data: { participant: { ...conn.participant } }, actor: conn.actor }
 }
 
-/**
- * Appends after the participant's previous joined/left append settled, or at once when none
- * is pending: then it is in the store's queue before anything the connection sends next.
- */
+/** Appends after the participant's previous joined/left append settled. */
 function appendInTurn(ctx: CollabContext, room: Room, id: string, event: NewEvent, options?: AppendOptions): Promise<void> {
-  const previous = room.presenceWrites.get(id)
-  const appendNow = async () => {
+  const previous = room.presenceWrites.get(id) ?? Promise.resolve()
+  const write = previous.then(async () => {
     ctx.pendingAppends += 1
     try {
       const result = await ctx.store.append(room.session, [event], options)
@@ -64,8 +61,7 @@ function appendInTurn(ctx: CollabContext, room: Room, id: string, event: NewEven
     } finally {
       ctx.pendingAppends -= 1
     }
-  }
-  const write = previous ? previous.then(appendNow) : appendNow()
+  })
   const settled = write.catch(() => {})
   room.presenceWrites.set(id, settled)
   ctx.track(settled)

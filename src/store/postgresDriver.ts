@@ -218,7 +218,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       if (id === undefined) throw new Error('postgres.js did not name the lane\'s connection: is it still version 3.4?')
     } catch (error) {
       detach()
-      if (!gone()) reserved.release()
+      if (!gone() && !diedInUse(error)) reserved.release()
       renew(pool, error)
       throw error
     }
@@ -227,11 +227,12 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
 
   const usable = (l: Lane | undefined): l is Lane => l !== undefined && !l.gone() && l.pool === sql
 
-  function dropLane(dropped: Lane): void {
+  /** Forgets the lane; its connection goes back to the pool only when it is known to be well. */
+  function dropLane(dropped: Lane, healthy = !dropped.gone()): void {
     if (lane !== dropped) return
     lane = undefined
     dropped.detach()
-    if (!dropped.gone()) dropped.reserved.release()
+    if (healthy) dropped.reserved.release()
   }
 
   // Statements that came while no lane was open, in call order; they go out, still in that
@@ -264,8 +265,9 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       return rows
     } catch (error) {
       if (isConnectionError(error)) unreachable = true
-      if (current.gone()) {
-        dropLane(current)
+      // The server's FATAL can arrive before postgres.js reports the connection closed.
+      if (current.gone() || diedInUse(error)) {
+        dropLane(current, false)
         renew(current.pool, error)
       }
       throw error
