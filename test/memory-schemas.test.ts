@@ -5,7 +5,7 @@ import {
   cascadeRequestSchema,
   validateClientEvent,
 } from '../src/memory/schemas.js'
-import { findUnstorableString } from '../src/memory/issues.js'
+import { findUnstorable } from '../src/memory/issues.js'
 import { formatPath } from '../src/zodIssues.js'
 
 function refused(type: string, data: unknown) {
@@ -207,7 +207,7 @@ describe('size and storability', () => {
     expect(refused('note.added', deep).message).toMatch(/^data\.a(\[0\])+: must not nest objects and arrays more than 64 levels deep$/)
     const deeper = JSON.parse(`{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}`)
     expect(refused('note.added', deeper).status).toBe(400)
-    expect(findUnstorableString(JSON.parse('['.repeat(20_000) + '"\\u0000"' + ']'.repeat(20_000)), Infinity)?.problem).toContain('U+0000')
+    expect(findUnstorable(JSON.parse('['.repeat(20_000) + '"\\u0000"' + ']'.repeat(20_000)), Infinity)?.problem).toContain('U+0000')
   })
 })
 

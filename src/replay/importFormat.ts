@@ -32,7 +32,9 @@ const Envelope = z.object({
   session: z.string().regex(sessionIdPattern),
   version: z.int().min(1),
   type: z.string().min(1).max(128),
-  data: z.record(z.string(), z.unknown()),
+  // Not z.record: it copies into a fresh object, where a `__proto__` key sets the prototype
+  // and vanishes (and the hash no longer matches).
+  data: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object'),
   actor: z.looseObject({ id: z.string(), name: z.string(), kind: z.enum(['human', 'agent', 'server']) }),
   meta: z.looseObject({ causationId: z.string().nullable(), correlationId: z.string().nullable() }),
   recordedAt: z.string(),

@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { assertCan } from '../../auth/roles.js'
+import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { toEnvelope } from '../../store/rows.js'
 import type { EventStore } from '../../store/types.js'
@@ -15,14 +16,16 @@ import { existingSession, limitParam, positionParam, resumeParam, sessionParam, 
 import { streamEvents } from '../sse.js'
 
 const Meta = z.strictObject({
-  causationId: z.string().max(128).nullable().optional(),
-  correlationId: z.string().max(128).nullable().optional(),
-  rationale: z.string().max(2000).optional(),
+  causationId: storableString().max(128).nullable().optional(),
+  correlationId: storableString().max(128).nullable().optional(),
+  rationale: storableString().max(2000).optional(),
 })
 const EventInput = z.strictObject({
   id: z.uuid().optional(),
   type: z.string().min(1).max(128),
-  data: z.record(z.string(), z.unknown()),
+  // Checked (an object, storable, the type's schema) by appendClientEvents. Not z.record:
+  // it copies into a fresh object, where a `__proto__` key sets the prototype and vanishes.
+  data: z.unknown(),
   meta: Meta.optional(),
 })
 const SingleBody = EventInput.extend({ expectedVersion: z.int().min(0).optional() })

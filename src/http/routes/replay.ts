@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
+import { storableString } from '../../memory/issues.js'
 import { sessionIdPattern } from '../../vocabulary.js'
 import { assertCan } from '../../auth/roles.js'
 import { exportSession } from '../../replay/exportEvents.js'
@@ -22,7 +23,7 @@ import { existingSession, positionParam, sessionParam } from '../params.js'
 const ForkBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`),
   at: z.int().min(0).optional(),
-  title: z.string().min(1).max(256).optional(),
+  title: storableString().min(1).max(256).optional(),
 })
 
 // A date (UTC midnight) or a date-time with its zone: what `new Date()` reads the same
