@@ -33,6 +33,7 @@ const EnvSchema = z.object({
   MNEMO_MAX_MESSAGE_BYTES: int('MNEMO_MAX_MESSAGE_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
   MNEMO_MAX_BODY_BYTES: int('MNEMO_MAX_BODY_BYTES', 1024, 64 * 1024 * 1024, 1024 * 1024),
   MNEMO_MAX_BATCH_EVENTS: int('MNEMO_MAX_BATCH_EVENTS', 1, 10_000, 1000),
+  MNEMO_MAX_STREAMS_PER_IDENTITY: int('MNEMO_MAX_STREAMS_PER_IDENTITY', 1, 100_000, 16),
   MNEMO_SNAPSHOT_EVERY: int('MNEMO_SNAPSHOT_EVERY', 1, 1_000_000, 500),
   MNEMO_ROOM_GRACE_MS: int('MNEMO_ROOM_GRACE_MS', 0, 3_600_000, 10_000),
   MNEMO_MAX_BUFFERED_BYTES: int('MNEMO_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024, 4 * 1024 * 1024),
@@ -58,6 +59,8 @@ export interface Config {
   maxMessageBytes: number
   maxBodyBytes: number
   maxBatchEvents: number
+  /** Live SSE streams one identity may hold open on this instance (429 beyond). */
+  maxStreamsPerIdentity: number
   snapshotEvery: number
   roomGraceMs: number
   maxBufferedBytes: number
@@ -104,6 +107,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxMessageBytes: e.MNEMO_MAX_MESSAGE_BYTES,
     maxBodyBytes: e.MNEMO_MAX_BODY_BYTES,
     maxBatchEvents: e.MNEMO_MAX_BATCH_EVENTS,
+    maxStreamsPerIdentity: e.MNEMO_MAX_STREAMS_PER_IDENTITY,
     snapshotEvery: e.MNEMO_SNAPSHOT_EVERY,
     roomGraceMs: e.MNEMO_ROOM_GRACE_MS,
     maxBufferedBytes: e.MNEMO_MAX_BUFFERED_BYTES,

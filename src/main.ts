@@ -90,7 +90,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
       healthRoutes({ store, metrics }),
-      eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents }),
+      eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),

@@ -5,7 +5,7 @@ import {
   cascadeRequestSchema,
   validateClientEvent,
 } from '../src/memory/schemas.js'
-import { findUnstorableString } from '../src/memory/issues.js'
+import { findUnstorable } from '../src/memory/issues.js'
 import { formatPath } from '../src/zodIssues.js'
 
 function refused(type: string, data: unknown) {
@@ -79,7 +79,8 @@ describe('memory.connected and memory.strength_changed', () => {
     it(`${type}: refuses a self-connection, bad strength, missing ends`, () => {
       expect(refused(type, { from: 'a', to: 'a', strength: 0.5 }).message).toContain('data.to: must differ from "from"')
       expect(refused(type, { from: 'a', to: 'b', strength: 1.01 }).message).toBe('data.strength: must be at most 1')
-      expect(refused(type, { from: 'a', to: 'b', strength: Number.NaN }).message).toBe('data.strength: must be a number')
+      // Not JSON at all (only a direct caller can pass it): refused before the schema, as Infinity is.
+      expect(refused(type, { from: 'a', to: 'b', strength: Number.NaN }).message).toMatch(/^data.strength: must be a finite number/)
       expect(refused(type, { to: 'b', strength: 0.5 }).message).toBe('data.from: is required')
     })
   }
@@ -207,7 +208,7 @@ describe('size and storability', () => {
     expect(refused('note.added', deep).message).toMatch(/^data\.a(\[0\])+: must not nest objects and arrays more than 64 levels deep$/)
     const deeper = JSON.parse(`{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}`)
     expect(refused('note.added', deeper).status).toBe(400)
-    expect(findUnstorableString(JSON.parse('['.repeat(20_000) + '"\\u0000"' + ']'.repeat(20_000)), Infinity)?.problem).toContain('U+0000')
+    expect(findUnstorable(JSON.parse('['.repeat(20_000) + '"\\u0000"' + ']'.repeat(20_000)), Infinity)?.problem).toContain('U+0000')
   })
 })
 

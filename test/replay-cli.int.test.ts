@@ -113,7 +113,9 @@ describe.each(places)('CLI on %s', (_name, makePlace) => {
     const exported = await mnemo(['export', 's1', '-o', file], source.env)
     expect(exported.code, exported.stderr).toBe(0)
     const text = await readFile(file, 'utf8')
-    expect(text.trimEnd().split('\n')).toHaveLength(observations.length)
+    // One line per event, then the head record.
+    expect(text.trimEnd().split('\n')).toHaveLength(observations.length + 1)
+    expect(text.trimEnd().split('\n').at(-1)).toMatch(/^\{"head":\{"session":"s1","version":\d+,"hash":"[0-9a-f]{64}"\}\}$/)
     const toStdout = await mnemo(['export', 's1'], source.env)
     expect(toStdout.stdout).toBe(text)
 

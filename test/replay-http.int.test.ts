@@ -148,7 +148,10 @@ describe.each(backends)('timeline API on $name', (backend) => {
     const text = await response.text()
     expect(text.endsWith('\n')).toBe(true)
     const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l))
+    // The last line is the head record: where the chain ended when it was exported.
+    const head = lines.pop()
     const all = (await call(url, 'GET', '/api/sessions/s1/events?limit=1000')).body.events
+    expect(head).toEqual({ head: { session: 's1', version: all.length, hash: all.at(-1).hash } })
     expect(lines).toEqual(all)
     expect(lines.map((e) => e.version)).toEqual(all.map((_: unknown, i: number) => i + 1))
     expect(lines.find((e) => e.type === 'doc.update').data.update).toMatch(/^[A-Za-z0-9+/]+=*$/)

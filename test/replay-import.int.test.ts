@@ -60,17 +60,22 @@ describe.each(backends)('export from $name', (source) => {
   let observations: Observation[]
   let text: string
   let lines: string[]
+  let events: string
   beforeAll(async () => {
     ;({ store: from, close: closeSource } = await freshStore(source))
     observations = (await recordMixedSession(from, 's1', 80)).observations
     text = await exportText(from, 's1')
-    lines = text.split('\n').slice(0, -1)
+    // The last line is the head record; `lines` are the events.
+    lines = text.split('\n').slice(0, -2)
+    events = lines.join('\n') + '\n'
   })
   afterAll(async () => closeSource())
 
-  it('writes one envelope per line in version order, exactly what the event API reads', async () => {
-    const events = (await from.read('s1', { limit: 10_000 })).map(toEnvelope)
-    expect(lines.map((l) => JSON.parse(l))).toEqual(events)
+  it('writes one envelope per line in version order, exactly what the event API reads, then the head', async () => {
+    const stored = (await from.read('s1', { limit: 10_000 })).map(toEnvelope)
+    expect(lines.map((l) => JSON.parse(l))).toEqual(stored)
+    const head = (await from.head('s1'))!
+    expect(JSON.parse(text.split('\n').at(-2)!)).toEqual({ head: { session: 's1', version: head.version, hash: head.hash } })
   })
 
   describe.each(backends)('import into $name', (target) => {
@@ -97,13 +102,13 @@ describe.each(backends)('export from $name', (source) => {
         ['tampered data', tamper(turn, (e) => { e.data.content = 'rewritten' }), new RegExp(`^line ${turn + 1}: hash does not match its content$`)],
         ['tampered update', tamper(update, (e) => { e.data.update = Buffer.from('AAA=', 'base64').toString('base64') }), new RegExp(`^line ${update + 1}: hash does not match`)],
         ['tampered time', tamper(3, (e) => { e.recordedAt = '2020-01-01T00:00:00.000Z' }), /^line 4: hash does not match/],
-        ['truncated mid-line', text.slice(0, text.length - 40), new RegExp(`^line ${lines.length}: not valid JSON \\(the file ends in the middle of a line: it looks truncated\\)`)],
+        ['truncated mid-line', events.slice(0, events.length - 40), new RegExp(`^line ${lines.length}: not valid JSON \\(the file ends in the middle of a line: it looks truncated\\)`)],
         ['a line missing', [...lines.slice(0, 5), ...lines.slice(6)].join('\n') + '\n', /^line 6: version 6 is missing \(found 7\)$/],
         ['not from version 1', lines.slice(1).join('\n') + '\n', /^line 1: the file must start at version 1/],
         ['a broken line', [...lines.slice(0, 2), '{"id":', ...lines.slice(2)].join('\n') + '\n', /^line 3: not valid JSON: /],
         ['an empty line', [...lines.slice(0, 2), '', ...lines.slice(2)].join('\n') + '\n', /^line 3: empty line/],
         ['not an envelope', [...lines.slice(0, 2), '{"hello":1}'].join('\n') + '\n', /^line 3: not an event envelope: /],
-        ['two sessions', text + syntheticExport('s9', [randomUUID()]), new RegExp(`^line ${lines.length + 1}: session "s9" differs from line 1's "s1"`)],
+        ['two sessions', events + syntheticExport('s9', [randomUUID()]), new RegExp(`^line ${lines.length + 1}: session "s9" differs from line 1's "s1"`)],
         ['an empty file', '', /^line 1: the file holds no events$/],
       ]
       for (const [name, file, message] of cases) {

@@ -4,6 +4,7 @@
  * pending appends, snapshot, close sockets with 1012 so clients reconnect elsewhere).
  */
 import type * as Y from 'yjs'
+import { onExpiry } from '../auth/expiry.js'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
@@ -119,7 +120,10 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     }
     connections.add(conn)
     let room: Room | undefined
+    // Clients reconnect with a fresh token; whatever they had not stored yet they send again.
+    const stopExpiry = onExpiry(identity, () => closeConnection(conn, 4401, 'token expired; reconnect with a fresh token'))
     conn.onGone = () => {
+      stopExpiry()
       connections.delete(conn)
       forgetRate(conn)
       if (room) leave(room, conn)

@@ -2,6 +2,13 @@
  * A room's presence (y-protocols awareness): each connection speaks only for the awareness
  * client ids it claimed, with its `user` stamped by the server; its states go when it closes,
  * and that removal is broadcast, so no cursor outlives its connection.
+ *
+ * Bounds against one hostile participant: a client id belongs to the identity that first
+ * claimed it, and stays its own for `awarenessOwnerMs` after its connection closed (so nobody
+ * takes over a reconnecting client's presence); one identity claims at most
+ * `maxAwarenessPerIdentity` ids over all its connections (so it cannot fill the room's cap);
+ * and states are bounded in bytes per connection and per room (a state that would go over
+ * is dropped, as awareness always is under pressure).
  */
 import type * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
@@ -17,6 +24,14 @@ interface Claim {
    * continues above the clock the room last sent.
    */
   offset: number
+  /** The state's size as JSON, counted against the connection's and the room's budget. */
+  bytes: number
+}
+
+/** Who a client id belongs to, and until when after its last connection closed. */
+interface Owner {
+  identity: string
+  until: number
 }
 
 export type Broadcast = (frame: Uint8Array, except: Connection | undefined) => void
@@ -25,6 +40,11 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
   const awareness = new Awareness(doc)
   awareness.setLocalState(null) // the server is not a participant
   const claims = new Map<number, Claim>()
+  const owners = new Map<number, Owner>()
+  /** Client ids claimed per identity, over all its connections. */
+  const perIdentity = new Map<string, number>()
+  const bytesOf = new Map<Connection, number>()
+  let roomBytes = 0
   /**
    * y-protocols keeps a clock (meta) for every client id it ever saw; release() forgets the
    * oldest of those without a state once there are more than the room's cap, so invented ids
@@ -43,6 +63,12 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
   }
   awareness.on('update', onUpdate)
 
+  const countIdentity = (identity: string, delta: number) => {
+    const n = (perIdentity.get(identity) ?? 0) + delta
+    if (n > 0) perIdentity.set(identity, n)
+    else perIdentity.delete(identity)
+  }
+
   function claim(conn: Connection, entry: AwarenessEntry): Claim | undefined | 'too-many' {
     const held = claims.get(entry.clientID)
     if (held?.conn === conn) return held
@@ -50,18 +76,47 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
       // The same participant reconnected before its old socket closed: hand the id over.
       if (held.conn.identity.id !== conn.identity.id) return undefined
       held.conn.awarenessClients.delete(entry.clientID)
+      moveBytes(held, held.conn, conn)
       held.conn = conn
       conn.awarenessClients.add(entry.clientID)
       return held
     }
     if (entry.state === null) return undefined // removing a state nobody holds
+    const owner = owners.get(entry.clientID)
+    if (owner && owner.identity !== conn.identity.id && owner.until > Date.now()) return undefined
     if (conn.awarenessClients.size >= config.maxAwarenessPerConnection) return 'too-many'
     if (claims.size >= config.maxAwarenessPerRoom) return undefined
+    if ((perIdentity.get(conn.identity.id) ?? 0) >= config.maxAwarenessPerIdentity) return undefined
     const sent = awareness.meta.get(entry.clientID)?.clock ?? (forgottenClock >= 0 ? forgottenClock : undefined)
-    const fresh: Claim = { conn, offset: sent === undefined ? 0 : Math.max(0, sent + 1 - entry.clock) }
+    const fresh: Claim = { conn, offset: sent === undefined ? 0 : Math.max(0, sent + 1 - entry.clock), bytes: 0 }
     claims.set(entry.clientID, fresh)
+    owners.set(entry.clientID, { identity: conn.identity.id, until: Infinity })
+    countIdentity(conn.identity.id, 1)
     conn.awarenessClients.add(entry.clientID)
     return fresh
+  }
+
+  function moveBytes(held: Claim, from: Connection, to: Connection): void {
+    bytesOf.set(from, (bytesOf.get(from) ?? 0) - held.bytes)
+    bytesOf.set(to, (bytesOf.get(to) ?? 0) + held.bytes)
+  }
+
+  /** Whether the claim's state may become `bytes` long; if so, counts it. */
+  function fitsBudget(held: Claim, bytes: number): boolean {
+    const connBytes = (bytesOf.get(held.conn) ?? 0) - held.bytes + bytes
+    const nextRoom = roomBytes - held.bytes + bytes
+    if (bytes > held.bytes && (connBytes > config.maxAwarenessBytesPerConnection || nextRoom > config.maxAwarenessBytesPerRoom)) return false
+    bytesOf.set(held.conn, connBytes)
+    roomBytes = nextRoom
+    held.bytes = bytes
+    return true
+  }
+
+  /** Owners whose hold ran out are forgotten once there are more than the room's cap. */
+  function forgetOwners(): void {
+    if (owners.size <= config.maxAwarenessPerRoom) return
+    const now = Date.now()
+    for (const [id, owner] of owners) if (owner.until <= now) owners.delete(id)
   }
 
   /**
@@ -88,7 +143,9 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
       for (const entry of entries) {
         const held = claim(conn, entry)
         if (held === 'too-many') return false
-        if (held) accepted.push({ ...entry, clock: entry.clock + held.offset })
+        if (!held) continue
+        const bytes = entry.state === null ? 0 : Buffer.byteLength(JSON.stringify(entry.state))
+        if (fitsBudget(held, bytes)) accepted.push({ ...entry, clock: entry.clock + held.offset })
       }
       if (accepted.length > 0) applyAwarenessUpdate(awareness, encodeAwarenessEntries(accepted), conn)
       return true
@@ -96,7 +153,18 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
     release(conn) {
       const ids = [...conn.awarenessClients]
       conn.awarenessClients.clear()
-      for (const id of ids) if (claims.get(id)?.conn === conn) claims.delete(id)
+      const until = Date.now() + config.awarenessOwnerMs
+      for (const id of ids) {
+        const held = claims.get(id)
+        if (held?.conn !== conn) continue
+        claims.delete(id)
+        roomBytes -= held.bytes
+        countIdentity(conn.identity.id, -1)
+        const owner = owners.get(id)
+        if (owner) owner.until = until
+      }
+      bytesOf.delete(conn)
+      forgetOwners()
       removeAwarenessStates(awareness, ids, 'closed')
       if (awareness.meta.size > config.maxAwarenessPerRoom) forgetStateless()
     },

@@ -34,6 +34,14 @@ export interface RoomConfig {
   maxAwarenessPerConnection: number
   /** Awareness states one room holds. */
   maxAwarenessPerRoom: number
+  /** Awareness client ids one identity may speak for in a room, over all its connections. */
+  maxAwarenessPerIdentity: number
+  /** Bytes of awareness state (as JSON) one connection may hold; states beyond are dropped. */
+  maxAwarenessBytesPerConnection: number
+  /** Bytes of awareness state (as JSON) one room holds; states beyond are dropped. */
+  maxAwarenessBytesPerRoom: number
+  /** How long a released awareness client id stays its identity's (y-protocols' 30 s timeout). */
+  awarenessOwnerMs: number
   /** Messages a second one connection may send (token bucket); 0: no limit. */
   updatesPerSec: number
   /** Messages one connection may send at once above that rate. */
@@ -51,6 +59,10 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxAwarenessPerConnection: 16,
   maxAwarenessPerRoom: 1000,
+  maxAwarenessPerIdentity: 32,
+  maxAwarenessBytesPerConnection: 64 * 1024,
+  maxAwarenessBytesPerRoom: 8 * 1024 * 1024,
+  awarenessOwnerMs: 30_000,
   // The server's defaults (200/s, burst 400) come from config.ts; a bare room manager
   // (tests, embedding) limits no rate unless told.
   updatesPerSec: 0,

@@ -1,10 +1,13 @@
 /**
- * Finds strings PostgreSQL's jsonb cannot store, before the database refuses them with a 500.
- * (Zod issues become messages in src/zodIssues.ts.)
+ * Finds what the log cannot store faithfully, before the database refuses it with a 500:
+ * strings PostgreSQL cannot hold (U+0000, unpaired surrogates) and numbers beyond the range
+ * of a double (`1e400` parses as Infinity, which JSON cannot express). Every door into the
+ * log refuses them with a 400 naming the field. (Zod issues become messages in src/zodIssues.ts.)
  */
+import { z } from 'zod'
 import type { PathKey } from '../zodIssues.js'
 
-export interface UnstorableString {
+export interface Unstorable {
   path: PathKey[]
   problem: string
 }
@@ -12,11 +15,24 @@ export interface UnstorableString {
 // A lone surrogate serialises as a \uD8xx escape, which jsonb also refuses.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
-function stringProblem(s: string): string | undefined {
+/** Why PostgreSQL cannot store `s` (in jsonb or text), or undefined when it can. */
+export function stringProblem(s: string): string | undefined {
   if (s.includes('\u0000')) return 'must not contain U+0000 (PostgreSQL jsonb cannot store it)'
   if (LONE_SURROGATE.test(s)) return 'must not contain unpaired UTF-16 surrogates (not valid Unicode)'
   return undefined
 }
+
+const NUMBER_PROBLEM = 'must be a finite number (JSON numbers beyond ±1.7976931348623157e308 cannot be stored)'
+
+/**
+ * A string schema that refuses what PostgreSQL cannot store, for text fields of request
+ * bodies (titles, queries, rationales).
+ */
+export const storableString = () =>
+  z.string().superRefine((s, ctx) => {
+    const problem = stringProblem(s)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
 
 /** A node of the walk: paths are rebuilt from parent links only when something is found. */
 interface Visit {
@@ -33,11 +49,11 @@ function pathOf(visit: Visit | undefined): PathKey[] {
 }
 
 /**
- * The first string (value or field name) in `value` that jsonb cannot hold, or the first
- * container nested deeper than `maxDepth`. Iterative, because 64 KiB of `[[[[…` nests
+ * The first string (value or field name) in `value` that jsonb cannot hold, the first number
+ * that is not finite, or the first container nested deeper than `maxDepth`. Iterative, because 64 KiB of `[[[[…` nests
  * deeper than a recursive walk's stack allows.
  */
-export function findUnstorableString(value: unknown, maxDepth = 64): UnstorableString | undefined {
+export function findUnstorable(value: unknown, maxDepth = 64): Unstorable | undefined {
   const stack: Visit[] = [{ value, depth: 0, key: undefined, parent: undefined }]
   while (stack.length > 0) {
     const visit = stack.pop()!
@@ -45,6 +61,8 @@ export function findUnstorableString(value: unknown, maxDepth = 64): UnstorableS
     if (typeof v === 'string') {
       const problem = stringProblem(v)
       if (problem) return { path: pathOf(visit), problem }
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return { path: pathOf(visit), problem: NUMBER_PROBLEM }
     } else if (typeof v === 'object' && v !== null && visit.depth >= maxDepth) {
       return { path: pathOf(visit), problem: `must not nest objects and arrays more than ${maxDepth} levels deep` }
     } else if (Array.isArray(v)) {

@@ -14,7 +14,9 @@ import { searchMemories, type SearchHit } from './search.js'
 import { readRecentMemoryEvents } from './sessionFacts.js'
 import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
+import { findUnstorable } from './issues.js'
 import { validateClientEvent } from './schemas.js'
+import { formatPath } from '../zodIssues.js'
 import type { Actor, AppendedRef, AppendResult, EventEnvelope, EventMeta, EventStore, NewEvent } from '../store/types.js'
 import { SERVER_ACTOR, type SessionParticipant } from '../vocabulary.js'
 
@@ -152,6 +154,10 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
       for (const [index, input] of inputs.entries()) {
         const checked = validateClientEvent(input.type, input.data)
         if (!checked.ok) return { ok: false, reason: 'invalid', index, status: checked.status, code: checked.code, message: checked.message }
+        const badMeta = input.meta && findUnstorable(input.meta, 2)
+        if (badMeta) {
+          return { ok: false, reason: 'invalid', index, status: 400, code: 'invalid_event_meta', message: `${formatPath(['meta', ...badMeta.path])}: ${badMeta.problem}` }
+        }
         events.push({ id: input.id, type: input.type, data: checked.data, actor, meta: input.meta })
       }
       const prepared = await prepareEvents(session, events)

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import { formatPath, issuesMessage } from '../zodIssues.js'
-import { findUnstorableString } from './issues.js'
+import { findUnstorable } from './issues.js'
 
 /** Bounds. Data as a whole is capped at `MAX_DATA_BYTES` of UTF-8 JSON. */
 export const MAX_DATA_BYTES = 64 * 1024
@@ -198,7 +198,7 @@ export function validateClientEvent(type: string, data: unknown): ValidationResu
   if (bytes > MAX_DATA_BYTES) {
     return refuse(413, 'event_data_too_large', `data: is ${bytes} bytes as UTF-8 JSON; the limit is ${MAX_DATA_BYTES}`)
   }
-  const unstorable = findUnstorableString(data, MAX_DATA_DEPTH)
+  const unstorable = findUnstorable(data, MAX_DATA_DEPTH)
   if (unstorable) return refuse(400, 'invalid_event_data', `${formatPath(['data', ...unstorable.path])}: ${unstorable.problem}`)
 
   const schema = CLIENT_MEMORY_SCHEMAS[type as keyof typeof CLIENT_MEMORY_SCHEMAS]

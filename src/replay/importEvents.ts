@@ -9,7 +9,7 @@
  */
 import { createChainChecker } from '../store/verify.js'
 import type { EventStore, VerifyResult } from '../store/types.js'
-import { ImportError, parseExportLine, type ImportedEvent } from './importFormat.js'
+import { ImportError, parseExportLine, parseHeadLine, type HeadRecord, type ImportedEvent } from './importFormat.js'
 import { readLines } from './lines.js'
 
 /** Opens the file afresh: it is read twice (check, then write). */
@@ -38,6 +38,8 @@ export interface CheckedFile {
   lastRecordedAt: string
   /** SHA-256 of the file's bytes, to notice a file that changes between the passes. */
   digest: string
+  /** Whether the file ended with a head record (exports before it have none: a cut tail goes unnoticed). */
+  headRecord: boolean
 }
 
 export interface ImportResult {
@@ -58,7 +60,17 @@ export async function checkImportFile(open: LineSource, onProgress?: ImportOptio
   let first: ImportedEvent | undefined
   let last: ImportedEvent | undefined
   let count = 0
+  let head: HeadRecord | undefined
   for await (const line of reader) {
+    if (head) throw new ImportError(line.number, 'a line after the head record: the head record must be the last line')
+    head = parseHeadLine(line.text, line.number)
+    if (head) {
+      if (first && head.session !== first.session) {
+        throw new ImportError(line.number, `the head record names session "${head.session}", the events "${first.session}"`)
+      }
+      if (!checker.checkEnd(head)) throw new ImportError(line.number, chainProblem(checker.result()))
+      continue
+    }
     const event = parseExportLine(line.text, line.number, !line.terminated)
     if (!first) {
       first = event
@@ -77,7 +89,7 @@ export async function checkImportFile(open: LineSource, onProgress?: ImportOptio
   onProgress?.({ phase: 'check', lines: count, bytes: reader.bytes })
   return {
     session: first.session, count, version: last.version, hash: last.hash,
-    firstRecordedAt: first.recordedAt, lastRecordedAt: last.recordedAt, digest: reader.digest(),
+    firstRecordedAt: first.recordedAt, lastRecordedAt: last.recordedAt, digest: reader.digest(), headRecord: head !== undefined,
   }
 }
 
@@ -105,6 +117,7 @@ export async function importEvents(store: EventStore, open: LineSource, options:
     let chunk: ImportedEvent[] = []
     let read = 0
     for await (const line of reader) {
+      if (parseHeadLine(line.text, line.number)) continue // checked in the first pass
       const event = parseExportLine(line.text, line.number, !line.terminated)
       const earlier = lines.get(event.id)
       if (earlier !== undefined) throw new ImportError(line.number, `event id ${event.id} already appears on line ${earlier}`)

@@ -11,10 +11,11 @@ export async function verifyChain(
   store: EventStore, session: string, { onProgress, pageSize = 1000 }: { onProgress?(read: number): void; pageSize?: number } = {},
 ): Promise<VerifyResult> {
   let read = 0
+  const head = await store.head(session)
   return verifySession(async (afterVersion) => {
-    const events = await store.readVersions(session, { after: afterVersion, limit: pageSize })
+    const events = await store.readVersions(session, { after: afterVersion, through: head?.version, limit: pageSize })
     read += events.length
     onProgress?.(read)
     return events
-  })
+  }, head)
 }

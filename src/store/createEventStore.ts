@@ -93,8 +93,11 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     lastEventAt: (session, position) => lastEventAt(driver, session, position),
     lastEventBy: (session, time) => lastEventBy(driver, session, time),
     readNewestOfTypes: (session, types, limit) => readNewestOfTypes(driver, session, types, limit),
-    verify(session) {
-      return verifySession((after) => readVersions(driver, session, { after, limit: 1000 }))
+    async verify(session) {
+      const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
+      const head = rows[0] ? toHead(rows[0]) : undefined
+      const through = head?.version
+      return verifySession((after) => readVersions(driver, session, { after, through, limit: 1000 }), head)
     },
     async saveSnapshot(snapshot) {
       await driver.query(

@@ -1,9 +1,11 @@
 /**
  * Opens the configured store: PostgreSQL when a URL is given, else embedded PGlite in a data
- * directory. The same migrations and the same store code serve both.
+ * directory, locked to this process (`dataDirLock.ts`). The same migrations and the same store
+ * code serve both.
  */
 import { mkdir } from 'node:fs/promises'
 import { createEventStore } from './createEventStore.js'
+import { acquireDataDirLock } from './dataDirLock.js'
 import { migrate } from './migrate.js'
 import type { PGlite } from '@electric-sql/pglite'
 import { openPgliteDriver } from './pgliteDriver.js'
@@ -32,8 +34,27 @@ export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
   }
   if (config.pglite) return openPgliteDriver(await config.pglite())
   const dataDir = config.dataDir ?? './data'
-  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true })
-  return openPgliteDriver(dataDir)
+  if (dataDir.startsWith('memory://')) return openPgliteDriver(dataDir)
+  await mkdir(dataDir, { recursive: true })
+  // Before PGlite touches the directory: a second process must not even recover its WAL.
+  const lock = acquireDataDirLock(dataDir)
+  let driver: SqlDriver
+  try {
+    driver = await openPgliteDriver(dataDir)
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+  return {
+    ...driver,
+    async close() {
+      try {
+        await driver.close()
+      } finally {
+        lock.release()
+      }
+    },
+  }
 }
 
 /** The LISTEN/NOTIFY channel of a schema's log: one per schema, so test schemas do not wake each other. */

@@ -6,23 +6,26 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { assertCan } from '../../auth/roles.js'
+import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { toEnvelope } from '../../store/rows.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
-import { streamEvents } from '../sse.js'
+import { createStreamLimit, streamEvents } from '../sse.js'
 
 const Meta = z.strictObject({
-  causationId: z.string().max(128).nullable().optional(),
-  correlationId: z.string().max(128).nullable().optional(),
-  rationale: z.string().max(2000).optional(),
+  causationId: storableString().max(128).nullable().optional(),
+  correlationId: storableString().max(128).nullable().optional(),
+  rationale: storableString().max(2000).optional(),
 })
 const EventInput = z.strictObject({
   id: z.uuid().optional(),
   type: z.string().min(1).max(128),
-  data: z.record(z.string(), z.unknown()),
+  // Checked (an object, storable, the type's schema) by appendClientEvents. Not z.record:
+  // it copies into a fresh object, where a `__proto__` key sets the prototype and vanishes.
+  data: z.unknown(),
   meta: Meta.optional(),
 })
 const SingleBody = EventInput.extend({ expectedVersion: z.int().min(0).optional() })
@@ -36,10 +39,13 @@ export interface EventRoutesDeps {
   /** Takes the client's events: validation, memory preparation, append, automatic cascades. */
   memory: Pick<MemoryService, 'appendClientEvents'>
   maxBatchEvents: number
+  /** Live streams (`…/stream`, `/api/stream`) one identity may hold open (default 16). */
+  maxStreamsPerIdentity?: number
 }
 
 export function eventRoutes(deps: EventRoutesDeps) {
   const { store, memory } = deps
+  const streams = createStreamLimit(deps.maxStreamsPerIdentity ?? 16)
   const app = new Hono()
 
   app.post('/api/sessions/:id/events', async (c) => {
@@ -81,7 +87,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
   // The one read of a session that may start before it exists: a client can wait for its first event.
   app.get('/api/sessions/:id/stream', (c) => {
     const session = sessionParam(c, 'read')
-    return streamEvents(c, store, { session, after: resumeParam(c) ?? 0, types: typesParam(c) })
+    return streamEvents(c, store, { session, after: resumeParam(c) ?? 0, types: typesParam(c) }, streams)
   })
 
   app.get('/api/events', async (c) => {
@@ -93,7 +99,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
 
   app.get('/api/stream', (c) => {
     assertCan(c.var.identity, 'admin')
-    return streamEvents(c, store, { after: resumeParam(c) ?? 0, types: typesParam(c) })
+    return streamEvents(c, store, { after: resumeParam(c) ?? 0, types: typesParam(c) }, streams)
   })
 
   app.get('/api/sessions/:id/verify', async (c) => {

@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { renderContextMarkdown } from '../../memory/context.js'
+import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { cascadeRequestSchema, MAX_QUERY_CHARS } from '../../memory/schemas.js'
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
@@ -24,7 +25,7 @@ export interface MemoryRoutesDeps {
 }
 
 const searchRequestSchema = z.strictObject({
-  query: z.string().trim().min(1).max(MAX_QUERY_CHARS),
+  query: storableString().trim().min(1).max(MAX_QUERY_CHARS),
   limit: z.int().min(1).max(MAX_SEARCH_LIMIT).optional(),
 })
 

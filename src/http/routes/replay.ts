@@ -5,7 +5,9 @@
 import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
+import { onExpiry } from '../../auth/expiry.js'
 import { toActor } from '../../auth/identity.js'
+import { storableString } from '../../memory/issues.js'
 import { sessionIdPattern } from '../../vocabulary.js'
 import { assertCan } from '../../auth/roles.js'
 import { exportSession } from '../../replay/exportEvents.js'
@@ -22,7 +24,7 @@ import { existingSession, positionParam, sessionParam } from '../params.js'
 const ForkBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`),
   at: z.int().min(0).optional(),
-  title: z.string().min(1).max(256).optional(),
+  title: storableString().min(1).max(256).optional(),
 })
 
 // A date (UTC midnight) or a date-time with its zone: what `new Date()` reads the same
@@ -58,13 +60,27 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     return streamSSE(c, async (stream) => {
       const abort = new AbortController()
       stream.onAbort(() => abort.abort())
+      // A slow replay ends when the token does, as live streams do.
+      let expired = false
+      const stopExpiry = onExpiry(c.var.identity, () => {
+        expired = true
+        abort.abort()
+      })
       let count = 0
       const events = paceEvents(readTimeline(store, session, { from, to }), { speed, signal: abort.signal })
-      for await (const event of events) {
-        await stream.writeSSE({ id: String(event.position), data: JSON.stringify(toEnvelope(event)) })
-        count += 1
+      try {
+        for await (const event of events) {
+          if (abort.signal.aborted) break
+          await stream.writeSSE({ id: String(event.position), data: JSON.stringify(toEnvelope(event)) })
+          count += 1
+        }
+      } finally {
+        stopExpiry()
       }
-      if (!abort.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ count }) })
+      if (expired) {
+        const data = JSON.stringify({ error: { code: 'token_expired', message: 'the token expired; reconnect with a fresh one' } })
+        await stream.writeSSE({ event: 'expired', data })
+      } else if (!abort.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify({ count }) })
     })
   })
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
+import { storableString } from '../../memory/issues.js'
 import { sessionIdPattern } from '../../vocabulary.js'
 import { allSessions, assertCan, sessionAllowed } from '../../auth/roles.js'
 import { listParticipants } from '../../replay/participants.js'
@@ -17,7 +18,7 @@ import { existingSession, limitParam, sessionParam } from '../params.js'
 
 const CreateBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`).optional(),
-  title: z.string().min(1).max(256).optional(),
+  title: storableString().min(1).max(256).optional(),
 })
 
 export interface SessionRoutesDeps {
