@@ -12,6 +12,8 @@ export default defineConfig({
     maxWorkers: 2,
     minWorkers: 1,
     env: { LOG_LEVEL: 'silent' },
+    // Builds dist/ once, so tests spawn the compiled CLI.
+    globalSetup: ['./test/fixtures/buildCli.ts'],
     reporters: ['default', './test/fixtures/slowestFiles.ts'],
     projects: [
       { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [FAULTS] } },
