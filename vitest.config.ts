@@ -8,10 +8,13 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // 2 cores: a few files at a time keeps servers spawned by tests from starving each other.
+    // 2 cores: a few files at a time keeps servers spawned by tests from starving each other
+    // (measured: with 3, hardening-fuzz ran past its 120 s timeout on a loaded machine).
     maxWorkers: 2,
     minWorkers: 1,
     env: { LOG_LEVEL: 'silent' },
+    // Builds dist/ once, so tests spawn the compiled CLI.
+    globalSetup: ['./test/fixtures/buildCli.ts'],
     reporters: ['default', './test/fixtures/slowestFiles.ts'],
     projects: [
       { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [FAULTS] } },

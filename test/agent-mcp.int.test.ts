@@ -10,6 +10,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mintToken } from '../src/auth/tokens.js'
+import { MNEMO_BIN } from './fixtures/child.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 
 const SECRET = 'an-mcp-test-secret-that-is-at-least-32-bytes'
@@ -30,7 +31,7 @@ describe('mnemo mcp over stdio', () => {
     const token = await mintToken(SECRET, { sub: 'mcp-1', name: 'Desk assistant', kind: 'agent', role: 'editor', onBehalfOf: 'ada' })
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ['--import', 'tsx', join(ROOT, 'src/cli/index.ts'), 'mcp', '--url', server.url, '--session', 'mcp', '--run', 'mcp-run'],
+      args: [MNEMO_BIN, 'mcp', '--url', server.url, '--session', 'mcp', '--run', 'mcp-run'],
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', MNEMO_TOKEN: token, LOG_LEVEL: 'silent' },
       stderr: 'pipe',
@@ -38,7 +39,7 @@ describe('mnemo mcp over stdio', () => {
     transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     client = new Client({ name: 'mnemo-test', version: '1.0.0' })
     await client.connect(transport)
-  }, 120_000) // a server, then a child that compiles the CLI with tsx: slow on a busy machine
+  }, 120_000) // a server, then a child CLI: slow on a busy machine
   afterAll(async () => {
     await client?.close()
     await server.stop()

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stateAt } from '../src/replay/stateAt.js'
 import { openStore } from '../src/store/openStore.js'
+import { MNEMO_BIN } from './fixtures/child.js'
 import { postgresBackend, TEST_DATABASE_URL, type Backend } from './fixtures/db.js'
 import { recordMixedSession, type Observation } from './fixtures/recording.js'
 
@@ -17,7 +18,7 @@ interface Run {
 
 function mnemo(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    const child = spawn(process.execPath, [MNEMO_BIN, ...args], {
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
