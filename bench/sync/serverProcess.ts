@@ -160,11 +160,14 @@ async function startMnemo (): Promise<RunningServer> {
     // The peers limit nobody; so, unless the caller says otherwise, neither does mnemo here.
     const rateLimit = process.env.MNEMO_RATE_UPDATES_PER_SEC ?? '0'
     const env = { HOST, DATABASE_URL: databaseUrl, MNEMO_RATE_UPDATES_PER_SEC: rateLimit }
+    // BENCH_SERVER_CPU_PROF=<dir>: a CPU profile of the mnemo server per run, written when it stops.
+    const profileDir = process.env.BENCH_SERVER_CPU_PROF
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
     const migrateFailure = await runCli(['migrate'], serverEnv({ ...env, LOG_LEVEL: 'warn' }))
     let server: ChildServer
     try {
       server = await Promise.race([
-        startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv() }),
+        startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv(), nodeArgs }),
         timeout(READY_TIMEOUT_MS, 'no "listening" line'),
       ])
     } catch (error) {

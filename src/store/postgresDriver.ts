@@ -40,7 +40,9 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     // is fetched: arrays go as array literals (`toWire`) into explicit `::text[]` casts, and
     // array columns are read as JSON.
     fetch_types: false,
-    connection: schema ? { search_path: schema } : {},
+    // Prepared statements (see `run`) planned for each execution all the same: a generic plan
+    // made while the log was small would go on scanning it once it is large.
+    connection: { plan_cache_mode: 'force_custom_plan', ...(schema ? { search_path: schema } : {}) },
     // A dead server must not hang callers for long; the app retries with backoff.
     connect_timeout: 5,
     idle_timeout: 60,
@@ -81,8 +83,12 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     listener.onNotify('') // whatever was notified meanwhile went to the old pool: wake readers
   }
 
+  // Named prepared statements, cached per connection: postgres.js sends an unnamed statement
+  // with parameters as Parse+Describe, waits for the parameter types, and only then binds and
+  // executes: two round trips per query. Prepared, each text costs that once per connection and
+  // one round trip afterwards. The texts are fixed (a handful vary with a count of types).
   const run = async <T>(pool: postgres.Sql | postgres.ReservedSql, text: string, params: unknown[]): Promise<T[]> => {
-    const rows = await pool.unsafe(text, params.map(toWire) as postgres.ParameterOrJSON<never>[])
+    const rows = await pool.unsafe(text, params.map(toWire) as postgres.ParameterOrJSON<never>[], { prepare: params.length > 0 })
     return rows as unknown as T[]
   }
 
