@@ -53,7 +53,7 @@ export interface Appender {
 export function createAppender(
   driver: SqlDriver,
   { channel, hooks: given = [], onCommitted }: {
-    channel: string; hooks?: readonly AppendHook[]; onCommitted(lastPosition: number): void
+    channel: string; hooks?: readonly AppendHook[]; onCommitted(written: StoredEvent[]): void
   },
 ): Appender {
   const hooks: RegisteredHook[] = given.map((run) => ({ run, types: run.types ? new Set(run.types) : undefined }))
@@ -145,7 +145,7 @@ export function createAppender(
         return outcome
       })
       : readOutcome(batch, (await driver.queryInOrder<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
-    if (written.length > 0) onCommitted(written.at(-1)!.position)
+    if (written.length > 0) onCommitted(written)
     return results
   }
 

@@ -9,6 +9,7 @@ import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
 import { readVersions } from './queries/readVersions.js'
 import { snapshotPositions } from './queries/snapshotPositions.js'
 import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
+import { createRecentCommits } from './recentCommits.js'
 import { createNotifier, subscribe } from './subscribe.js'
 import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
 import { verifySession } from './verify.js'
@@ -31,9 +32,24 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const onError = options.onError ?? (() => {})
   const hooks = [...(options.hooks ?? [])]
   const notifier = createNotifier()
-  const appender = createAppender(driver, { channel, hooks, onCommitted: () => notifier.wake() })
-  // Other processes' commits arrive as notifications; a failed LISTEN leaves the poll.
-  const unlisten = await driver.listen(channel, () => notifier.wake()).catch((error: unknown) => {
+  // This process's commits reach its subscriptions from memory (recentCommits.ts).
+  const recent = createRecentCommits()
+  const appender = createAppender(driver, {
+    channel, hooks,
+    onCommitted(written) {
+      recent.committed(written)
+      notifier.wake()
+    },
+  })
+  // Other processes' commits arrive as notifications carrying the log's new head; one without
+  // (a LISTEN renewed after a lost connection) makes every reader read. A failed LISTEN leaves the poll.
+  const onNotify = (payload: string) => {
+    const position = Number(payload)
+    if (payload !== '' && Number.isSafeInteger(position)) recent.known(position)
+    else recent.unknown()
+    notifier.wake()
+  }
+  const unlisten = await driver.listen(channel, onNotify).catch((error: unknown) => {
     onError(error)
     return async () => {}
   })
@@ -71,12 +87,15 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     append: appender.append,
     async appendSealed(session, chunks) {
       const result = await appendSealed(driver, { channel, hooks }, session, chunks)
-      if (result.ok) notifier.wake()
+      if (result.ok) {
+        recent.unknown()
+        notifier.wake()
+      }
       return result
     },
     read,
     readAll,
-    subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError }, opts, handler),
+    subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError, recent }, opts, handler),
     async head(session) {
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
       return rows[0] ? toHead(rows[0]) : undefined
