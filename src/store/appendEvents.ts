@@ -46,6 +46,8 @@ export interface RegisteredHook {
 
 export interface Appender {
   append(session: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  /** Resolves once the batches in flight now have settled (at once when none is). */
+  settled(): Promise<void>
   /** Resolves when everything queued so far is written (or failed). */
   flush(): Promise<void>
 }
@@ -61,6 +63,8 @@ export function createAppender(
   // Set and cleared synchronously inside drain(), so an append queued at any moment either
   // finds the loop running (and is picked up by it) or starts a new one.
   let draining: Promise<void> | undefined
+  // Batches sent and not yet settled.
+  const inFlight = new Set<Promise<void>>()
 
   function append(session: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (events.length === 0) throw new TypeError('append needs at least one event')
@@ -74,7 +78,6 @@ export function createAppender(
 
   async function drain(): Promise<void> {
     await Promise.resolve() // let appends made in the same tick join the first batch
-    const inFlight = new Set<Promise<void>>()
     while (queue.length > 0 || inFlight.size > 0) {
       if (queue.length === 0 || inFlight.size >= MAX_BATCHES_IN_FLIGHT) {
         await Promise.race(inFlight)
@@ -84,7 +87,9 @@ export function createAppender(
       if (batch.appends.length === 0) continue
       if (needsHooks(batch)) {
         await Promise.all(inFlight)
-        await settle(batch, true)
+        const alone: Promise<void> = settle(batch, true).finally(() => inFlight.delete(alone))
+        inFlight.add(alone)
+        await alone
         continue
       }
       const sent: Promise<void> = settle(batch, false).finally(() => inFlight.delete(sent))
@@ -151,6 +156,9 @@ export function createAppender(
 
   return {
     append,
+    async settled() {
+      await Promise.all(inFlight)
+    },
     async flush() {
       while (draining) await draining
     },

@@ -41,13 +41,23 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       notifier.wake()
     },
   })
-  // Other processes' commits arrive as notifications carrying the log's new head; one without
-  // (a LISTEN renewed after a lost connection) makes every reader read. A failed LISTEN leaves the poll.
+  // Commits arrive as notifications carrying the log's new head; one without (a LISTEN renewed
+  // after a lost connection) makes every reader read. A failed LISTEN leaves the poll.
+  // This process's own notification often arrives before the answer of the batch it announces:
+  // its head is taken into account once the batches in flight have settled, so that it is seen
+  // to be ours (in memory) rather than read back. Another process's commit between two of ours
+  // is found all the same: our later commit's position shows the gap.
   const onNotify = (payload: string) => {
     const position = Number(payload)
-    if (payload !== '' && Number.isSafeInteger(position)) recent.known(position)
-    else recent.unknown()
-    notifier.wake()
+    if (payload === '' || !Number.isSafeInteger(position)) {
+      recent.unknown()
+      notifier.wake()
+      return
+    }
+    void appender.settled().then(() => {
+      recent.known(position)
+      notifier.wake()
+    })
   }
   const unlisten = await driver.listen(channel, onNotify).catch((error: unknown) => {
     onError(error)
