@@ -63,6 +63,9 @@ export function createAppender(
   // Set and cleared synchronously inside drain(), so an append queued at any moment either
   // finds the loop running (and is picked up by it) or starts a new one.
   let draining: Promise<void> | undefined
+  // Wakes a drain loop that waits for a batch to settle when an append arrives: the next batch
+  // goes out while the one before it commits, not after.
+  let arrived: (() => void) | undefined
   // Batches sent and not yet settled.
   const inFlight = new Set<Promise<void>>()
 
@@ -73,6 +76,7 @@ export function createAppender(
     return new Promise<AppendResult>((resolve, reject) => {
       queue.push({ session, events: identified, ifNew, expectedVersion: options.expectedVersion, resolve, reject })
       if (!draining) draining = drain()
+      else arrived?.()
     })
   }
 
@@ -80,7 +84,10 @@ export function createAppender(
     await Promise.resolve() // let appends made in the same tick join the first batch
     while (queue.length > 0 || inFlight.size > 0) {
       if (queue.length === 0 || inFlight.size >= MAX_BATCHES_IN_FLIGHT) {
-        await Promise.race(inFlight)
+        const waits: Promise<void>[] = [...inFlight]
+        if (queue.length === 0) waits.push(new Promise<void>((resolve) => { arrived = resolve }))
+        await Promise.race(waits)
+        arrived = undefined
         continue
       }
       const batch = sealBatch(takeBatch())
