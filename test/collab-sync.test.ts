@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
+import { encodeUpdate } from '../src/protocol/messages.js'
 import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, explore, select } from '../src/session/write.js'
 import { propose, vote } from '../src/session/decisions.js'
@@ -39,6 +40,20 @@ describe.each(backends)('sync on $name', (backend) => {
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy()
     await server.close()
+  })
+
+  it('records a participant as joined before anything it sends, though its sync does not wait for the record', async () => {
+    const alice = client('s-order', { id: 'alice', name: 'Alice' })
+    await alice.synced()
+    // Bob's update goes out the moment his socket opens, before the server greeted him.
+    const doc = new Y.Doc()
+    select(doc, 'm-bob', 'bob')
+    const raw = new WebSocket(`${server.url}/s-order?id=bob&name=Bob`)
+    raw.on('open', () => raw.send(encodeUpdate(Y.encodeStateAsUpdate(doc))))
+    await until(async () => (await store.read('s-order')).some((e) => e.type === 'doc.update' && e.actor.id === 'bob'), { what: "bob's update stored" })
+    raw.close()
+    const bobs = (await store.read('s-order')).filter((e) => e.actor.id === 'bob').map((e) => e.type)
+    expect(bobs.slice(0, 2)).toEqual(['participant.joined', 'doc.update'])
   })
 
   it('converges two clients on every collection, and the log replays to the same state', async () => {
