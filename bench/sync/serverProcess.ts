@@ -15,8 +15,12 @@ import { killChildServers, startChildServer, type ChildServer } from '../../test
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const HOST = '127.0.0.1'
-/** mnemo's CLI entry; `BENCH_MNEMO_CLI` points elsewhere (a built `dist/cli/index.js`, say). */
-const MNEMO_CLI = process.env.BENCH_MNEMO_CLI ?? join(REPO_ROOT, 'src/cli/index.ts')
+/**
+ * mnemo's CLI entry: the build users run (`npm start` → dist/, which `npm run bench:sync`
+ * builds first), not the sources through tsx, whose keep-names helper alone cost ~4% of the
+ * server's time in a profile. `BENCH_MNEMO_CLI` points elsewhere (`src/cli/index.ts`, say).
+ */
+const MNEMO_CLI = process.env.BENCH_MNEMO_CLI ?? join(REPO_ROOT, 'dist/cli/index.js')
 const READY_TIMEOUT_MS = 45_000
 
 export interface RunningServer {

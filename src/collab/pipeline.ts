@@ -15,6 +15,7 @@ import type { AppendResult, NewEvent, StoredEvent } from '../store/types.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
+import { countApplied } from './limits.js'
 import { claimReachedDecisions, maybeSnapshot } from './upkeep.js'
 
 export interface PersistOptions {
@@ -90,6 +91,7 @@ function applyAppended(
     return
   }
   room.sinceSnapshot += 1
+  countApplied(room, update)
   broadcast(ctx, room, encodeUpdate(update), opts.from)
 }
 
@@ -101,6 +103,7 @@ export function receiveStored(ctx: CollabContext, room: Room, event: StoredEvent
     try {
       Y.applyUpdate(room.doc, event.payload, 'store')
       room.sinceSnapshot += 1
+      countApplied(room, event.payload)
       broadcast(ctx, room, encodeUpdate(event.payload), undefined)
     } catch (error) {
       ctx.log.error({ err: error, session: room.session, position: event.position }, 'a stored update could not be applied')
