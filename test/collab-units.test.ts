@@ -1,9 +1,12 @@
-/** The small pure parts of collab: hasNewContent, the decision event id, the acceptance update. */
+/** The small pure parts of collab: hasNewContent, the decision event id, the acceptance update, when snapshots are due. */
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { acceptanceUpdate, decisionEventId } from '../src/collab/decisionRule.js'
 import { hasNewContent } from '../src/collab/hasNewContent.js'
 import { truncateReason } from '../src/collab/connection.js'
+import { countApplied } from '../src/collab/limits.js'
+import type { CollabContext, Room } from '../src/collab/types.js'
+import { maybeSnapshot } from '../src/collab/upkeep.js'
 import { findReachedDecisions, propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import { deselect, select } from '../src/session/write.js'
@@ -70,4 +73,63 @@ it('cuts close reasons to 123 bytes on a character boundary', () => {
   const long = truncateReason('é'.repeat(100))
   expect(Buffer.byteLength(long)).toBeLessThanOrEqual(123)
   expect(long).toBe('é'.repeat(61))
+})
+
+describe('when a snapshot is due', () => {
+  /** A room at rest (nothing in flight, the feed caught up) whose updates `apply` counts. */
+  function restingRoom(snapshotEvery: number) {
+    const saved: number[] = []
+    const room = {
+      session: 's', doc: new Y.Doc(), inFlight: 0, appliedPosition: 0, caughtUpTo: 0, caughtUpVersion: 0,
+      sinceSnapshot: 0, sinceSnapshotBytes: 0, snapshotPosition: 0, snapshotBytes: 0,
+    } as unknown as Room
+    const ctx = {
+      config: { snapshotEvery },
+      store: { saveSnapshot: async (s: { state: Uint8Array }) => { saved.push(s.state.length) } },
+      track: (p: Promise<unknown>) => p,
+      log: { warn() {} },
+    } as unknown as CollabContext
+    let n = 0
+    const apply = (bytes: number) => {
+      const before = Y.encodeStateVector(room.doc)
+      room.doc.getMap('selections').set(`k${n++}`, 'x'.repeat(bytes))
+      countApplied(room, Y.encodeStateAsUpdate(room.doc, before))
+      room.caughtUpTo = room.appliedPosition = n
+      return maybeSnapshot(ctx, room)
+    }
+    return { room, ctx, saved, apply }
+  }
+
+  it('comes after snapshotEvery updates while the document is small', () => {
+    const { saved, apply } = restingRoom(10)
+    const written = Array.from({ length: 30 }, () => apply(5)).filter(Boolean)
+    expect(written).toHaveLength(3)
+    expect(saved).toHaveLength(3)
+  })
+
+  it('waits, for a large document, until the updates since add up to a quarter of its last snapshot', () => {
+    const { room, saved, apply } = restingRoom(10)
+    apply(40_000) // one large entry
+    for (let i = 0; i < 9; i++) apply(10)
+    expect(saved).toHaveLength(1) // the 10th update: due by count, the first snapshot
+    const first = saved[0]!
+    let updates = 0
+    while (saved.length === 1 && updates < 10_000) { apply(100); updates += 1 }
+    expect(saved).toHaveLength(2)
+    // Not after 10 updates of ~100 bytes, but once they reached a quarter of the snapshot.
+    expect(updates).toBeGreaterThan(10)
+    expect(room.sinceSnapshotBytes).toBe(0)
+    const perUpdate = first / 4 / updates
+    expect(perUpdate).toBeGreaterThan(50)
+    expect(perUpdate).toBeLessThan(200)
+  })
+
+  it('is written when forced (unloading) whatever the counts, but never twice for one position', () => {
+    const { room, ctx, saved, apply } = restingRoom(1000)
+    apply(10)
+    expect(saved).toHaveLength(0)
+    expect(maybeSnapshot(ctx, room, true)).toBe(true)
+    expect(maybeSnapshot(ctx, room, true)).toBe(false)
+    expect(saved).toHaveLength(1)
+  })
 })

@@ -71,12 +71,15 @@ function docSizeOf(room: Room): DocSize {
 }
 
 /**
- * Counts an update the pipeline applied to the room's doc. (Not a `doc.on('update')`
+ * Counts an update the pipeline applied to the room's doc (for the size limit and for
+ * snapshots, upkeep.ts). (Not a `doc.on('update')`
  * listener: with one, Yjs encodes every transaction once more only to report it; profiled,
  * that was 7% of the server's time at one sender's full rate.)
  */
 export function countApplied(room: Room, update: Uint8Array): void {
   if (room.docSize) room.docSize.applied += update.length
+  room.sinceSnapshot += 1
+  room.sinceSnapshotBytes += update.length
 }
 
 /**

@@ -90,7 +90,6 @@ function applyAppended(
     if (opts.from) closeConnection(opts.from, 1007, 'update could not be applied')
     return
   }
-  room.sinceSnapshot += 1
   countApplied(room, update)
   broadcast(ctx, room, encodeUpdate(update), opts.from)
 }
@@ -102,7 +101,6 @@ export function receiveStored(ctx: CollabContext, room: Room, event: StoredEvent
   if (!room.ownIds.delete(event.id) && event.payload && room.state !== 'closed') {
     try {
       Y.applyUpdate(room.doc, event.payload, 'store')
-      room.sinceSnapshot += 1
       countApplied(room, event.payload)
       broadcast(ctx, room, encodeUpdate(event.payload), undefined)
     } catch (error) {

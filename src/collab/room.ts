@@ -46,7 +46,9 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
     inFlight: 0,
     applyTail: Promise.resolve(),
     sinceSnapshot: loaded.replayed,
+    sinceSnapshotBytes: 0,
     snapshotPosition: loaded.snapshotPosition,
+    snapshotBytes: 0,
     decisionsHandled: new Set(),
     progressWaiters: new Set(),
   }

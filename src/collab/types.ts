@@ -159,9 +159,12 @@ export interface Room {
   inFlight: number
   /** Appends resolve into applies along this chain, in submission order. */
   applyTail: Promise<void>
-  /** Updates applied since the last snapshot. */
+  /** Updates applied since the last snapshot, and their bytes. */
   sinceSnapshot: number
+  sinceSnapshotBytes: number
   snapshotPosition: number
+  /** The size of the last snapshot this room wrote (0 before its first). */
+  snapshotBytes: number
   /** Decisions whose acceptance is being appended, or that are known to be recorded. */
   decisionsHandled: Set<string>
   /** This session's share of the manager's update feed. */
