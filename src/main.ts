@@ -40,7 +40,9 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   if (mode.mode === 'token') checkSecret(mode.secret)
   else log.warn(mode.warning)
 
+  const metrics = createMetrics()
   const store = await openEventLog({
+    observeBatch: metrics.observeBatch,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     schema: config.dbSchema,
@@ -53,9 +55,9 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     cascade: config.cascade,
     onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
   })
-  const metrics = createMetrics()
   const rooms = createRoomManager({
     store,
+    observe: metrics.observeUpdate,
     log: log.child({ module: 'collab' }),
     config: {
       snapshotEvery: config.snapshotEvery,

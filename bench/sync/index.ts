@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { backendPids, dropAllDatabases } from './database.js'
+import { insideTimings, readMetricSums, type MetricSums } from './insideTimings.js'
 import { CLOCK_TICKS, cpuPercent, createGroupMeter, idleMachineLoad, othersCpuPercent, snapshot, type Snapshot } from './procStats.js'
 import { reportHeader, scenarioTable, type Outcome } from './report.js'
 import { SCENARIO_IDS, SERVER_NAMES, scenarioSpec, type CheckpointName, type FromLoadgen, type LoadResult, type ScenarioId, type ScenarioSpec, type ServerName, type ToLoadgen } from './scenarios.js'
@@ -122,10 +123,20 @@ async function measure (spec: ScenarioSpec, server: RunningServer): Promise<Outc
     if (first) postgres.begin(pids)
     else postgres.observe(pids)
   }
+  const sums = new Map<CheckpointName, MetricSums>()
+  const readSums = async (name: CheckpointName): Promise<void> => {
+    if (server.metricsUrl === undefined || name === 'baseline') return
+    try {
+      sums.set(name, await readMetricSums(server.metricsUrl))
+    } catch (error) {
+      log(`${spec.id} ${server.name}: could not read ${server.metricsUrl}: ${(error as Error).message}`)
+    }
+  }
   let load: LoadResult
   try {
     load = await runLoadgen(spec, server, async (name, loadgenPid) => {
       if (name !== 'baseline') await observePostgres(name === 'measure-start')
+      if (name === 'measure-end') await readSums(name)
       const s = snapshot(server.pid, loadgenPid, database === undefined ? NaN : postgres.ticks())
       snaps.set(name, s)
       sampleRss(s)
@@ -135,6 +146,7 @@ async function measure (spec: ScenarioSpec, server: RunningServer): Promise<Outc
           sampleRss(snapshot(server.pid, loadgenPid))
           if (++tick % 4 === 0) observePostgres().catch(() => {})
         }, 250)
+        await readSums(name)
       } else if (name === 'measure-end') {
         clearInterval(sampler)
       }
@@ -153,7 +165,10 @@ async function measure (spec: ScenarioSpec, server: RunningServer): Promise<Outc
     connectCpuS: (start.serverTicks - base.serverTicks) / CLOCK_TICKS,
     rssBeforeKiB: base.serverRssKiB,
     rssPeakKiB,
-    rssEndKiB: end.serverRssKiB
+    rssEndKiB: end.serverRssKiB,
+    inside: sums.has('measure-start') && sums.has('measure-end')
+      ? insideTimings(sums.get('measure-start')!, sums.get('measure-end')!)
+      : undefined
   }
   const notes: string[] = []
   if (!server.isRunning()) notes.push('the server process exited during the run')

@@ -19,6 +19,16 @@ export interface ServerMeasures {
   rssBeforeKiB: number
   rssPeakKiB: number
   rssEndKiB: number
+  /** mnemo only, from its /metrics over the write window: means in ms (events: per batch). */
+  inside?: InsideTimings
+}
+
+export interface InsideTimings {
+  storedMs: number
+  deliveredMs: number
+  queuedMs: number
+  databaseMs: number
+  eventsPerBatch: number
 }
 
 export type Outcome =
@@ -53,6 +63,11 @@ const trafficRows: Row[] = [
   { label: 'server CPU (% of one core)', better: 'lower', value: (_l, m) => m.serverCpuPct, format: fixed(1) },
   { label: 'server CPU ms per 1,000 deliveries', better: 'lower', value: (l, m) => m.serverCpuPct * 10 * (l.sendWindowMs / 1000) / (l.deliveredInWindow / 1000), format: fixed(1) },
   { label: 'PostgreSQL CPU (% of one core)', better: null, value: (_l, m) => m.postgresCpuPct, format: fixed(1) },
+  { label: 'inside mnemo, mean: update arrived → stored (ms)', better: null, value: (_l, m) => m.inside?.storedMs ?? NaN, format: fixed(2) },
+  { label: 'inside mnemo, mean: update arrived → broadcast (ms)', better: null, value: (_l, m) => m.inside?.deliveredMs ?? NaN, format: fixed(2) },
+  { label: 'inside mnemo, mean: batch waited to be sent (ms)', better: null, value: (_l, m) => m.inside?.queuedMs ?? NaN, format: fixed(2) },
+  { label: 'inside mnemo, mean: batch database round trip (ms)', better: null, value: (_l, m) => m.inside?.databaseMs ?? NaN, format: fixed(2) },
+  { label: 'inside mnemo, mean: events per batch', better: null, value: (_l, m) => m.inside?.eventsPerBatch ?? NaN, format: fixed(1) },
   { label: 'server RSS peak (MiB)', better: 'lower', value: (_l, m) => mib(m.rssPeakKiB), format: fixed(1) },
   { label: 'load generator CPU (% of one core)', better: null, value: (_l, m) => m.loadgenCpuPct, format: fixed(1) },
   { label: 'load generator event-loop delay p99 (ms)', better: null, value: l => l.loopDelayP99Ms, format: fixed(1) },

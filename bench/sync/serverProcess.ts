@@ -30,6 +30,8 @@ export interface RunningServer {
   target: Target
   /** mnemo's database, whose backends' CPU the report shows beside the server's. */
   database?: string
+  /** mnemo's Prometheus endpoint, whose timings show where an update's time goes. */
+  metricsUrl?: string
   isRunning: () => boolean
   stop: () => Promise<void>
 }
@@ -184,6 +186,7 @@ async function startMnemo (): Promise<RunningServer> {
       port: server.port,
       target: { server: 'mnemo', url: `ws://${HOST}:${server.port}/sync`, framing: 'y-websocket', withIdentity: true },
       database,
+      metricsUrl: `http://${HOST}:${server.port}/metrics`,
       isRunning: () => server.alive(),
       stop: async () => {
         await server.stop(5_000)

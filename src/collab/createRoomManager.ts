@@ -15,8 +15,8 @@ import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
 import { loadRoom, unloadRoom } from './room.js'
 import {
-  DEFAULT_ROOM_CONFIG, silentLog, type CollabContext, type Connection, type Log, type Room,
-  type RoomConfig, type SyncSocket,
+  DEFAULT_ROOM_CONFIG, noObserver, silentLog, type CollabContext, type Connection, type Log, type Room,
+  type RoomConfig, type SyncSocket, type UpdateObserver,
 } from './types.js'
 import { settle } from './upkeep.js'
 
@@ -24,6 +24,8 @@ export interface RoomManagerOptions {
   store: EventStore
   log?: Log
   config?: Partial<RoomConfig>
+  /** Timings of every client update (metrics). */
+  observe?: UpdateObserver
 }
 
 export interface RoomInfo {
@@ -64,7 +66,7 @@ export interface RoomManager {
  * const rooms = createRoomManager({ store, log, config: { graceMs: 10_000 } })
  * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
  */
-export function createRoomManager({ store, log = silentLog, config = {} }: RoomManagerOptions): RoomManager {
+export function createRoomManager({ store, log = silentLog, config = {}, observe = noObserver }: RoomManagerOptions): RoomManager {
   const background = new Set<Promise<unknown>>()
   const ctx: CollabContext = {
     store,
@@ -72,6 +74,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
     feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed')),
     pendingAppends: 0,
+    observe,
     track(work) {
       background.add(work)
       void work.finally(() => background.delete(work))

@@ -34,6 +34,7 @@ type Outcome = { result: AppendResult } | { error: unknown }
 
 /** Appends `update` as a `doc.update` event now; applies and broadcasts it once stored. */
 export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): void {
+  const arrivedAt = opts.from ? performance.now() : 0
   const id = randomUUID()
   const event: NewEvent = {
     id,
@@ -46,7 +47,10 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
   room.inFlight += 1
   ctx.pendingAppends += 1
   const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])]).then(
-    (result) => ({ result }),
+    (result) => {
+      if (opts.from) ctx.observe.stored(performance.now() - arrivedAt)
+      return { result }
+    },
     (error: unknown) => ({ error }),
   )
   // Chained rather than awaited where it resolves: the room applies in submission order.
@@ -55,6 +59,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
     ctx.pendingAppends -= 1
     try {
       applyAppended(ctx, room, update, id, outcome, opts)
+      if (opts.from && 'result' in outcome) ctx.observe.delivered(performance.now() - arrivedAt)
     } catch (error) {
       ctx.log.error({ err: error, session: room.session }, 'applying a stored update failed')
     } finally {

@@ -206,4 +206,16 @@ export interface CollabContext {
   pendingAppends: number
   /** Keeps background work (snapshots, presence events) for close() to wait on. */
   track(work: Promise<unknown>): void
+  observe: UpdateObserver
 }
+
+/**
+ * Told, for every update a client sent, how long after it arrived it was stored and how long
+ * until it was applied and sent to the room (ms). For metrics; must be cheap.
+ */
+export interface UpdateObserver {
+  stored(ms: number): void
+  delivered(ms: number): void
+}
+
+export const noObserver: UpdateObserver = { stored() {}, delivered() {} }

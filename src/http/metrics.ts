@@ -2,10 +2,19 @@
 import type { MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { UpdateObserver } from '../collab/types.js'
+import type { BatchObserver } from '../store/appendEvents.js'
+
+// Sub-millisecond at the low end: a stored update's whole path is a few milliseconds.
+const FAST_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
 export interface Metrics {
   registry: Registry
   eventsAppended: Counter<'type'>
+  /** For the store: each append batch written. */
+  observeBatch: BatchObserver
+  /** For the rooms: each client update stored, then delivered. */
+  observeUpdate: UpdateObserver
   middleware: MiddlewareHandler
   /** Registers a gauge read at scrape time. */
   gauge(name: string, help: string, read: () => number): void
@@ -27,9 +36,43 @@ export function createMetrics(): Metrics {
     labelNames: ['type'],
     registers: [registry],
   })
+  const updates = new Histogram({
+    name: 'mnemo_sync_update_seconds',
+    help: 'From a client update arriving to its append answered (stage="stored") and to its broadcast (stage="delivered")',
+    labelNames: ['stage'],
+    buckets: FAST_BUCKETS,
+    registers: [registry],
+  })
+  const batches = new Histogram({
+    name: 'mnemo_store_batch_seconds',
+    help: 'Append batches: how long the oldest append waited to be sent (phase="queued"), and the database round trip (phase="database")',
+    labelNames: ['phase'],
+    buckets: FAST_BUCKETS,
+    registers: [registry],
+  })
+  const batchEvents = new Histogram({
+    name: 'mnemo_store_batch_events',
+    help: 'Events per append batch (group commit)',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+    registers: [registry],
+  })
+  // Label children looked up once: observe() runs for every update.
+  const stored = updates.labels('stored')
+  const delivered = updates.labels('delivered')
+  const queued = batches.labels('queued')
+  const database = batches.labels('database')
   return {
     registry,
     eventsAppended,
+    observeBatch({ events, waitedMs, databaseMs }) {
+      batchEvents.observe(events)
+      queued.observe(waitedMs / 1000)
+      database.observe(databaseMs / 1000)
+    },
+    observeUpdate: {
+      stored: (ms) => stored.observe(ms / 1000),
+      delivered: (ms) => delivered.observe(ms / 1000),
+    },
     middleware: async function measure(c, next) {
       const start = process.hrtime.bigint()
       await next()

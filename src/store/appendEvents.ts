@@ -31,6 +31,8 @@ const MAX_BATCHES_IN_FLIGHT = 2
 type IdentifiedEvent = NewEvent & { id: string }
 
 interface PendingAppend {
+  /** When it was queued (performance.now()). */
+  queuedAt: number
   session: string
   events: IdentifiedEvent[]
   ifNew: IdentifiedEvent[]
@@ -38,6 +40,12 @@ interface PendingAppend {
   resolve(result: AppendResult): void
   reject(error: unknown): void
 }
+
+/**
+ * Told of each batch once it is answered: its events, how long its oldest append waited to be
+ * sent, and the database's round trip (ms). Failed batches are not reported.
+ */
+export type BatchObserver = (batch: { events: number; waitedMs: number; databaseMs: number }) => void
 
 export interface RegisteredHook {
   run: AppendHook
@@ -54,8 +62,8 @@ export interface Appender {
 
 export function createAppender(
   driver: SqlDriver,
-  { channel, hooks: given = [], onCommitted }: {
-    channel: string; hooks?: readonly AppendHook[]; onCommitted(written: StoredEvent[]): void
+  { channel, hooks: given = [], onCommitted, observeBatch }: {
+    channel: string; hooks?: readonly AppendHook[]; onCommitted(written: StoredEvent[]): void; observeBatch?: BatchObserver
   },
 ): Appender {
   const hooks: RegisteredHook[] = given.map((run) => ({ run, types: run.types ? new Set(run.types) : undefined }))
@@ -74,7 +82,7 @@ export function createAppender(
     const ifNew = (options.ifNew ?? []).map(withId)
     const identified = events.map(withId)
     return new Promise<AppendResult>((resolve, reject) => {
-      queue.push({ session, events: identified, ifNew, expectedVersion: options.expectedVersion, resolve, reject })
+      queue.push({ queuedAt: performance.now(), session, events: identified, ifNew, expectedVersion: options.expectedVersion, resolve, reject })
       if (!draining) draining = drain()
       else arrived?.()
     })
@@ -150,6 +158,7 @@ export function createAppender(
 
   async function write(batch: SealedBatch, withHooks: boolean): Promise<AppendResult[]> {
     const params = batchParams(batch, channel)
+    const sentAt = performance.now()
     const { results, written } = withHooks
       ? await driver.transaction(async (tx) => {
         const outcome = readOutcome(batch, (await tx.query<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
@@ -158,6 +167,16 @@ export function createAppender(
       })
       : readOutcome(batch, (await driver.queryInOrder<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
     if (written.length > 0) onCommitted(written)
+    if (observeBatch && batch.appends.length > 0) {
+      const answeredAt = performance.now()
+      let events = 0
+      let oldest = sentAt
+      for (const a of batch.appends) {
+        events += a.events.length
+        oldest = Math.min(oldest, a.pending.queuedAt)
+      }
+      observeBatch({ events, waitedMs: sentAt - oldest, databaseMs: answeredAt - sentAt })
+    }
     return results
   }
 

@@ -2,7 +2,7 @@
  * The PostgreSQL event store, over either driver: appends (group commit), reads, live
  * subscriptions, the hash-chain check and document snapshots.
  */
-import { createAppender } from './appendEvents.js'
+import { createAppender, type BatchObserver } from './appendEvents.js'
 import { appendSealed } from './appendSealed.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
@@ -22,6 +22,8 @@ export interface EventStoreOptions {
   onError?(error: unknown): void
   /** Work done in every append transaction, in order (projections such as the memory graph). */
   hooks?: readonly AppendHook[]
+  /** Told of every batch the appender wrote (metrics). */
+  observeBatch?: BatchObserver
 }
 
 const MAX_LIMIT = 10_000
@@ -35,7 +37,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   // This process's commits reach its subscriptions from memory (recentCommits.ts).
   const recent = createRecentCommits()
   const appender = createAppender(driver, {
-    channel, hooks,
+    channel, hooks, observeBatch: options.observeBatch,
     onCommitted(written) {
       recent.committed(written)
       notifier.wake()

@@ -4,6 +4,7 @@
  * code serve both.
  */
 import { mkdir } from 'node:fs/promises'
+import type { BatchObserver } from './appendEvents.js'
 import { createEventStore } from './createEventStore.js'
 import { acquireDataDirLock } from './dataDirLock.js'
 import { migrate } from './migrate.js'
@@ -26,6 +27,8 @@ export interface StoreConfig {
   onError?(error: unknown): void
   /** Work done in every append transaction (the memory projection): passed at open, so every writer has it. */
   hooks?: readonly AppendHook[]
+  /** Told of every append batch written (metrics). */
+  observeBatch?: BatchObserver
 }
 
 export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
@@ -72,6 +75,7 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
       pollMs: config.pollMs,
       onError: config.onError,
       hooks: config.hooks,
+      observeBatch: config.observeBatch,
     })
   } catch (error) {
     await driver.close().catch(() => {})
