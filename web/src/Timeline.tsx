@@ -99,6 +99,7 @@ export function Timeline({ events, revision, at }: Props) {
               style={{ top: `${(first + i) * ROW}px` }}
               data-position={e.position}
               data-type={e.type}
+              data-run={e.actor.run}
               onClick={() => setSelected(e)}
             >
               <div class="line1">
