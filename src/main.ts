@@ -16,6 +16,7 @@ import { attachSyncEndpoint } from './collab/upgrade.js'
 import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
+import { inspectorRoutes } from './http/routes/inspector.js'
 import { memoryRoutes } from './http/routes/memory.js'
 import { replayRoutes } from './http/routes/replay.js'
 import { sessionRoutes } from './http/routes/sessions.js'
@@ -96,6 +97,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
+      inspectorRoutes(),
     ],
   })
 

@@ -9,12 +9,13 @@ declare module 'hono' {
   }
 }
 
-/** Paths anyone may call without a token. */
-const PUBLIC = new Set(['/health', '/metrics'])
+/** Paths anyone may call without a token: probes, and the inspector page with its assets. */
+const PUBLIC = new Set(['/health', '/metrics', '/'])
+const isPublic = (path: string) => PUBLIC.has(path) || path.startsWith('/assets/')
 
 export const identify = (authenticate: Authenticate): MiddlewareHandler =>
   async function identify(c, next) {
-    if (PUBLIC.has(c.req.path)) return next()
+    if (isPublic(c.req.path)) return next()
     const url = new URL(c.req.url)
     c.set('identity', await authenticate({
       authorization: c.req.header('authorization'),

@@ -1,0 +1,353 @@
+/**
+ * One session: its live document and participants, the timeline, time travel (scrubber,
+ * replay at 1×/10×/100×, fork, export), the memory graph and the integrity badge. The events
+ * come from `GET …/events` pages, then the live `…/stream`; the document from `GET …/:id` (and
+ * `…/state?at=` when travelling), refreshed whenever an event says it changed.
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { applyMemoryEvents, emptyGraph } from '../../src/memory/graph.js'
+import type { Change } from '../../src/session/schema.js'
+import { api, download, readSse, type Envelope, type GraphJson, type SessionDetail, type StateAt, type Verification } from './api.js'
+import { foldParticipants, type Participant } from './describe.js'
+import { DocumentView } from './DocumentView.js'
+import { MemoryGraph, type Lit } from './MemoryGraph.js'
+import type { Rights } from './rights.js'
+import { Timeline } from './Timeline.js'
+
+/** Runs `task` now, or once more after the run in flight: never two at once, never a lost call. */
+function coalesce(task: () => Promise<void>): () => void {
+  let running = false
+  let again = false
+  const run = async () => {
+    running = true
+    try {
+      await task()
+    } catch {
+      // The next event or refresh tries again.
+    } finally {
+      running = false
+      if (again) {
+        again = false
+        void run()
+      }
+    }
+  }
+  return () => {
+    if (running) again = true
+    else void run()
+  }
+}
+
+const DOC_TYPES = new Set(['doc.update', 'decision.reached', 'session.created', 'session.forked'])
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function litBy(event: Envelope, serial: number): Lit {
+  const d = event.data as { source?: string; cascadeStrength?: number; affected?: { memoryId: string; activation: number; depth: number }[] }
+  const activation = new Map<string, { activation: number; depth: number }>()
+  if (typeof d.source === 'string') activation.set(d.source, { activation: d.cascadeStrength ?? 1, depth: 0 })
+  for (const a of d.affected ?? []) activation.set(a.memoryId, { activation: a.activation, depth: a.depth })
+  return { serial, activation }
+}
+
+function graphJsonOf(events: readonly Envelope[], at: number): GraphJson {
+  const graph = applyMemoryEvents(emptyGraph(), events.filter((e) => e.position <= at && e.type.startsWith('memory.')))
+  return {
+    memories: [...graph.memories.values()].map((m) => ({ id: m.id, content: m.content, kind: m.kind, importance: m.importance, tags: m.tags })),
+    connections: [...graph.links.values()].map((l) => ({ from: l.a, to: l.b, strength: l.strength })),
+  }
+}
+
+/** The index of the last event at or before `position`. */
+function indexAt(events: readonly Envelope[], position: number): number {
+  let lo = 0, hi = events.length - 1, found = 0
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (events[mid].position <= position) {
+      found = mid
+      lo = mid + 1
+    } else hi = mid - 1
+  }
+  return found
+}
+
+export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights; onOpen: (id: string) => void }) {
+  const events = useRef<Envelope[]>([]).current
+  const [revision, setRevision] = useState(0)
+  const [detail, setDetail] = useState<SessionDetail | null>(null)
+  const [memories, setMemories] = useState<GraphJson>({ memories: [], connections: [] })
+  const [verification, setVerification] = useState<Verification | 'checking' | 'failed'>('checking')
+  const [loaded, setLoaded] = useState(false)
+  const [error, setError] = useState<string | null>(null)
+  const [at, setAt] = useState<number | null>(null)
+  const [atState, setAtState] = useState<StateAt | null>(null)
+  const [lit, setLit] = useState<Lit | null>(null)
+  const [found, setFound] = useState<{ query: string; results: { memoryId: string; score: number }[] } | null>(null)
+  const [playing, setPlaying] = useState<number | null>(null)
+  const [notice, setNotice] = useState<string | null>(null)
+  const litSerial = useRef(0)
+  const replay = useRef<AbortController | null>(null)
+  const travelling = useRef(false)
+  travelling.current = at !== null
+
+  const base = `/api/sessions/${encodeURIComponent(id)}`
+  const refreshers = useMemo(() => ({
+    detail: coalesce(async () => setDetail(await api<SessionDetail>('GET', base))),
+    memories: coalesce(async () => setMemories(await api<GraphJson>('GET', `${base}/memories`))),
+    verify: coalesce(async () => {
+      try {
+        setVerification(await api<Verification>('GET', `${base}/verify`))
+      } catch {
+        setVerification('failed')
+      }
+    }),
+  }), [base])
+
+  // Catch up page by page, then follow the live stream (resuming after a drop).
+  useEffect(() => {
+    const abort = new AbortController()
+    let frame = 0
+    const bump = () => {
+      if (frame) return
+      frame = requestAnimationFrame(() => {
+        frame = 0
+        setRevision((r) => r + 1)
+      })
+    }
+    let verifyTimer: ReturnType<typeof setTimeout> | undefined
+    const take = (event: Envelope, live: boolean) => {
+      const lastPosition = events.at(-1)?.position ?? 0
+      if (event.position <= lastPosition) return
+      events.push(event)
+      bump()
+      if (!live) return
+      if (DOC_TYPES.has(event.type)) refreshers.detail()
+      if (event.type.startsWith('memory.')) refreshers.memories()
+      if (event.type === 'memory.cascade' && !travelling.current) setLit(litBy(event, ++litSerial.current))
+      clearTimeout(verifyTimer)
+      verifyTimer = setTimeout(refreshers.verify, 1500)
+    }
+    void (async () => {
+      try {
+        refreshers.detail()
+        refreshers.memories()
+        refreshers.verify()
+        let after = 0
+        for (;;) {
+          const page = await api<{ events: Envelope[]; next: number | null }>('GET', `${base}/events?after=${after}&limit=1000`)
+          for (const event of page.events) take(event, false)
+          if (page.next === null) break
+          after = page.next
+        }
+        setLoaded(true)
+        refreshers.detail()
+        refreshers.memories()
+        performance.mark('mnemo:session-loaded')
+        while (!abort.signal.aborted) {
+          let expired = false
+          try {
+            await readSse(`${base}/stream?after=${events.at(-1)?.position ?? 0}`, (message) => {
+              if (message.event === 'expired') expired = true
+              else if (message.event === 'message') take(JSON.parse(message.data) as Envelope, true)
+            }, abort.signal)
+          } catch (e) {
+            if (abort.signal.aborted) return
+            if (e instanceof Error && 'status' in e && (e as { status: number }).status !== 429) setError(e.message)
+          }
+          if (expired) {
+            setError('your token expired: paste a fresh one')
+            return
+          }
+          await sleep(1000)
+        }
+      } catch (e) {
+        if (!abort.signal.aborted) setError(e instanceof Error ? e.message : String(e))
+      }
+    })()
+    return () => {
+      abort.abort()
+      cancelAnimationFrame(frame)
+      clearTimeout(verifyTimer)
+      replay.current?.abort()
+    }
+  }, [base])
+
+  // The document as of the scrubbed position: the latest position asked for wins.
+  const wanted = useRef<number | null>(null)
+  const fetchState = useMemo(() => coalesce(async () => {
+    const position = wanted.current
+    if (position === null) return
+    const state = await api<StateAt>('GET', `${base}/state?at=${position}`)
+    if (wanted.current === position) setAtState(state)
+  }), [base])
+  useEffect(() => {
+    wanted.current = at
+    if (at === null) setAtState(null)
+    else fetchState()
+  }, [at])
+
+  const graphShown = useMemo(() => (at === null ? memories : graphJsonOf(events, at)), [at, memories, at === null ? 0 : revision])
+  const changedSince = useMemo(() => {
+    const keys = new Set<string>()
+    if (at === null) return keys
+    for (let i = events.length - 1; i >= 0 && events[i].position > at; i--) {
+      const changes = events[i].type === 'doc.update' ? events[i].data.changes : undefined
+      if (Array.isArray(changes)) for (const c of changes as Change[]) keys.add(`${c.path}\u0000${c.key}`)
+    }
+    return keys
+  }, [at, revision])
+  const participants = useMemo(() => foldParticipants(at === null ? events : events.slice(0, indexAt(events, at) + 1)), [revision, at])
+  const highlighted = useMemo(() => new Set(found?.results.map((r) => r.memoryId) ?? []), [found])
+
+  const head = events.at(-1)?.position ?? 0
+  const stopReplay = () => {
+    replay.current?.abort()
+    replay.current = null
+    setPlaying(null)
+  }
+  const play = (speed: number) => {
+    stopReplay()
+    if (events.length === 0) return
+    const from = at === null || at >= head ? events[0].position : at
+    const abort = new AbortController()
+    replay.current = abort
+    setPlaying(speed)
+    setAt(from)
+    readSse(`${base}/replay?from=${from}&to=${head}&speed=${speed}`, (message) => {
+      if (message.event === 'end') return
+      if (message.event !== 'message') return
+      const event = JSON.parse(message.data) as Envelope
+      setAt(event.position)
+      if (event.type === 'memory.cascade') setLit(litBy(event, ++litSerial.current))
+    }, abort.signal).catch((e) => {
+      if (!abort.signal.aborted) setNotice(e instanceof Error ? e.message : String(e))
+    }).finally(() => {
+      if (replay.current === abort) {
+        replay.current = null
+        setPlaying(null)
+      }
+    })
+  }
+
+  const fork = async () => {
+    const position = at ?? head
+    const name = window.prompt(`Fork ${id} as of #${position} into a new session named:`, `${id}-at-${position}`.slice(0, 128))
+    if (!name) return
+    try {
+      await api('POST', `${base}/fork`, { id: name, at: position })
+      onOpen(name)
+    } catch (e) {
+      setNotice(e instanceof Error ? e.message : String(e))
+    }
+  }
+  const exportLog = async () => {
+    try {
+      const blob = await download(`${base}/export`)
+      const a = document.createElement('a')
+      a.href = URL.createObjectURL(blob)
+      a.download = `${id}.jsonl`
+      a.click()
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000)
+    } catch (e) {
+      setNotice(e instanceof Error ? e.message : String(e))
+    }
+  }
+  const search = async (query: string) => {
+    if (!query.trim()) {
+      setFound(null)
+      return
+    }
+    try {
+      setFound(await api<{ query: string; results: { memoryId: string; score: number }[] }>('POST', `${base}/memories/search`, { query, limit: 20 }))
+    } catch (e) {
+      setNotice(e instanceof Error ? e.message : String(e))
+    }
+  }
+
+  const state = at === null ? detail?.state : atState?.state
+  const index = at === null ? Math.max(0, events.length - 1) : indexAt(events, at)
+  const atEvent = events[index]
+
+  return (
+    <div class="session" data-session={id}>
+      <div class="bar">
+        <h2 title={id}>{id}</h2>
+        <IntegrityBadge verification={verification} onCheck={refreshers.verify} />
+        <div class="travel">
+          <input
+            type="range"
+            min={0}
+            max={Math.max(0, events.length - 1)}
+            value={index}
+            aria-label="time travel"
+            data-testid="scrubber"
+            disabled={events.length === 0}
+            onInput={(e) => {
+              stopReplay()
+              const i = Number(e.currentTarget.value)
+              setAt(events[i]?.position ?? null)
+            }}
+          />
+          <span class="position" data-testid="position">
+            {at === null ? `live · #${head}` : `#${at} of #${head}`}{atEvent ? ` · ${new Date(atEvent.recordedAt).toLocaleString()}` : ''}
+          </span>
+          <button type="button" onClick={() => { stopReplay(); setAt(null) }} disabled={at === null} data-testid="live">Live</button>
+          {[1, 10, 100].map((speed) => (
+            <button type="button" key={speed} class={playing === speed ? 'active' : ''} onClick={() => (playing === speed ? stopReplay() : play(speed))} data-testid={`play-${speed}`}>
+              {playing === speed ? '■' : '▶'} {speed}×
+            </button>
+          ))}
+          {rights.admin ? <button type="button" onClick={fork} data-testid="fork">Fork from here</button> : null}
+          <button type="button" onClick={exportLog} data-testid="export">Export</button>
+        </div>
+      </div>
+      {error ? <div class="error" role="alert">{error}</div> : null}
+      {notice ? <div class="notice" role="status" onClick={() => setNotice(null)}>{notice}</div> : null}
+      <div class="panes">
+        <div class="pane">
+          <People participants={participants} />
+          <h3 class="pane-title">Document {at !== null ? <span class="tag travel-tag">as of #{atState?.position ?? at}{changedSince.size ? ` · ${changedSince.size} entries changed since` : ''}</span> : null}</h3>
+          {state ? <DocumentView state={state} changedSince={changedSince} /> : <p class="empty">{loaded ? 'loading…' : 'loading the session…'}</p>}
+        </div>
+        <div class="pane graph-pane">
+          <h3 class="pane-title">Memory graph <span class="count">{graphShown.memories.length}</span></h3>
+          <form class="search" onSubmit={(e) => { e.preventDefault(); void search(new FormData(e.currentTarget).get('q') as string) }}>
+            <input name="q" type="search" placeholder="search memories" aria-label="search memories" data-testid="memory-search" />
+            <button type="submit">Search</button>
+          </form>
+          {found ? <div class="muted found" data-testid="search-results">{found.results.length} results for "{found.query}": {found.results.map((r) => r.memoryId).join(', ')}</div> : null}
+          <MemoryGraph graph={graphShown} lit={lit} highlighted={highlighted} />
+        </div>
+        <div class="pane timeline-pane">
+          <h3 class="pane-title">Timeline</h3>
+          <Timeline events={events} revision={revision} at={at} />
+        </div>
+      </div>
+    </div>
+  )
+}
+
+function IntegrityBadge({ verification, onCheck }: { verification: Verification | 'checking' | 'failed'; onCheck: () => void }) {
+  const [cls, text] = verification === 'checking' ? ['', 'checking…']
+    : verification === 'failed' ? ['bad', 'integrity: could not check']
+    : verification.ok ? ['ok', `integrity ok · ${verification.checked} events`]
+    : ['bad', `integrity broken at v${verification.firstBad}`]
+  return <button type="button" class={`badge ${cls}`} data-testid="integrity" title="check the hash chain again" onClick={onCheck}>{text}</button>
+}
+
+function People({ participants }: { participants: Participant[] }) {
+  const humans = participants.filter((p) => p.kind !== 'agent')
+  const agents = participants.filter((p) => p.kind === 'agent')
+  const row = (p: Participant) => (
+    <li key={p.id} class={p.online ? 'online' : 'offline'} data-participant={p.id} data-online={String(p.online)}>
+      <span class="dot" /> {p.name} <span class="muted">{p.id !== p.name ? p.id : ''}</span>
+      {p.model ? <span class="tag">{p.model}</span> : null}
+      {p.onBehalfOf ? <span class="muted"> for {p.onBehalfOf}</span> : null}
+    </li>
+  )
+  return (
+    <div class="people" data-testid="people">
+      <div><h4>Humans <span class="count">{humans.filter((p) => p.online).length} online</span></h4><ul class="plain">{humans.map(row)}</ul></div>
+      <div><h4>Agents <span class="count">{agents.filter((p) => p.online).length} online</span></h4><ul class="plain">{agents.map(row)}</ul></div>
+    </div>
+  )
+}
