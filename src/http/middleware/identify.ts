@@ -9,12 +9,13 @@ declare module 'hono' {
   }
 }
 
-/** Paths anyone may call without a token. */
-const PUBLIC = new Set(['/health', '/metrics'])
+/** Paths anyone may call without a token: operations and the API description. */
+const PUBLIC = new Set(['/health', '/metrics', '/openapi.json', '/docs'])
+const isPublic = (path: string) => PUBLIC.has(path) || path.startsWith('/docs/')
 
 export const identify = (authenticate: Authenticate): MiddlewareHandler =>
   async function identify(c, next) {
-    if (PUBLIC.has(c.req.path)) return next()
+    if (isPublic(c.req.path)) return next()
     const url = new URL(c.req.url)
     c.set('identity', await authenticate({
       authorization: c.req.header('authorization'),
