@@ -36,7 +36,7 @@ describe('GET / (the inspector page)', () => {
   it('answers an unknown asset with a JSON 404, and the API still needs a token', async () => {
     const missing = await fetch(`${server.url}/assets/nope.js`)
     expect(missing.status).toBe(404)
-    expect((await missing.json()).error.code).toBe('not_found')
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found')
     expect((await fetch(`${server.url}/api/sessions`)).status).toBe(401)
   })
 })

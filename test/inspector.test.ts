@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The inspector page in a real Chromium (Debian's, through playwright-core) against a real
  * server, with stock y-websocket clients and HTTP appends editing: live document, presence,

@@ -1,6 +1,6 @@
 /**
  * The Hono application: middleware (CORS, body limit, identity, rate, metrics), the routes, and
- * the one error handler. No server here — tests call `app.request()` directly.
+ * the one error handler; `/openapi.json` and `/docs` describe them all. No server here — tests call `app.request()` directly.
  */
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -10,6 +10,7 @@ import { createErrorHandler, errorBody, HttpError } from './errors.js'
 import type { Metrics } from './metrics.js'
 import { identify } from './middleware/identify.js'
 import { rateLimit } from './middleware/rateLimit.js'
+import { docsRoutes } from './routes/docs.js'
 import type { Logger } from '../log.js'
 
 export interface AppDeps {
@@ -46,5 +47,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use(identify(deps.authenticate))
   if (deps.rateLimit) app.use(rateLimit(deps.rateLimit))
   for (const routes of deps.routes) app.route('/', routes)
+  // Last: the description reads the routes mounted above (and itself).
+  app.route('/', docsRoutes(app))
   return app
 }

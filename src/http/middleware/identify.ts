@@ -9,9 +9,9 @@ declare module 'hono' {
   }
 }
 
-/** Paths anyone may call without a token: probes, and the inspector page with its assets. */
-const PUBLIC = new Set(['/health', '/metrics', '/'])
-const isPublic = (path: string) => PUBLIC.has(path) || path.startsWith('/assets/')
+/** Paths anyone may call without a token: probes, the API description, and the inspector page with its assets. */
+const PUBLIC = new Set(['/health', '/metrics', '/', '/openapi.json', '/docs'])
+const isPublic = (path: string) => PUBLIC.has(path) || path.startsWith('/assets/') || path.startsWith('/docs/')
 
 export const identify = (authenticate: Authenticate): MiddlewareHandler =>
   async function identify(c, next) {

@@ -14,6 +14,7 @@ import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
 import { createStreamLimit, streamEvents } from '../sse.js'
+import { afterParam, describeRoute, errorResponses, jsonBody, jsonResponse, lastEventIdHeader, limitQuery, sseResponse, typesQuery } from '../describe.js'
 
 const Meta = z.strictObject({
   causationId: storableString().max(128).nullable().optional(),
@@ -48,7 +49,20 @@ export function eventRoutes(deps: EventRoutesDeps) {
   const streams = createStreamLimit(deps.maxStreamsPerIdentity ?? 16)
   const app = new Hono()
 
-  app.post('/api/sessions/:id/events', async (c) => {
+  app.post('/api/sessions/:id/events', describeRoute({
+    tags: ['events'],
+    summary: 'Append one event, or a batch atomically (editor); idempotent by event id, optimistic concurrency by `expectedVersion`',
+    requestBody: {
+      required: true,
+      description: 'one event, or `{ events: [...] }` (a body with an `events` field is read as a batch)',
+      content: jsonBody(z.union([SingleBody, BatchBody])).content,
+    },
+    responses: {
+      201: jsonResponse('`{ events: [{ id, position, version }] }`'),
+      200: jsonResponse('the same event ids again: the original events, nothing appended'),
+      ...errorResponses([400, 404, 409, 413]),
+    },
+  }), async (c) => {
     const session = sessionParam(c, 'write')
     const body = await readJson(c)
     const isBatch = typeof body === 'object' && body !== null && 'events' in body
@@ -75,7 +89,12 @@ export function eventRoutes(deps: EventRoutesDeps) {
     return c.json({ events: result.events }, result.duplicate ? 200 : 201)
   })
 
-  app.get('/api/sessions/:id/events', async (c) => {
+  app.get('/api/sessions/:id/events', describeRoute({
+    tags: ['events'],
+    summary: "A page of a session's events in order",
+    parameters: [afterParam, limitQuery, typesQuery],
+    responses: { 200: jsonResponse('`{ events, next }`: `next` is the `after` of the next page, null at the end'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const limit = limitParam(c)
     const events = await store.read(session, { after: positionParam(c, 'after') ?? 0, limit, types: typesParam(c) })
@@ -85,24 +104,43 @@ export function eventRoutes(deps: EventRoutesDeps) {
   })
 
   // The one read of a session that may start before it exists: a client can wait for its first event.
-  app.get('/api/sessions/:id/stream', (c) => {
+  app.get('/api/sessions/:id/stream', describeRoute({
+    tags: ['events'],
+    summary: "A session's events: catch up from `after`, then live (may be opened before the session exists)",
+    parameters: [afterParam, typesQuery, lastEventIdHeader],
+    responses: { 200: sseResponse('the events, then live ones; a token-opened stream ends with `event: expired` at its expiry'), ...errorResponses([400]) },
+  }), (c) => {
     const session = sessionParam(c, 'read')
     return streamEvents(c, store, { session, after: resumeParam(c) ?? 0, types: typesParam(c) }, streams)
   })
 
-  app.get('/api/events', async (c) => {
+  app.get('/api/events', describeRoute({
+    tags: ['events'],
+    summary: "A page of all sessions' events in global order (admin)",
+    parameters: [afterParam, limitQuery, typesQuery],
+    responses: { 200: jsonResponse('`{ events, next }`'), ...errorResponses([400]) },
+  }), async (c) => {
     assertCan(c.var.identity, 'admin')
     const limit = limitParam(c)
     const events = await store.readAll({ after: positionParam(c, 'after') ?? 0, limit, types: typesParam(c) })
     return c.json({ events: events.map(toEnvelope), next: events.length === limit ? events.at(-1)!.position : null })
   })
 
-  app.get('/api/stream', (c) => {
+  app.get('/api/stream', describeRoute({
+    tags: ['events'],
+    summary: "All sessions' events in global order, then live (admin): a dashboard's feed",
+    parameters: [afterParam, typesQuery, lastEventIdHeader],
+    responses: { 200: sseResponse('the events, then live ones'), ...errorResponses([400]) },
+  }), (c) => {
     assertCan(c.var.identity, 'admin')
     return streamEvents(c, store, { after: resumeParam(c) ?? 0, types: typesParam(c) }, streams)
   })
 
-  app.get('/api/sessions/:id/verify', async (c) => {
+  app.get('/api/sessions/:id/verify', describeRoute({
+    tags: ['events'],
+    summary: "Check the session's hash chain",
+    responses: { 200: jsonResponse('`{ ok, checked, firstBad?: version }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     await existingSession(store, session)
     return c.json(await store.verify(session))

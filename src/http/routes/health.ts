@@ -2,12 +2,20 @@
 import { Hono } from 'hono'
 import type { EventStore } from '../../store/types.js'
 import type { Metrics } from '../metrics.js'
+import { describeRoute, jsonResponse, textResponse } from '../describe.js'
 
 const PING_TIMEOUT_MS = 2000
 
 export function healthRoutes({ store, metrics }: { store: EventStore; metrics: Metrics }) {
   const app = new Hono()
-  app.get('/health', async (c) => {
+  app.get('/health', describeRoute({
+    tags: ['operations'],
+    summary: 'Liveness and the store: `{ status: "ok", db: "ok" }`; no token needed',
+    responses: {
+      200: jsonResponse('the store answers'),
+      503: jsonResponse('`{ status: "degraded", db: "unavailable" }`: the store does not answer (`Retry-After`)'),
+    },
+  }), async (c) => {
     try {
       await withTimeout(store.ping(), PING_TIMEOUT_MS)
       return c.json({ status: 'ok', db: 'ok' })
@@ -16,7 +24,11 @@ export function healthRoutes({ store, metrics }: { store: EventStore; metrics: M
       return c.json({ status: 'degraded', db: 'unavailable' }, 503)
     }
   })
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', describeRoute({
+    tags: ['operations'],
+    summary: 'Prometheus metrics (text exposition format); no token needed',
+    responses: { 200: textResponse('the metrics', 'text/plain') },
+  }), async (c) => {
     c.header('Content-Type', metrics.registry.contentType)
     return c.body(await metrics.registry.metrics())
   })

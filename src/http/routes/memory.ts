@@ -16,6 +16,7 @@ import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, sessionParam } from '../params.js'
+import { describeRoute, errorResponses, jsonBody, jsonResponse, query } from '../describe.js'
 
 export interface MemoryRoutesDeps {
   store: EventStore
@@ -43,7 +44,11 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
 
   const noSession = sessionNotFound
 
-  app.get('/api/sessions/:id/memories', async (c) => {
+  app.get('/api/sessions/:id/memories', describeRoute({
+    tags: ['memory'],
+    summary: 'The memory graph projection: memories with importance, connections with strength',
+    responses: { 200: jsonResponse('`{ session, memories, connections, ... }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const graph = await memory.graph(session)
     if (!graph) throw noSession(session)
@@ -51,7 +56,12 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   })
 
   // A reader may search; the server records the retrieval, attributed to the reader.
-  app.post('/api/sessions/:id/memories/search', async (c) => {
+  app.post('/api/sessions/:id/memories/search', describeRoute({
+    tags: ['memory'],
+    summary: 'Full-text search of the memories (PostgreSQL), recorded as `memory.retrieved`',
+    requestBody: jsonBody(searchRequestSchema),
+    responses: { 200: jsonResponse('`{ query, results, event }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const { query, limit } = await bodyOf(c, searchRequestSchema)
     const outcome = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.var.identity))
@@ -59,7 +69,12 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
     return c.json({ query, results: outcome.results, event: outcome.event })
   })
 
-  app.post('/api/sessions/:id/cascades', async (c) => {
+  app.post('/api/sessions/:id/cascades', describeRoute({
+    tags: ['memory'],
+    summary: 'Run and record a cascade from a memory (editor)',
+    requestBody: jsonBody(cascadeRequestSchema),
+    responses: { 201: jsonResponse('the recorded cascade event'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'write')
     const request = await bodyOf(c, cascadeRequestSchema)
     const outcome = await memory.requestCascade(session, request, toActor(c.var.identity))
@@ -71,7 +86,15 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
     return c.json(outcome.event, 201)
   })
 
-  app.get('/api/sessions/:id/context', async (c) => {
+  app.get('/api/sessions/:id/context', describeRoute({
+    tags: ['memory'],
+    summary: "A compact summary for an agent's context: participants, selections, path, open annotations, decisions, recent memory events",
+    parameters: [query('format', 'string', '`json` (default) or `md`', { enum: ['json', 'md'] })],
+    responses: {
+      200: { description: 'the summary', content: { 'application/json': { schema: { type: 'object' } }, 'text/markdown': { schema: { type: 'string' } } } },
+      ...errorResponses([400, 404]),
+    },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const format = c.req.query('format') ?? 'json'
     if (format !== 'json' && format !== 'md') throw badRequest(`format must be "md" or "json" (got "${format.slice(0, 40)}")`)

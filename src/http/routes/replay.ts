@@ -20,6 +20,7 @@ import type { EventStore, SessionHead } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, positionParam, sessionParam } from '../params.js'
+import { describeRoute, errorResponses, jsonBody, jsonResponse, query, sseResponse, textResponse } from '../describe.js'
 
 const ForkBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`),
@@ -40,7 +41,15 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
 
   const headOf = (session: string): Promise<SessionHead> => existingSession(store, session)
 
-  app.get('/api/sessions/:id/state', async (c) => {
+  app.get('/api/sessions/:id/state', describeRoute({
+    tags: ['timeline'],
+    summary: "The session document's state as of a position or a time (default: now)",
+    parameters: [
+      query('at', 'integer', 'a position'),
+      query('time', 'string', 'an ISO 8601 date-time with its zone (not with `at`)', { format: 'date-time' }),
+    ],
+    responses: { 200: jsonResponse('`{ position, version, state }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const at = positionParam(c, 'at')
     const time = timeParam(c)
@@ -50,7 +59,16 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     return c.json({ position, version, state })
   })
 
-  app.get('/api/sessions/:id/replay', async (c) => {
+  app.get('/api/sessions/:id/replay', describeRoute({
+    tags: ['timeline'],
+    summary: 'The timeline between two positions re-emitted with its original spacing divided by `speed`',
+    parameters: [
+      query('from', 'integer', 'the first position (default 0)'),
+      query('to', 'integer', "the last position (default: the session's head)"),
+      query('speed', 'number', '1 = real time (default), 0 = no pauses'),
+    ],
+    responses: { 200: sseResponse('the events, then `event: end` with `{ count }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const from = positionParam(c, 'from') ?? 0
     const speed = speedParam(c)
@@ -84,7 +102,12 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     })
   })
 
-  app.post('/api/sessions/:id/fork', async (c) => {
+  app.post('/api/sessions/:id/fork', describeRoute({
+    tags: ['timeline'],
+    summary: "Fork (admin): a new session whose document starts as this one's state at `at` (default: now)",
+    requestBody: jsonBody(ForkBody),
+    responses: { 201: jsonResponse('`{ id, forkedFrom, version }`'), ...errorResponses([400, 404, 409]) },
+  }), async (c) => {
     const parent = sessionParam(c, 'admin')
     const parsed = ForkBody.safeParse(await readJson(c))
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
@@ -99,7 +122,11 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     return c.json({ id: result.id, forkedFrom: result.forkedFrom, version: result.version }, 201)
   })
 
-  app.get('/api/sessions/:id/export', async (c) => {
+  app.get('/api/sessions/:id/export', describeRoute({
+    tags: ['timeline'],
+    summary: "The session's events as JSON Lines; `mnemo import` reads them back",
+    responses: { 200: textResponse('one event per line, ending with a head record', 'application/x-ndjson'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const head = await headOf(session)
     const chunks = exportSession(store, session, { until: head.position })

@@ -15,6 +15,7 @@ import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, limitParam, sessionParam } from '../params.js'
+import { describeRoute, errorResponses, jsonBody, jsonResponse, limitQuery } from '../describe.js'
 
 const CreateBody = z.strictObject({
   id: z.string().regex(sessionIdPattern, `must match ${sessionIdPattern.source}`).optional(),
@@ -30,7 +31,12 @@ export interface SessionRoutesDeps {
 export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
   const app = new Hono()
 
-  app.get('/api/sessions', async (c) => {
+  app.get('/api/sessions', describeRoute({
+    tags: ['sessions'],
+    summary: 'List the sessions the caller may read, with participant counts and last activity',
+    parameters: [limitQuery],
+    responses: { 200: jsonResponse('`{ sessions: [{ id, title, version, position, createdAt, lastActivity, participants, online }] }`'), ...errorResponses([400]) },
+  }), async (c) => {
     const identity = c.var.identity
     const limit = limitParam(c, 100, 1000)
     const heads = (await store.listSessions())
@@ -53,7 +59,12 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     return c.json({ sessions })
   })
 
-  app.post('/api/sessions', async (c) => {
+  app.post('/api/sessions', describeRoute({
+    tags: ['sessions'],
+    summary: 'Create a session (editor or admin); recorded as `session.created`',
+    requestBody: jsonBody(CreateBody, 'without `id`, a random UUID is chosen'),
+    responses: { 201: jsonResponse('`{ id, title, version, position }`'), ...errorResponses([400, 409]) },
+  }), async (c) => {
     const parsed = CreateBody.safeParse(await readJson(c))
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     const id = parsed.data.id ?? randomUUID()
@@ -64,7 +75,11 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     return c.json({ id, title: parsed.data.title ?? null, version: result.version, position: result.events[0].position }, 201)
   })
 
-  app.get('/api/sessions/:id', async (c) => {
+  app.get('/api/sessions/:id', describeRoute({
+    tags: ['sessions'],
+    summary: "A session: its version, position, participants and its document's current state",
+    responses: { 200: jsonResponse('`{ id, version, position, participants: [{ id, name, kind, online }], state: { selections, explorationPath, annotations, decisions } }`'), ...errorResponses([400, 404]) },
+  }), async (c) => {
     const session = sessionParam(c, 'read')
     const head = await existingSession(store, session)
     const [participants, state] = await Promise.all([listParticipants(store, session), stateOf(session)])
