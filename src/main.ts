@@ -2,7 +2,9 @@
  * The composition root: config → store → rooms → app → listen. `startServer` is what the CLI's
  * `serve` runs and what tests start on port 0; `close()` shuts it down gracefully.
  */
+import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { authMode } from './auth/mode.js'
@@ -13,6 +15,7 @@ import { createAuthenticator } from './http/authenticate.js'
 import { isAuthError } from './auth/errors.js'
 import { createRoomManager, type RoomManager } from './collab/createRoomManager.js'
 import { attachSyncEndpoint } from './collab/upgrade.js'
+import { createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
 import { createMetrics } from './http/metrics.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
@@ -27,6 +30,8 @@ import { openEventLog } from './openEventLog.js'
 import type { EventStore } from './store/types.js'
 
 export interface RunningServer {
+  /** This instance's id in the registry. */
+  instanceId: string
   url: string
   port: number
   store: EventStore
@@ -54,7 +59,18 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
   })
   const metrics = createMetrics()
+  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  // Presence between instances: Redis when configured, else the PostgreSQL they share; PGlite is one process.
+  let bus: PresenceBus | undefined
+  try {
+    if (config.redisUrl) bus = await createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'presence' }) })
+    else if (store.driver.kind === 'postgres') bus = createPostgresBus(store.driver, { schema: config.dbSchema, log: log.child({ module: 'presence' }) })
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   const rooms = createRoomManager({
+    presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs },
     store,
     log: log.child({ module: 'collab' }),
     config: {
@@ -132,6 +148,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
 
   let closing: Promise<void> | undefined
   return {
+    instanceId,
     url,
     port,
     store,

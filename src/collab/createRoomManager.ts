@@ -9,6 +9,8 @@ import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
 import { createUpdateFeed } from './feed.js'
+import type { PresenceBus } from './presenceBus.js'
+import { createPresenceRelay } from './presenceRelay.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
@@ -24,6 +26,8 @@ export interface RoomManagerOptions {
   store: EventStore
   log?: Log
   config?: Partial<RoomConfig>
+  /** Carries presence to and from the other instances (README "Running several instances"). */
+  presence?: { bus: PresenceBus; instanceId: string; timeoutMs: number }
 }
 
 export interface RoomInfo {
@@ -64,13 +68,14 @@ export interface RoomManager {
  * const rooms = createRoomManager({ store, log, config: { graceMs: 10_000 } })
  * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
  */
-export function createRoomManager({ store, log = silentLog, config = {} }: RoomManagerOptions): RoomManager {
+export function createRoomManager({ store, log = silentLog, config = {}, presence }: RoomManagerOptions): RoomManager {
   const background = new Set<Promise<unknown>>()
   const ctx: CollabContext = {
     store,
     log,
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
     feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed')),
+    relay: presence ? createPresenceRelay({ ...presence, log }) : undefined,
     pendingAppends: 0,
     track(work) {
       background.add(work)
@@ -216,6 +221,7 @@ export function createRoomManager({ store, log = silentLog, config = {} }: RoomM
     })))
     await idle()
     await ctx.feed.close()
+    await ctx.relay?.close()
   }
 
   return {
