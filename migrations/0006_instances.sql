@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS instances (
   version text NOT NULL,
   started_at timestamptz NOT NULL,
   last_seen timestamptz NOT NULL,
+  -- Its heartbeat interval: it is live while last_seen is within three of them.
+  heartbeat_ms integer NOT NULL,
   sessions integer NOT NULL,
   connections integer NOT NULL,
   position bigint NOT NULL

@@ -17,6 +17,9 @@ import { createRoomManager, type RoomManager } from './collab/createRoomManager.
 import { attachSyncEndpoint } from './collab/upgrade.js'
 import { createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
 import { createMetrics } from './http/metrics.js'
+import { instanceRoutes } from './http/routes/instances.js'
+import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
+import { Gauge } from 'prom-client'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
 import { memoryRoutes } from './http/routes/memory.js'
@@ -96,6 +99,8 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     loaded.doc.destroy()
     return state
   }
+  // The registry starts once the port is known (its advertised URL has it).
+  let registry: InstanceRegistry | undefined
   const authenticate = createAuthenticator(mode)
   const app = createApp({
     log,
@@ -110,6 +115,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
+      instanceRoutes({ store, registry: () => registry }),
     ],
   })
 
@@ -144,6 +150,38 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
+  const wildcard = config.host === '0.0.0.0' || config.host === '::'
+  try {
+    registry = await startInstanceRegistry({
+      driver: store.driver,
+      id: instanceId,
+      url: config.publicUrl ?? (wildcard ? `http://${hostname()}:${port}` : url),
+      heartbeatMs: config.heartbeatMs,
+      // Before the feed started (no room loaded yet) it has nothing to read: it is at the head.
+      stats: async () => ({ ...sessionsAndConnections(rooms), position: rooms.feedPosition() ?? (await store.lastPosition()) }),
+      head: () => store.lastPosition(),
+      log: log.child({ module: 'instances' }),
+    })
+  } catch (error) {
+    await sync.close()
+    await rooms.close()
+    server.close()
+    server.closeAllConnections()
+    await store.close()
+    throw error
+  }
+  const started = registry
+  new Gauge({
+    name: 'mnemo_instance_lag',
+    help: 'How far each live instance\'s feed is behind the log\'s head (events), as of this instance\'s last heartbeat',
+    labelNames: ['instance'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset()
+      for (const instance of started.lastSeen()) this.set({ instance: instance.id }, instance.lag)
+    },
+  })
+  metrics.gauge('mnemo_instances_live', 'Live instances in the registry, as of this instance\'s last heartbeat', () => started.lastSeen().length)
   log.info({ port, host: config.host, store: config.databaseUrl ? 'postgres' : 'pglite', auth: mode.mode }, 'listening')
 
   let closing: Promise<void> | undefined
@@ -156,7 +194,8 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     server,
     close() {
       closing ??= (async () => {
-        // Stop taking connections, flush and snapshot rooms (clients get 1012), then HTTP.
+        // Leave the registry, stop taking connections, flush and snapshot rooms (clients get 1012), then HTTP.
+        await started.close()
         await sync.close()
         await rooms.close()
         await new Promise<void>((resolve) => {
@@ -168,6 +207,11 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       return closing
     },
   }
+}
+
+function sessionsAndConnections(rooms: RoomManager): { sessions: number; connections: number } {
+  const { rooms: sessions, connections } = rooms.stats()
+  return { sessions, connections }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -58,6 +58,8 @@ export interface RoomManager {
   /** The live document of a loaded room: read it, never write it (writes bypass the log). */
   docOf(session: string): Y.Doc | undefined
   stats(): RoomStats
+  /** How far the update feed has read the log; undefined before the first room started it. */
+  feedPosition(): number | undefined
   /** Resolves when every update submitted so far is stored and applied, and background writes are done. */
   idle(): Promise<void>
   close(): Promise<void>
@@ -242,6 +244,7 @@ export function createRoomManager({ store, log = silentLog, config = {}, presenc
       return room && room.state !== 'closed' ? room.doc : undefined
     },
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
+    feedPosition: () => ctx.feed.position(),
     idle,
     close,
   }
