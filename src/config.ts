@@ -55,6 +55,7 @@ const EnvSchema = z.object({
     message: 'MNEMO_PUBLIC_URL must be an http:// or https:// URL',
   }),
   MNEMO_HEARTBEAT_MS: int('MNEMO_HEARTBEAT_MS', 100, 600_000, 5000),
+  MNEMO_SHUTDOWN_DELAY_MS: int('MNEMO_SHUTDOWN_DELAY_MS', 0, 600_000, 0),
 })
 
 export interface Config {
@@ -95,6 +96,8 @@ export interface Config {
   publicUrl?: string
   /** How often this instance writes its heartbeat; three missed ones and it drops out. */
   heartbeatMs: number
+  /** On shutdown, /health answers 503 for this long before the sync sockets are closed (1012). */
+  shutdownDelayMs: number
   cascade: CascadeConfig
 }
 
@@ -146,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     instanceId: e.MNEMO_INSTANCE_ID || undefined,
     publicUrl: e.MNEMO_PUBLIC_URL || undefined,
     heartbeatMs: e.MNEMO_HEARTBEAT_MS,
+    shutdownDelayMs: e.MNEMO_SHUTDOWN_DELAY_MS,
     cascade,
   }
 }

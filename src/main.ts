@@ -99,6 +99,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     loaded.doc.destroy()
     return state
   }
+  let draining = false
   // The registry starts once the port is known (its advertised URL has it).
   let registry: InstanceRegistry | undefined
   const authenticate = createAuthenticator(mode)
@@ -110,7 +111,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     corsOrigins: config.corsOrigins,
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
-      healthRoutes({ store, metrics }),
+      healthRoutes({ store, metrics, draining: () => draining }),
       eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
@@ -194,10 +195,14 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     server,
     close() {
       closing ??= (async () => {
-        // Leave the registry, stop taking connections, flush and snapshot rooms (clients get 1012), then HTTP.
+        // Fail /health (the load balancer stops sending anyone here) and wait MNEMO_SHUTDOWN_DELAY_MS;
+        // leave the registry; flush and snapshot rooms, closing sockets with 1012 (clients reconnect
+        // elsewhere; one that upgrades meanwhile gets the same), then stop upgrades and HTTP.
+        draining = true
+        if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs))
         await started.close()
-        await sync.close()
         await rooms.close()
+        await sync.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeAllConnections()

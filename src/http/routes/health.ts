@@ -1,13 +1,20 @@
-/** `/health` (503 when the store does not answer) and `/metrics` (Prometheus text). */
+/**
+ * `/health` (503 when the store does not answer, or while the instance shuts down, so that a load
+ * balancer sends nobody new) and `/metrics` (Prometheus text).
+ */
 import { Hono } from 'hono'
 import type { EventStore } from '../../store/types.js'
 import type { Metrics } from '../metrics.js'
 
 const PING_TIMEOUT_MS = 2000
 
-export function healthRoutes({ store, metrics }: { store: EventStore; metrics: Metrics }) {
+export function healthRoutes({ store, metrics, draining = () => false }: { store: EventStore; metrics: Metrics; draining?: () => boolean }) {
   const app = new Hono()
   app.get('/health', async (c) => {
+    if (draining()) {
+      c.header('Retry-After', '2')
+      return c.json({ status: 'draining', db: 'unknown' }, 503)
+    }
     try {
       await withTimeout(store.ping(), PING_TIMEOUT_MS)
       return c.json({ status: 'ok', db: 'ok' })
