@@ -45,6 +45,17 @@ const EnvSchema = z.object({
   MNEMO_MAX_DOC_BYTES: int('MNEMO_MAX_DOC_BYTES', 1024, 2 ** 32, 64 * 1024 * 1024),
   MNEMO_RATE_HTTP_PER_SEC: int('MNEMO_RATE_HTTP_PER_SEC', 0, 1_000_000, 100),
   MNEMO_RATE_HTTP_BURST: int('MNEMO_RATE_HTTP_BURST', 1, 1_000_000, 200),
+  MNEMO_REDIS_URL: z.string().optional().refine((v) => !v || /^rediss?:\/\//.test(v), {
+    message: 'MNEMO_REDIS_URL must start with redis:// or rediss://',
+  }),
+  MNEMO_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'MNEMO_REDIS_PREFIX must be up to 64 letters, digits or _ : . -').default('mnemo:'),
+  MNEMO_PRESENCE_TIMEOUT_MS: int('MNEMO_PRESENCE_TIMEOUT_MS', 300, 600_000, 30_000),
+  MNEMO_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'MNEMO_INSTANCE_ID must be 1 to 100 letters, digits or _ . : -').optional(),
+  MNEMO_PUBLIC_URL: z.string().optional().refine((v) => !v || /^https?:\/\/[^\s]+$/.test(v), {
+    message: 'MNEMO_PUBLIC_URL must be an http:// or https:// URL',
+  }),
+  MNEMO_HEARTBEAT_MS: int('MNEMO_HEARTBEAT_MS', 100, 600_000, 5000),
+  MNEMO_SHUTDOWN_DELAY_MS: int('MNEMO_SHUTDOWN_DELAY_MS', 0, 600_000, 0),
 })
 
 export interface Config {
@@ -74,6 +85,19 @@ export interface Config {
   /** HTTP requests a second per identity (token bucket; 0 = no limit), and the burst above it. */
   rateHttpPerSec: number
   rateHttpBurst: number
+  /** Presence and shared limits over Redis pub/sub instead of PostgreSQL; and the prefix of its channels and keys. */
+  redisUrl?: string
+  redisPrefix: string
+  /** A state from another instance not refreshed for this long is removed. */
+  presenceTimeoutMs: number
+  /** This instance's id in the registry (default: host name, process id and a random part). */
+  instanceId?: string
+  /** The URL this instance advertises in the registry (default: derived from HOST and the port). */
+  publicUrl?: string
+  /** How often this instance writes its heartbeat; three missed ones and it drops out. */
+  heartbeatMs: number
+  /** On shutdown, /health answers 503 for this long before the sync sockets are closed (1012). */
+  shutdownDelayMs: number
   cascade: CascadeConfig
 }
 
@@ -119,6 +143,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxDocBytes: e.MNEMO_MAX_DOC_BYTES,
     rateHttpPerSec: e.MNEMO_RATE_HTTP_PER_SEC,
     rateHttpBurst: e.MNEMO_RATE_HTTP_BURST,
+    redisUrl: e.MNEMO_REDIS_URL || undefined,
+    redisPrefix: e.MNEMO_REDIS_PREFIX,
+    presenceTimeoutMs: e.MNEMO_PRESENCE_TIMEOUT_MS,
+    instanceId: e.MNEMO_INSTANCE_ID || undefined,
+    publicUrl: e.MNEMO_PUBLIC_URL || undefined,
+    heartbeatMs: e.MNEMO_HEARTBEAT_MS,
+    shutdownDelayMs: e.MNEMO_SHUTDOWN_DELAY_MS,
     cascade,
   }
 }

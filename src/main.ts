@@ -2,7 +2,9 @@
  * The composition root: config → store → rooms → app → listen. `startServer` is what the CLI's
  * `serve` runs and what tests start on port 0; `close()` shuts it down gracefully.
  */
+import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { authMode } from './auth/mode.js'
@@ -13,7 +15,11 @@ import { createAuthenticator } from './http/authenticate.js'
 import { isAuthError } from './auth/errors.js'
 import { createRoomManager, type RoomManager } from './collab/createRoomManager.js'
 import { attachSyncEndpoint } from './collab/upgrade.js'
+import { createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
 import { createMetrics } from './http/metrics.js'
+import { instanceRoutes } from './http/routes/instances.js'
+import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
+import { Gauge } from 'prom-client'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
 import { inspectorRoutes } from './http/routes/inspector.js'
@@ -28,6 +34,8 @@ import { openEventLog } from './openEventLog.js'
 import type { EventStore } from './store/types.js'
 
 export interface RunningServer {
+  /** This instance's id in the registry. */
+  instanceId: string
   url: string
   port: number
   store: EventStore
@@ -56,7 +64,18 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     cascade: config.cascade,
     onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
   })
+  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  // Presence between instances: Redis when configured, else the PostgreSQL they share; PGlite is one process.
+  let bus: PresenceBus | undefined
+  try {
+    if (config.redisUrl) bus = await createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'presence' }) })
+    else if (store.driver.kind === 'postgres') bus = createPostgresBus(store.driver, { schema: config.dbSchema, log: log.child({ module: 'presence' }) })
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   const rooms = createRoomManager({
+    presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs },
     store,
     observe: metrics.observeUpdate,
     log: log.child({ module: 'collab' }),
@@ -83,6 +102,9 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     loaded.doc.destroy()
     return state
   }
+  let draining = false
+  // The registry starts once the port is known (its advertised URL has it).
+  let registry: InstanceRegistry | undefined
   const authenticate = createAuthenticator(mode)
   const app = createApp({
     log,
@@ -92,11 +114,12 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     corsOrigins: config.corsOrigins,
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
     routes: [
-      healthRoutes({ store, metrics }),
+      healthRoutes({ store, metrics, draining: () => draining }),
       eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
       sessionRoutes({ store, stateOf }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
+      instanceRoutes({ store, registry: () => registry }),
       inspectorRoutes(),
     ],
   })
@@ -132,10 +155,43 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
+  const wildcard = config.host === '0.0.0.0' || config.host === '::'
+  try {
+    registry = await startInstanceRegistry({
+      driver: store.driver,
+      id: instanceId,
+      url: config.publicUrl ?? (wildcard ? `http://${hostname()}:${port}` : url),
+      heartbeatMs: config.heartbeatMs,
+      // Before the feed started (no room loaded yet) it has nothing to read: it is at the head.
+      stats: async () => ({ ...sessionsAndConnections(rooms), position: rooms.feedPosition() ?? (await store.lastPosition()) }),
+      head: () => store.lastPosition(),
+      log: log.child({ module: 'instances' }),
+    })
+  } catch (error) {
+    await sync.close()
+    await rooms.close()
+    server.close()
+    server.closeAllConnections()
+    await store.close()
+    throw error
+  }
+  const started = registry
+  new Gauge({
+    name: 'mnemo_instance_lag',
+    help: 'How far each live instance\'s feed is behind the log\'s head (events), as of this instance\'s last heartbeat',
+    labelNames: ['instance'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset()
+      for (const instance of started.lastSeen()) this.set({ instance: instance.id }, instance.lag)
+    },
+  })
+  metrics.gauge('mnemo_instances_live', 'Live instances in the registry, as of this instance\'s last heartbeat', () => started.lastSeen().length)
   log.info({ port, host: config.host, store: config.databaseUrl ? 'postgres' : 'pglite', auth: mode.mode }, 'listening')
 
   let closing: Promise<void> | undefined
   return {
+    instanceId,
     url,
     port,
     store,
@@ -143,9 +199,14 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     server,
     close() {
       closing ??= (async () => {
-        // Stop taking connections, flush and snapshot rooms (clients get 1012), then HTTP.
-        await sync.close()
+        // Fail /health (the load balancer stops sending anyone here) and wait MNEMO_SHUTDOWN_DELAY_MS;
+        // leave the registry; flush and snapshot rooms, closing sockets with 1012 (clients reconnect
+        // elsewhere; one that upgrades meanwhile gets the same), then stop upgrades and HTTP.
+        draining = true
+        if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs))
+        await started.close()
         await rooms.close()
+        await sync.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeAllConnections()
@@ -155,6 +216,11 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       return closing
     },
   }
+}
+
+function sessionsAndConnections(rooms: RoomManager): { sessions: number; connections: number } {
+  const { rooms: sessions, connections } = rooms.stats()
+  return { sessions, connections }
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -9,6 +9,8 @@ import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
 import { createUpdateFeed } from './feed.js'
+import type { PresenceBus } from './presenceBus.js'
+import { createPresenceRelay } from './presenceRelay.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
@@ -26,6 +28,8 @@ export interface RoomManagerOptions {
   config?: Partial<RoomConfig>
   /** Timings of every client update (metrics). */
   observe?: UpdateObserver
+  /** Carries presence to and from the other instances (README "Running several instances"). */
+  presence?: { bus: PresenceBus; instanceId: string; timeoutMs: number }
 }
 
 export interface RoomInfo {
@@ -56,6 +60,8 @@ export interface RoomManager {
   /** The live document of a loaded room: read it, never write it (writes bypass the log). */
   docOf(session: string): Y.Doc | undefined
   stats(): RoomStats
+  /** How far the update feed has read the log; undefined before the first room started it. */
+  feedPosition(): number | undefined
   /** Resolves when every update submitted so far is stored and applied, and background writes are done. */
   idle(): Promise<void>
   close(): Promise<void>
@@ -66,13 +72,14 @@ export interface RoomManager {
  * const rooms = createRoomManager({ store, log, config: { graceMs: 10_000 } })
  * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
  */
-export function createRoomManager({ store, log = silentLog, config = {}, observe = noObserver }: RoomManagerOptions): RoomManager {
+export function createRoomManager({ store, log = silentLog, config = {}, observe = noObserver, presence }: RoomManagerOptions): RoomManager {
   const background = new Set<Promise<unknown>>()
   const ctx: CollabContext = {
     store,
     log,
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
     feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed')),
+    relay: presence ? createPresenceRelay({ ...presence, log }) : undefined,
     pendingAppends: 0,
     observe,
     track(work) {
@@ -219,6 +226,7 @@ export function createRoomManager({ store, log = silentLog, config = {}, observe
     })))
     await idle()
     await ctx.feed.close()
+    await ctx.relay?.close()
   }
 
   return {
@@ -239,6 +247,7 @@ export function createRoomManager({ store, log = silentLog, config = {}, observe
       return room && room.state !== 'closed' ? room.doc : undefined
     },
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
+    feedPosition: () => ctx.feed.position(),
     idle,
     close,
   }

@@ -20,12 +20,15 @@ export interface UpdateFeed {
    * committed before then, the read sees; whatever is delivered after, the tap keeps.
    */
   tap(session: string): Promise<Tap>
+  /** How far the feed has read the log; undefined before the first room started it. */
+  position(): number | undefined
   close(): Promise<void>
 }
 
 export function createUpdateFeed(store: EventStore, onError: (error: unknown) => void): UpdateFeed {
   const taps = new Map<string, Set<(event: StoredEvent) => void>>()
   let subscription: Promise<Subscription> | undefined
+  let current: Subscription | undefined
   let closed = false
 
   function dispatch(event: StoredEvent): void {
@@ -41,7 +44,7 @@ export function createUpdateFeed(store: EventStore, onError: (error: unknown) =>
   /** Subscribes from the log's current end, once; a failed start is retried by the next tap. */
   function started(): Promise<Subscription> {
     subscription ??= store.lastPosition().then(
-      (after) => store.subscribe({ types: ['doc.update'], after }, dispatch),
+      (after) => (current = store.subscribe({ types: ['doc.update'], after }, dispatch)),
       (error: unknown) => {
         subscription = undefined
         throw error
@@ -78,6 +81,7 @@ export function createUpdateFeed(store: EventStore, onError: (error: unknown) =>
         },
       }
     },
+    position: () => current?.position(),
     async close() {
       closed = true
       taps.clear()

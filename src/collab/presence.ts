@@ -9,6 +9,12 @@
  * `maxAwarenessPerIdentity` ids over all its connections (so it cannot fill the room's cap);
  * and states are bounded in bytes per connection and per room (a state that would go over
  * is dropped, as awareness always is under pressure).
+ *
+ * Several instances (presenceRelay.ts): `onLocalChange` hears every change to the states of this
+ * instance's own connections, for the other instances; their states come in through
+ * `receiveRemote`, are sent on to this instance's connections, never sent back out, and go when
+ * their instance stops refreshing them (`expireRemote`). A client id held here wins over the
+ * same id from elsewhere (a client that moved here has the newer state).
  */
 import type * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
@@ -36,7 +42,21 @@ interface Owner {
 
 export type Broadcast = (frame: Uint8Array, except: Connection | undefined) => void
 
-export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadcast): Presence {
+/** Origin of states that came from another instance, and of their expiry: neither goes back out. */
+const REMOTE = Symbol('remote presence')
+const EXPIRED = Symbol('remote presence expired')
+
+/** A state another instance holds, and when it last said so. */
+interface RemoteHold {
+  instance: string
+  seen: number
+  /** The identity the state is stamped with (its `user.id`). */
+  identity: unknown
+}
+
+export function createPresence(
+  doc: Y.Doc, config: RoomConfig, broadcast: Broadcast, onLocalChange?: (clientIds: number[]) => void,
+): Presence {
   const awareness = new Awareness(doc)
   awareness.setLocalState(null) // the server is not a participant
   const claims = new Map<number, Claim>()
@@ -52,6 +72,7 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
    * that comes back starts above the highest clock forgotten.
    */
   let forgottenClock = -1
+  const remote = new Map<number, RemoteHold>()
 
   const onUpdate = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown,
@@ -60,6 +81,11 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
     // Origins are a connection (its own update: it has it already) or a string (closed, timeout).
     const except = typeof origin === 'object' && origin !== null ? (origin as Connection) : undefined
     broadcast(encodeAwareness(encodeAwarenessUpdate(awareness, changed)), except)
+    if (onLocalChange && origin !== REMOTE && origin !== EXPIRED) {
+      const own = changed.filter((id) => !remote.has(id))
+      if (own.length > 0) onLocalChange(own)
+    }
+    for (const id of removed) remote.delete(id)
   }
   awareness.on('update', onUpdate)
 
@@ -84,11 +110,18 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
     if (entry.state === null) return undefined // removing a state nobody holds
     const owner = owners.get(entry.clientID)
     if (owner && owner.identity !== conn.identity.id && owner.until > Date.now()) return undefined
+    // Held by another instance: only its own participant takes it over (it moved here); stock
+    // providers echo the states they receive, which must not take another's id.
+    const hold = remote.get(entry.clientID)
+    if (hold && hold.identity !== conn.identity.id) return undefined
     if (conn.awarenessClients.size >= config.maxAwarenessPerConnection) return 'too-many'
     if (claims.size >= config.maxAwarenessPerRoom) return undefined
     if ((perIdentity.get(conn.identity.id) ?? 0) >= config.maxAwarenessPerIdentity) return undefined
     const sent = awareness.meta.get(entry.clientID)?.clock ?? (forgottenClock >= 0 ? forgottenClock : undefined)
-    const fresh: Claim = { conn, offset: sent === undefined ? 0 : Math.max(0, sent + 1 - entry.clock), bytes: 0 }
+    // Taken over from another instance, whose removal of it (its clock + 1) may still be on the
+    // way to the others: this instance's clocks for it start above that.
+    const margin = remote.delete(entry.clientID) ? 2 : 1
+    const fresh: Claim = { conn, offset: sent === undefined ? 0 : Math.max(0, sent + margin - entry.clock), bytes: 0 }
     claims.set(entry.clientID, fresh)
     owners.set(entry.clientID, { identity: conn.identity.id, until: Infinity })
     countIdentity(conn.identity.id, 1)
@@ -168,6 +201,35 @@ export function createPresence(doc: Y.Doc, config: RoomConfig, broadcast: Broadc
       removeAwarenessStates(awareness, ids, 'closed')
       if (awareness.meta.size > config.maxAwarenessPerRoom) forgetStateless()
     },
+    receiveRemote(instance, update) {
+      const now = Date.now()
+      const accepted: AwarenessEntry[] = []
+      for (const entry of validateAwarenessUpdate(update)) {
+        if (claims.has(entry.clientID)) continue // held here: the newer state is ours
+        if (entry.state !== null) {
+          if (!remote.has(entry.clientID) && remote.size >= config.maxAwarenessPerRoom) continue
+          const user = entry.state.user as { id?: unknown } | undefined
+          remote.set(entry.clientID, { instance, seen: now, identity: user?.id })
+        } else if (remote.get(entry.clientID)?.instance !== instance) {
+          continue // a removal from an instance that no longer holds it
+        }
+        accepted.push(entry)
+      }
+      if (accepted.length > 0) applyAwarenessUpdate(awareness, encodeAwarenessEntries(accepted), REMOTE)
+    },
+    ownStates() {
+      const ids = [...claims.keys()].filter((id) => awareness.states.has(id))
+      return ids
+    },
+    expireRemote(before, instance) {
+      const gone: number[] = []
+      for (const [id, hold] of remote) {
+        if (hold.seen < before || hold.instance === instance) gone.push(id)
+      }
+      for (const id of gone) remote.delete(id)
+      if (gone.length > 0) removeAwarenessStates(awareness, gone, EXPIRED)
+    },
+    remoteSize: () => remote.size,
     states() {
       const ids = [...awareness.getStates().keys()]
       return ids.length > 0 ? encodeAwareness(encodeAwarenessUpdate(awareness, ids)) : undefined

@@ -29,7 +29,8 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
     ctx.log.warn({ session, skipped: loaded.skipped }, 'stored updates that yjs refused were left out of the document')
   }
   // The presence broadcasts through the room it belongs to, which the closure finds later.
-  const presence = createPresence(loaded.doc, ctx.config, (frame, except) => broadcast(ctx, room, frame, except))
+  const presence = createPresence(loaded.doc, ctx.config, (frame, except) => broadcast(ctx, room, frame, except),
+    ctx.relay ? (ids) => ctx.relay!.changed(room, ids) : undefined)
   const room: Room = {
     session,
     state: 'ready',
@@ -54,6 +55,7 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
   }
   room.tap = tap
   tap.start(loaded.position, (event) => receiveStored(ctx, room, event))
+  if (ctx.relay) room.relayStop = await ctx.relay.attach(room)
   ctx.log.debug({ session, position: loaded.position, replayed: loaded.replayed }, 'room loaded')
   // A decision may have reached its quorum in updates written without a room (HTTP, import).
   afterApply(ctx, room)
@@ -74,6 +76,7 @@ export async function unloadRoom(ctx: CollabContext, room: Room, beforeClose?: (
   beforeClose?.()
   room.state = 'closed'
   room.tap?.stop()
+  await room.relayStop?.()
   await Promise.allSettled([...room.presenceWrites.values()])
   room.presence.destroy()
   room.doc.destroy()

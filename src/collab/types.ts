@@ -7,6 +7,7 @@ import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor, Participant } from '../vocabulary.js'
 import type { Tap, UpdateFeed } from './feed.js'
+import type { PresenceRelay } from './presenceRelay.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
 import type { TokenBucket } from '../tokenBucket.js'
@@ -169,6 +170,8 @@ export interface Room {
   decisionsHandled: Set<string>
   /** This session's share of the manager's update feed. */
   tap?: Tap
+  /** Stops relaying its presence to the other instances (presenceRelay.ts). */
+  relayStop?: () => Promise<void>
   unloadTimer?: NodeJS.Timeout
   /** Set when unloading starts; resolves once the room has unloaded. */
   unloaded?: Promise<void>
@@ -189,6 +192,17 @@ export interface Presence {
   receive(conn: Connection, update: Uint8Array): boolean
   /** Removes every state the connection spoke for, and tells the others. */
   release(conn: Connection): void
+  /**
+   * Applies the states another instance (`instance`, its id) sends for its own connections;
+   * entries for client ids held here are dropped. Throws ProtocolError when malformed.
+   */
+  receiveRemote(instance: string, update: Uint8Array): void
+  /** The client ids with a state that this instance's connections hold. */
+  ownStates(): number[]
+  /** Removes the other instances' states not refreshed since `before` (epoch ms), and all of `instance`'s when given. */
+  expireRemote(before: number, instance?: string): void
+  /** Number of states other instances hold. */
+  remoteSize(): number
   /** All current states as one awareness update; undefined when there are none. */
   states(): Uint8Array | undefined
   /** Number of states held. */
@@ -202,6 +216,8 @@ export interface CollabContext {
   log: Log
   config: RoomConfig
   feed: UpdateFeed
+  /** Presence to and from the other instances; absent on one instance alone. */
+  relay?: PresenceRelay
   /** Appends submitted and not yet settled, across rooms. */
   pendingAppends: number
   /** Keeps background work (snapshots, presence events) for close() to wait on. */

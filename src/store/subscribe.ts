@@ -133,6 +133,7 @@ export function subscribe(
       controller.abort()
       await done
     },
+    position: () => scanned,
   }
 }
 

@@ -106,6 +106,8 @@ export interface SubscribeOptions {
 export interface Subscription {
   /** Resolves once the subscription has stopped. */
   close(): Promise<void>
+  /** The position up to which the log has been read (delivered, or not of this subscription). */
+  position(): number
 }
 
 export interface SessionHead {

@@ -1,4 +1,7 @@
-/** `/health` (503 when the store does not answer) and `/metrics` (Prometheus text). */
+/**
+ * `/health` (503 when the store does not answer, or while the instance shuts down, so that a load
+ * balancer sends nobody new) and `/metrics` (Prometheus text).
+ */
 import { Hono } from 'hono'
 import type { EventStore } from '../../store/types.js'
 import type { Metrics } from '../metrics.js'
@@ -6,7 +9,7 @@ import { describeRoute, jsonResponse, textResponse } from '../describe.js'
 
 const PING_TIMEOUT_MS = 2000
 
-export function healthRoutes({ store, metrics }: { store: EventStore; metrics: Metrics }) {
+export function healthRoutes({ store, metrics, draining = () => false }: { store: EventStore; metrics: Metrics; draining?: () => boolean }) {
   const app = new Hono()
   app.get('/health', describeRoute({
     tags: ['operations'],
@@ -16,6 +19,10 @@ export function healthRoutes({ store, metrics }: { store: EventStore; metrics: M
       503: jsonResponse('`{ status: "degraded", db: "unavailable" }`: the store does not answer (`Retry-After`)'),
     },
   }), async (c) => {
+    if (draining()) {
+      c.header('Retry-After', '2')
+      return c.json({ status: 'draining', db: 'unknown' }, 503)
+    }
     try {
       await withTimeout(store.ping(), PING_TIMEOUT_MS)
       return c.json({ status: 'ok', db: 'ok' })
