@@ -168,11 +168,7 @@ async function startMnemo (): Promise<RunningServer> {
     const env = { HOST, DATABASE_URL: databaseUrl, MNEMO_RATE_UPDATES_PER_SEC: rateLimit }
     // BENCH_SERVER_CPU_PROF=<dir>: a CPU profile of the mnemo server per run, written when it stops.
     const profileDir = process.env.BENCH_SERVER_CPU_PROF
-    // BENCH_SERVER_NODE_ARGS: more flags for mnemo's node, space-separated (V8 tuning experiments).
-    const nodeArgs = [
-      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)
-    ]
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
     const migrateFailure = await runCli(['migrate'], serverEnv({ ...env, LOG_LEVEL: 'warn' }))
     let server: ChildServer
     try {

@@ -127,39 +127,6 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   }
 
   /**
-   * Watches the reserved connection that runs the statement given `onexecute`: `closed`
-   * rejects and `gone()` turns true once that connection has closed; `named()` says whether
-   * the statement went out (postgres.js named its connection). `detach()` stops watching.
-   */
-  function watchConnection() {
-    let id: number | undefined
-    let closesAtStart = 0
-    let fail: (error: Error) => void = () => {}
-    const closed = new Promise<never>((_, reject) => {
-      fail = reject
-    })
-    closed.catch(() => {}) // raced by the callers; never settles when the connection outlives them
-    const watcher = () => fail(connectionGone())
-    return {
-      closed,
-      onexecute(connection: { id: number }) {
-        id = connection.id
-        closesAtStart = closes.get(id) ?? 0
-        const watchers = closeWatchers.get(id) ?? new Set()
-        watchers.add(watcher)
-        closeWatchers.set(id, watchers)
-        return true
-      },
-      named: () => id !== undefined,
-      gone: () => id !== undefined && (closes.get(id) ?? 0) !== closesAtStart,
-      detach() {
-        const watchers = id === undefined ? undefined : closeWatchers.get(id)
-        if (watchers?.delete(watcher) && watchers.size === 0) closeWatchers.delete(id!)
-      },
-    }
-  }
-
-  /**
    * A transaction on a reserved connection. postgres.js's own `sql.begin` kills the process
    * when the connection dies mid-transaction: its ROLLBACK (or the callback's next query) is
    * written to the closed socket from a setImmediate, where the TypeError is nobody's to catch
@@ -170,9 +137,25 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
    */
   async function transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const { pool, reserved } = await reserve()
+    let id: number | undefined
+    let closesAtStart = 0
+    let fail: (error: Error) => void = () => {}
+    const closed = new Promise<never>((_, reject) => {
+      fail = reject
+    })
+    closed.catch(() => {}) // raced below; never settles when the connection outlives us
+    const watcher = () => fail(connectionGone())
     // The connection's id, taken as BEGIN goes out, the way postgres.js's begin() takes it.
-    const { onexecute, closed, gone, named, detach } = watchConnection()
+    const onexecute = (connection: { id: number }) => {
+      id = connection.id
+      closesAtStart = closes.get(id) ?? 0
+      const watchers = closeWatchers.get(id) ?? new Set()
+      watchers.add(watcher)
+      closeWatchers.set(id, watchers)
+      return true
+    }
     const untilClosed = <R>(work: Promise<R>) => Promise.race([work, closed])
+    const gone = () => id !== undefined && (closes.get(id) ?? 0) !== closesAtStart
     const tx: SqlExecutor = {
       query<R>(text: string, params: unknown[] = []) {
         return gone() ? Promise.reject(connectionGone()) : run<R>(reserved, text, params)
@@ -180,7 +163,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     }
     try {
       await untilClosed(reserved.unsafe('BEGIN', [], { onexecute } as postgres.UnsafeQueryOptions))
-      if (!named()) throw new Error('postgres.js did not name the transaction\'s connection: is it still version 3.4?')
+      if (id === undefined) throw new Error('postgres.js did not name the transaction\'s connection: is it still version 3.4?')
       const result = await untilClosed(fn(tx))
       if (gone()) throw connectionGone()
       await untilClosed(reserved.unsafe('COMMIT'))
@@ -190,7 +173,8 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       else await untilClosed(reserved.unsafe('ROLLBACK')).catch(() => {})
       throw error
     } finally {
-      detach()
+      const watchers = id === undefined ? undefined : closeWatchers.get(id)
+      if (watchers?.delete(watcher) && watchers.size === 0) closeWatchers.delete(id!)
       if (!gone()) reserved.release()
     }
   }
@@ -214,13 +198,30 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
 
   async function openLane(): Promise<Lane> {
     const { pool, reserved } = await reserve()
-    const watch = watchConnection()
-    const { onexecute, closed, detach } = watch
-    // Unlike a transaction's, a lane whose connection was never named is of no use.
-    const gone = () => !watch.named() || watch.gone()
+    let id: number | undefined
+    let closesAtStart = 0
+    let fail: (error: Error) => void = () => {}
+    const closed = new Promise<never>((_, reject) => {
+      fail = reject
+    })
+    closed.catch(() => {})
+    const watcher = () => fail(connectionGone())
+    const onexecute = (connection: { id: number }) => {
+      id = connection.id
+      closesAtStart = closes.get(id) ?? 0
+      const watchers = closeWatchers.get(id) ?? new Set()
+      watchers.add(watcher)
+      closeWatchers.set(id, watchers)
+      return true
+    }
+    const gone = () => id === undefined || (closes.get(id) ?? 0) !== closesAtStart
+    const detach = () => {
+      const watchers = id === undefined ? undefined : closeWatchers.get(id)
+      if (watchers?.delete(watcher) && watchers.size === 0) closeWatchers.delete(id!)
+    }
     try {
       await Promise.race([reserved.unsafe('SELECT 1', [], { onexecute } as postgres.UnsafeQueryOptions), closed])
-      if (!watch.named()) throw new Error('postgres.js did not name the lane\'s connection: is it still version 3.4?')
+      if (id === undefined) throw new Error('postgres.js did not name the lane\'s connection: is it still version 3.4?')
     } catch (error) {
       detach()
       if (!gone() && !diedInUse(error)) reserved.release()
