@@ -118,7 +118,7 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       // The integrity badge.
       await pageUntil(page, 'integrity ok', `document.querySelector('[data-testid=integrity]')?.textContent.startsWith('integrity ok')`)
       await shot(page, 'live')
-      await page.screenshot({ path: new URL('../docs/images/inspector-live.png', import.meta.url).pathname })
+      if (process.env.MNEMO_README_SCREENSHOTS) await page.screenshot({ path: new URL('../docs/images/inspector-live.png', import.meta.url).pathname })
 
       // Scrubbing back to the position of the first selection shows that state, as the API does.
       const events = (await call(server.url, 'GET', '/api/sessions/demo/events?limit=1000')).body.events as { position: number; type: string }[]
@@ -138,7 +138,7 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       // The graph as of then has no memories yet.
       await pageUntil(page, 'no memory nodes before they were formed', `document.querySelector('[data-testid=memory-graph]')?.dataset.nodes === '0'`)
       await shot(page, 'time-travel')
-      await page.screenshot({ path: new URL('../docs/images/inspector-time-travel.png', import.meta.url).pathname })
+      if (process.env.MNEMO_README_SCREENSHOTS) await page.screenshot({ path: new URL('../docs/images/inspector-time-travel.png', import.meta.url).pathname })
 
       // Back to live.
       await page.click('[data-testid=live]')
