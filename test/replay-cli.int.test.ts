@@ -1,36 +1,15 @@
 /** `mnemo replay | export | import | verify` on a real recorded session, as separate processes. */
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stateAt } from '../src/replay/stateAt.js'
 import { openStore } from '../src/store/openStore.js'
-import { MNEMO_BIN } from './fixtures/child.js'
+import { runMnemo } from './fixtures/child.js'
 import { postgresBackend, TEST_DATABASE_URL, type Backend } from './fixtures/db.js'
 import { recordMixedSession, type Observation } from './fixtures/recording.js'
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function mnemo(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MNEMO_BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(stdin ?? '')
-  })
-}
+const mnemo = runMnemo
 
 /** A database the CLI can open: a fresh schema on PostgreSQL, or a PGlite data directory. */
 interface Place {

@@ -4,7 +4,6 @@
  * delete or truncate events, disable the append-only triggers, or turn them off for its
  * session. PostgreSQL only (the embedded database has no roles).
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,24 +11,11 @@ import { loadConfig } from '../src/config.js'
 import { startServer, type RunningServer } from '../src/main.js'
 import { grantAppRole, loadMigrations, migrate } from '../src/store/migrate.js'
 import { openDriver, openStore } from '../src/store/openStore.js'
-import { MNEMO_BIN } from './fixtures/child.js'
+import { runMnemo } from './fixtures/child.js'
 import { TEST_DATABASE_URL } from './fixtures/db.js'
 import { call } from './fixtures/server.js'
 
-function mnemo(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MNEMO_BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const mnemo = runMnemo
 
 const asRole = (url: string, role: string): string => {
   const parsed = new URL(url)
