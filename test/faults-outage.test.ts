@@ -132,7 +132,12 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     await until(() => team.every((c, i) => c.seen.size > seenAtRecovery[i]!), { what: 'edits flowing again after the recovery', timeout: 30_000 })
     writers.stop()
     const everything = writers.all()
-    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), { what: 'clients converged', timeout: 30_000, explain: () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
+    // Appends that never settle show here (mnemo_pending_appends): a stuck pipeline, not a slow one.
+    let pendingAppends = ''
+    await until(async () => {
+      pendingAppends = (await fetch(`${server.url}/metrics`).then((r) => r.text())).split('\n').find((l) => l.startsWith('mnemo_pending_appends')) ?? ''
+      return team.every((c) => everything.every((key) => getSelections(c.doc).has(key)))
+    }, { what: 'clients converged', timeout: 30_000, explain: () => ({ pendingAppends, clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
         logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }) })
 
     await until(() => late.synced(), { what: 'a client that came during the outage synced' })
@@ -179,7 +184,12 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
     await until(async () => (await healthOf(server.url)) === 200, { what: '/health recovered' })
     writers.stop()
     const everything = writers.all()
-    await until(() => team.every((c) => everything.every((key) => getSelections(c.doc).has(key))), { what: 'clients converged', timeout: 30_000, explain: () => ({ clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
+    // Appends that never settle show here (mnemo_pending_appends): a stuck pipeline, not a slow one.
+    let pendingAppends = ''
+    await until(async () => {
+      pendingAppends = (await fetch(`${server.url}/metrics`).then((r) => r.text())).split('\n').find((l) => l.startsWith('mnemo_pending_appends')) ?? ''
+      return team.every((c) => everything.every((key) => getSelections(c.doc).has(key)))
+    }, { what: 'clients converged', timeout: 30_000, explain: () => ({ pendingAppends, clients: team.map((c) => ({ name: c.name, synced: c.synced(), closes: c.closes(), missing: everything.filter((k) => !getSelections(c.doc).has(k)).length })),
         logs: server.logs.slice(-8).map((l) => [l.msg, (l.err as any)?.message]) }) })
 
     // LISTEN is back: an update another instance stores reaches the clients well within the poll.

@@ -191,6 +191,11 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     reserved: postgres.ReservedSql
     gone(): boolean
     closed: Promise<never>
+    /** Statements sent on it and not yet settled. */
+    pending: number
+    /** Dropped: no new statements go to it; it is let go once `pending` is 0. */
+    dropped: boolean
+    healthy: boolean
     /** Stops watching its connection. */
     detach(): void
   }
@@ -228,17 +233,29 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       renew(pool, error)
       throw error
     }
-    return { pool, reserved, gone, closed, detach }
+    return { pool, reserved, gone, closed, pending: 0, dropped: false, healthy: true, detach }
   }
 
   const usable = (l: Lane | undefined): l is Lane => l !== undefined && !l.gone() && l.pool === sql
 
-  /** Forgets the lane; its connection goes back to the pool only when it is known to be well. */
+  /**
+   * Forgets the lane; its connection goes back to the pool only when it is known to be well.
+   * Statements still in flight on it keep their watcher until they settle: a lane dropped
+   * because its pool was replaced is closed by that pool's end() a moment later, and a
+   * statement that lost its watcher then would never settle (postgres.js does not fail what
+   * it had sent on a reserved connection that dies), holding every append behind it.
+   */
   function dropLane(dropped: Lane, healthy = !dropped.gone()): void {
     if (lane !== dropped) return
     lane = undefined
+    dropped.dropped = true
+    dropped.healthy &&= healthy
+    if (dropped.pending === 0) letGo(dropped)
+  }
+
+  function letGo(dropped: Lane): void {
     dropped.detach()
-    if (healthy) dropped.reserved.release()
+    if (dropped.healthy && !dropped.gone() && dropped.pool === sql) dropped.reserved.release()
   }
 
   // Statements that came while no lane was open, in call order; they go out, still in that
@@ -265,6 +282,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
   }
 
   async function onLane<T>(current: Lane, text: string, params: unknown[]): Promise<T[]> {
+    current.pending += 1
     try {
       const rows = await Promise.race([run<T>(current.reserved, text, params), current.closed])
       unreachable = false
@@ -273,10 +291,14 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       if (isConnectionError(error)) unreachable = true
       // The server's FATAL can arrive before postgres.js reports the connection closed.
       if (current.gone() || diedInUse(error)) {
+        current.healthy = false
         dropLane(current, false)
         renew(current.pool, error)
       }
       throw error
+    } finally {
+      current.pending -= 1
+      if (current.dropped && current.pending === 0) letGo(current)
     }
   }
 
