@@ -6,14 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { loadConfig } from '../src/config.js'
-import { startServer, type RunningServer } from '../src/main.js'
+import type { RunningServer } from '../src/main.js'
 import { propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import { getDecisions } from '../src/session/roots.js'
 import { annotate, annotationText, deselect, explore, select } from '../src/session/write.js'
-import { connectClient, type StockClient } from './fixtures/child.js'
-import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import type { StockClient } from './fixtures/child.js'
+import { databaseAvailable, type FreshDatabase } from './fixtures/cluster.js'
+import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
 import { call } from './fixtures/server.js'
 import { readSse } from './fixtures/sse.js'
 import { until } from './fixtures/until.js'
@@ -21,30 +21,18 @@ import { until } from './fixtures/until.js'
 const stateOf = (client: StockClient) => JSON.stringify(readState(client.doc))
 
 describe.skipIf(!databaseAvailable)('two instances on one database', () => {
+  let pair: TwoInstances
   let db: FreshDatabase
   let a: RunningServer
   let b: RunningServer
-  const clients: StockClient[] = []
+  let clients: StockClient[]
+  let join: TwoInstances['join']
 
   beforeAll(async () => {
-    db = (await freshDatabase())!
-    const env = { PORT: '0', HOST: '127.0.0.1', MNEMO_POLL_MS: '200', ...databaseEnv(db) }
-    // One after the other: both would run the migrations.
-    a = await startServer(loadConfig(env))
-    b = await startServer(loadConfig(env))
+    pair = await startTwoInstances()
+    ;({ db, a, b, clients, join } = pair)
   })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    await a?.close()
-    await b?.close()
-    await db?.close()
-  })
-
-  const join = (server: RunningServer, session: string, name: string) => {
-    const client = connectClient(server.url, session, name)
-    clients.push(client)
-    return client
-  }
+  afterAll(async () => pair?.close())
 
   it('clients on either instance converge on selections, path and annotations', async () => {
     const session = 'multi'

@@ -8,10 +8,10 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../src/config.js'
-import { startServer, type RunningServer } from '../src/main.js'
+import type { RunningServer } from '../src/main.js'
 import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
 import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
 import { call } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -38,31 +38,18 @@ const stateSeen = (viewer: StockClient, client: StockClient) =>
 
 function presenceAcross(transport: 'postgres' | 'redis') {
   describe.skipIf(!databaseAvailable || (transport === 'redis' && !withRedis))(`presence across two instances over ${transport}`, () => {
+    let pair: TwoInstances
     let db: FreshDatabase
     let a: RunningServer
     let b: RunningServer
-    const clients: StockClient[] = []
+    let clients: StockClient[]
+    let join: TwoInstances['join']
 
     beforeAll(async () => {
-      db = (await freshDatabase())!
-      const env = {
-        PORT: '0', HOST: '127.0.0.1', MNEMO_POLL_MS: '200', ...databaseEnv(db),
-        ...(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: `test-${randomUUID()}:` } : {}),
-      }
-      a = await startServer(loadConfig(env))
-      b = await startServer(loadConfig(env))
+      pair = await startTwoInstances(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: `test-${randomUUID()}:` } : {})
+      ;({ db, a, b, clients, join } = pair)
     })
-    afterAll(async () => {
-      for (const c of clients) c.destroy()
-      await a?.close()
-      await b?.close()
-      await db?.close()
-    })
-    const join = (server: RunningServer, session: string, name: string) => {
-      const client = connectClient(server.url, session, name)
-      clients.push(client)
-      return client
-    }
+    afterAll(async () => pair?.close())
 
     it('a state set on one instance reaches the other, stamped, and its removal too', async () => {
       const session = `p-${transport}`
