@@ -195,6 +195,7 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     pending: number
     /** Dropped: no new statements go to it; it is let go once `pending` is 0. */
     dropped: boolean
+    /** False once a statement on it died with its connection: never handed back to the pool. */
     healthy: boolean
     /** Stops watching its connection. */
     detach(): void
@@ -245,11 +246,11 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
    * statement that lost its watcher then would never settle (postgres.js does not fail what
    * it had sent on a reserved connection that dies), holding every append behind it.
    */
-  function dropLane(dropped: Lane, healthy = !dropped.gone()): void {
+  function dropLane(dropped: Lane, healthy = true): void {
+    dropped.healthy &&= healthy
     if (lane !== dropped) return
     lane = undefined
     dropped.dropped = true
-    dropped.healthy &&= healthy
     if (dropped.pending === 0) letGo(dropped)
   }
 
@@ -291,7 +292,6 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       if (isConnectionError(error)) unreachable = true
       // The server's FATAL can arrive before postgres.js reports the connection closed.
       if (current.gone() || diedInUse(error)) {
-        current.healthy = false
         dropLane(current, false)
         renew(current.pool, error)
       }

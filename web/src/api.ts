@@ -4,25 +4,15 @@
  * goes into a URL (EventSource cannot send headers).
  */
 import type { SessionState } from '../../src/session/schema.js'
+import type { EventEnvelope } from '../../src/store/types.js'
 import type { Actor, SessionParticipant } from '../../src/vocabulary.js'
 
 export type { Actor }
 
 const TOKEN_KEY = 'mnemo.inspector.token'
 
-export interface Envelope {
-  id: string
-  session: string
-  position: number
-  version: number
-  type: string
-  data: Record<string, unknown>
-  actor: Actor
-  meta: { causationId?: string | null; correlationId?: string | null; rationale?: string | null }
-  recordedAt: string
-  hash: string
-  prevHash: string
-}
+/** An event as the HTTP API returns it: the store's envelope. */
+export type Envelope = EventEnvelope
 
 export interface SessionSummary {
   id: string
