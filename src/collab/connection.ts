@@ -25,6 +25,8 @@ export function createConnection(socket: SyncSocket, identity: Identity): Connec
     queued: [],
     queuedBytes: 0,
     awarenessClients: new Set(),
+    storing: false,
+    held: [],
   }
 }
 

@@ -32,9 +32,70 @@ export interface PersistOptions {
 
 type Outcome = { result: AppendResult } | { error: unknown }
 
-/** Appends `update` as a `doc.update` event now; applies and broadcasts it once stored. */
-export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): void {
-  const arrivedAt = opts.from ? performance.now() : 0
+/**
+ * Appends `update` as a `doc.update` event; applies and broadcasts it once stored. Resolves
+ * once it is applied (or given up).
+ *
+ * A client's updates are stored one append at a time: those it sends while its previous one is
+ * being stored are held, merged (`Y.mergeUpdates`, up to MERGE_MAX_BYTES each) and stored as
+ * one `doc.update` as soon as that append is answered. Nobody has seen a held update, so holding
+ * it loses nothing, and a client typing slower than a commit never has one held. A fast
+ * sender's burst then costs one event, one apply and one frame to each receiver instead of
+ * hundreds (bench:sync S3), while each stored event still holds only that client's edits.
+ */
+export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<void> {
+  const from = opts.from
+  if (!from || opts.with || opts.decisionId !== undefined) return appendUpdate(ctx, room, update, opts, [0]).applied
+  if (from.storing) return hold(room, from, update)
+  from.storing = true
+  const { stored, applied } = appendUpdate(ctx, room, update, opts, [performance.now()])
+  void stored.then((ok) => releaseHeld(ctx, room, from, ok))
+  return applied
+}
+
+/** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
+const MERGE_MAX_BYTES = 64 * 1024
+
+function hold(room: Room, from: Connection, update: Uint8Array): Promise<void> {
+  let group = from.held.at(-1)
+  if (!group || group.bytes + update.length > MERGE_MAX_BYTES) {
+    let settle!: () => void
+    const done = new Promise<void>((resolve) => { settle = resolve })
+    group = { updates: [], bytes: 0, arrivedAt: [], done, settle }
+    from.held.push(group)
+  }
+  group.updates.push(update)
+  group.bytes += update.length
+  group.arrivedAt.push(performance.now())
+  room.inFlight += 1 // the room stays loaded until it is stored
+  return group.done
+}
+
+/** The connection's append was answered: its held updates go out next, a group per event. */
+function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: boolean): void {
+  const groups = from.held.splice(0)
+  from.storing = false
+  for (const group of groups) room.inFlight -= group.updates.length
+  // Not stored (storage failed, the connection is being closed): the client still has the
+  // held updates and sends them again with its sync step 2 on reconnect.
+  if (!stored || room.state === 'closed' || groups.length === 0) {
+    for (const group of groups) group.settle()
+    return
+  }
+  from.storing = true
+  let last: Promise<boolean> = Promise.resolve(true)
+  for (const group of groups) {
+    const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
+    const { stored: groupStored, applied } = appendUpdate(ctx, room, merged, { actor: from.actor, from }, group.arrivedAt)
+    void applied.then(group.settle)
+    last = groupStored
+  }
+  void last.then((ok) => releaseHeld(ctx, room, from, ok))
+}
+
+function appendUpdate(
+  ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions, arrivedAt: number[],
+): { stored: Promise<boolean>; applied: Promise<void> } {
   const id = randomUUID()
   const event: NewEvent = {
     id,
@@ -46,9 +107,13 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
   room.ownIds.add(id)
   room.inFlight += 1
   ctx.pendingAppends += 1
+  const from = opts.from
   const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])]).then(
     (result) => {
-      if (opts.from) ctx.observe.stored(performance.now() - arrivedAt)
+      if (from) {
+        const now = performance.now()
+        for (const at of arrivedAt) ctx.observe.stored(now - at)
+      }
       return { result }
     },
     (error: unknown) => ({ error }),
@@ -59,7 +124,10 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
     ctx.pendingAppends -= 1
     try {
       applyAppended(ctx, room, update, id, outcome, opts)
-      if (opts.from && 'result' in outcome) ctx.observe.delivered(performance.now() - arrivedAt)
+      if (from && 'result' in outcome) {
+        const now = performance.now()
+        for (const at of arrivedAt) ctx.observe.delivered(now - at)
+      }
     } catch (error) {
       ctx.log.error({ err: error, session: room.session }, 'applying a stored update failed')
     } finally {
@@ -67,6 +135,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
     }
     afterApply(ctx, room)
   })
+  return { stored: settled.then((outcome) => 'result' in outcome && outcome.result.ok), applied: room.applyTail }
 }
 
 function applyAppended(

@@ -112,6 +112,21 @@ export interface Connection {
   onGone?: () => void
   /** Its message rate (limits.ts); set by its first message where a rate limit applies. */
   rate?: ConnectionRate
+  /** One of its updates is being stored: later ones wait in `held` (pipeline.ts). */
+  storing: boolean
+  /** Updates it sent while `storing`, in groups each stored as one `doc.update` next. */
+  held: HeldUpdates[]
+}
+
+/** Updates a connection sent while its previous one was being stored, merged into one when stored. */
+export interface HeldUpdates {
+  updates: Uint8Array[]
+  bytes: number
+  /** performance.now() at each one's arrival (metrics). */
+  arrivedAt: number[]
+  /** Resolves once they are applied, or given up. */
+  done: Promise<void>
+  settle(): void
 }
 
 /** What the rate limit remembers of one connection. */
