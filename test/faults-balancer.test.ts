@@ -1,0 +1,118 @@
+/**
+ * Three `mnemo serve` processes on one database behind a real HAProxy (the README's
+ * configuration, test/fixtures/haproxy.ts): 60 stock clients over 10 sessions connect through
+ * the balancer and edit continuously; one instance is killed with SIGKILL mid-run. Every
+ * client reconnects through the balancer by itself, all converge, nothing any client saw is
+ * lost, presence converges again (the dead instance's states are gone, the reconnected ones
+ * are back) and the registry lists two live instances.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getSelections } from '../src/session/roots.js'
+import { select } from '../src/session/write.js'
+import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
+import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import { haproxyAvailable, startHaproxy, type Balancer } from './fixtures/haproxy.js'
+import { call } from './fixtures/server.js'
+import { until } from './fixtures/until.js'
+
+const SESSIONS = 10
+const PER_SESSION = 6
+/** Each client writes one selection per tick while the run lasts. */
+const TICK_MS = 200
+
+describe.skipIf(!databaseAvailable || !haproxyAvailable)('three instances behind HAProxy, one killed mid-run', () => {
+  let db: FreshDatabase
+  const servers: ChildServer[] = []
+  let balancer: Balancer
+  const clients: Array<StockClient & { session: string; written: number }> = []
+
+  beforeAll(async () => {
+    db = (await freshDatabase())!
+    const env = {
+      ...databaseEnv(db), MNEMO_HEARTBEAT_MS: '200', MNEMO_PRESENCE_TIMEOUT_MS: '2000', MNEMO_RATE_UPDATES_PER_SEC: '0',
+    }
+    // One after the other: each would run the migrations.
+    for (let i = 0; i < 3; i++) servers.push(await startChildServer({ ...env, MNEMO_INSTANCE_ID: `inst-${i + 1}` }))
+    balancer = await startHaproxy(servers.map((s) => `127.0.0.1:${s.port}`))
+  })
+  afterAll(async () => {
+    for (const c of clients) c.destroy()
+    await balancer?.stop()
+    for (const s of servers) await s.kill()
+    await db?.close()
+  })
+
+  it('every client reconnects by itself, all converge, and nothing anyone saw is lost', async () => {
+    for (let s = 0; s < SESSIONS; s++) {
+      for (let c = 0; c < PER_SESSION; c++) {
+        const client = connectClient(balancer.url, `lb-${s}`, `c${s}-${c}`, { maxBackoffTime: 500 })
+        clients.push(Object.assign(client, { session: `lb-${s}`, written: 0 }))
+      }
+    }
+    await until(() => clients.every((c) => c.synced()), { what: '60 clients synced through the balancer', timeout: 30_000 })
+    const writing = setInterval(() => {
+      for (const c of clients) {
+        if (!c.synced()) continue // offline edits would merge too, but the run is about what was seen
+        select(c.doc, `${c.name}-${c.written}`, c.name)
+        c.written += 1
+      }
+    }, TICK_MS)
+    try {
+      // Mid-run: every session has seen edits from others.
+      await until(() => clients.every((c) => c.seen.size >= 10), { what: 'every client to see 10 edits of others', timeout: 30_000 })
+      const victim = servers[1]!
+      await victim.kill('SIGKILL')
+      await until(() => clients.filter((c) => c.closes() > 0).length > 0, { what: 'the killed instance\'s clients to notice' })
+      const dropped = clients.filter((c) => c.closes() > 0)
+      // The balancer spreads connections round robin: about a third were on the killed one.
+      expect(dropped.length).toBeGreaterThan(0)
+      expect(dropped.length).toBeLessThan(clients.length)
+      await until(() => clients.every((c) => c.synced()), { what: 'every client to be back and synced', timeout: 30_000 })
+      const afterKill = new Map(clients.map((c) => [c, c.written]))
+      await until(() => clients.every((c) => c.written >= afterKill.get(c)! + 5), { what: 'every client to write 5 more edits', timeout: 30_000 })
+    } finally {
+      clearInterval(writing)
+    }
+
+    // Converged: within each session every client holds every key any of its clients wrote or saw.
+    const bySession = new Map<string, typeof clients>()
+    for (const c of clients) bySession.set(c.session, [...(bySession.get(c.session) ?? []), c])
+    await until(() => [...bySession.values()].every((group) => {
+      const sizes = group.map((c) => getSelections(c.doc).size)
+      return sizes.every((n) => n === sizes[0])
+    }), { what: 'the clients of each session to converge', timeout: 30_000 })
+
+    // What the log holds: a fresh client of each session, through the balancer.
+    let lost = 0
+    let seen = 0
+    for (const [session, group] of bySession) {
+      const fresh = connectClient(balancer.url, session, `fresh-${session}`)
+      await until(() => fresh.synced(), { what: `a fresh client of ${session} synced` })
+      const stored = new Set(getSelections(fresh.doc).keys())
+      fresh.destroy()
+      for (const c of group) {
+        seen += c.seen.size
+        lost += [...c.seen].filter((key) => !stored.has(key)).length
+        expect(getSelections(c.doc).size).toBe(stored.size)
+      }
+    }
+    console.log(`balancer test: ${clients.filter((c) => c.closes() > 0).length} of 60 clients reconnected after kill -9; ` +
+      `${seen} (client, update) pairs seen, ${lost} lost`)
+    expect(lost).toBe(0)
+
+    // Presence: each client sees exactly the states of its session's live clients.
+    await until(() => [...bySession.values()].every((group) => {
+      const live = new Set(group.map((c) => c.doc.clientID))
+      return group.every((c) => {
+        const states = [...c.provider.awareness.getStates().keys()]
+        return states.length === live.size && states.every((id) => live.has(id))
+      })
+    }), { what: 'presence to converge: the dead instance\'s states gone, the reconnected ones back', timeout: 15_000 })
+
+    // The registry: two live instances once the dead one missed its heartbeats.
+    await until(async () => {
+      const { body } = await call(balancer.url, 'GET', '/api/instances')
+      return (body.instances as Array<{ id: string }>).map((i) => i.id).sort().join() === 'inst-1,inst-3'
+    }, { what: '/api/instances to list inst-1 and inst-3 only' })
+  }, 150_000)
+})
