@@ -25,6 +25,7 @@ export function createConnection(socket: SyncSocket, identity: Identity): Connec
     queued: [],
     queuedBytes: 0,
     awarenessClients: new Set(),
+    unacknowledged: 0,
   }
 }
 

@@ -28,6 +28,8 @@ export interface PersistOptions {
   decisionId?: string
   /** `Y.decodeUpdate(update)`, when the caller decoded it already against the room's current doc. */
   decoded?: DecodedUpdate
+  /** How many of `from`'s messages storing this confirms, for a dialect that acknowledges (types.ts `Dialect`). */
+  acknowledgements?: number
 }
 
 type Outcome = { result: AppendResult } | { error: unknown }
@@ -97,6 +99,7 @@ function applyAppended(
   }
   countApplied(room, update)
   broadcast(ctx, room, encodeUpdate(update), opts.from)
+  if (opts.from && opts.acknowledgements && !opts.from.closed) opts.from.socket.dialect?.acknowledge(opts.acknowledgements)
 }
 
 /** The feed's handler for the room: its own events are skipped, others applied and sent to all. */
