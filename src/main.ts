@@ -136,12 +136,15 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const sync = attachSyncEndpoint(server, {
     rooms,
     maxPayload: config.maxMessageBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    statelessRate: { perSec: config.rateUpdatesPerSec, burst: config.rateBurst },
     log: log.child({ module: 'sync' }),
-    async authenticate(req) {
+    async authenticate(req, token) {
       const url = new URL(req.url ?? '/', 'http://localhost')
       try {
         return await authenticate({
-          authorization: req.headers.authorization,
+          // A Hocuspocus document's token, else the request's own.
+          authorization: token ? `Bearer ${token}` : req.headers.authorization,
           query: url.searchParams,
           headers: { get: (name) => headerValue(req.headers[name.toLowerCase()]) },
           transport: 'ws',

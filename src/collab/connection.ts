@@ -27,6 +27,7 @@ export function createConnection(socket: SyncSocket, identity: Identity): Connec
     awarenessClients: new Set(),
     storing: false,
     held: [],
+    unacknowledged: 0,
   }
 }
 

@@ -3,10 +3,13 @@
  * step 1 from the persisted doc, persists new content of step 2 and updates (refusing
  * viewers'), takes awareness and answers query-awareness. A malformed message closes only
  * its own connection; messages over its rate are dropped, and updates that would make the
- * document too large refused (limits.ts).
+ * document too large refused (limits.ts). A client of another dialect (types.ts `Dialect`)
+ * gets its step 1 in answer to its own, and its updates acknowledged once stored.
  */
 import * as Y from 'yjs'
-import { decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, type Message } from '../protocol/messages.js'
+import {
+  decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, MESSAGE_SYNC, SYNC_STEP2, SYNC_UPDATE, type Message,
+} from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
@@ -14,9 +17,9 @@ import { persistUpdate } from './pipeline.js'
 import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './limits.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
-/** The server's opening: its sync step 1, then the awareness states it holds. */
+/** The server's opening: its sync step 1 (unless its dialect waits for the client's), then the awareness states it holds. */
 export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
-  send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
+  if (!conn.socket.dialect?.step1InAnswer) send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
   const states = room.presence.states()
   if (states) send(ctx, conn, states)
 }
@@ -25,7 +28,10 @@ export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
 export function handleFrame(ctx: CollabContext, room: Room, conn: Connection, frame: Uint8Array): void {
   if (conn.closed) return
   // Before decoding, so a flood costs little.
-  if (!withinRate(ctx, room, conn, frame[0] === MESSAGE_AWARENESS ? 'awareness' : 'update')) return
+  if (!withinRate(ctx, room, conn, frame[0] === MESSAGE_AWARENESS ? 'awareness' : 'update')) {
+    if (frame[0] === MESSAGE_SYNC && (frame[1] === SYNC_STEP2 || frame[1] === SYNC_UPDATE)) conn.unacknowledged += 1
+    return
+  }
   try {
     handleMessage(ctx, room, conn, decodeMessage(frame, { maxBytes: ctx.config.maxMessageBytes }))
   } catch (error) {
@@ -42,11 +48,19 @@ export function handleFrame(ctx: CollabContext, room: Room, conn: Connection, fr
 function handleMessage(ctx: CollabContext, room: Room, conn: Connection, message: Message): void {
   switch (message.kind) {
     case 'sync-step1':
+      // Hocuspocus' order: the client answers our step 1 with its step 2, which we acknowledge.
+      if (conn.socket.dialect?.step1InAnswer) send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
       send(ctx, conn, encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, message.stateVector)))
       return
-    case 'sync-step2':
+    case 'sync-step2': {
+      // It carries every update of the client's dropped before it: acknowledged with it.
+      const count = 1 + conn.unacknowledged
+      conn.unacknowledged = 0
+      receiveUpdate(ctx, room, conn, message.update, count)
+      return
+    }
     case 'update':
-      receiveUpdate(ctx, room, conn, message.update)
+      receiveUpdate(ctx, room, conn, message.update, 1)
       return
     case 'awareness':
       if (!room.presence.receive(conn, message.update)) {
@@ -83,14 +97,18 @@ function withinRate(ctx: CollabContext, room: Room, conn: Connection, channel: '
   return false
 }
 
-function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update: Uint8Array): void {
+/** `acknowledgements`: what storing it confirms to a dialect that acknowledges (types.ts `Dialect`). */
+function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update: Uint8Array, acknowledgements: number): void {
   // Shutting down: dropping is safe, the client still has it and re-sends it on reconnect.
   if (room.state !== 'ready') return
   // Decoded once for both hasNewContent and the event's summary (persistUpdate), which run
   // now, synchronously, against the same doc state; only read, never integrated.
   const decoded = Y.decodeUpdate(update)
   // Step 2 of a reconnecting client repeats what the room has; a viewer's is empty.
-  if (!hasNewContent(room.doc, update, decoded)) return
+  if (!hasNewContent(room.doc, update, decoded)) {
+    acknowledgeInTurn(ctx, room, conn, acknowledgements)
+    return
+  }
   if (!conn.canWrite) {
     closeConnection(conn, 4403, 'viewers cannot edit this session')
     return
@@ -100,5 +118,22 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
-  reserveDocBytes(room, update.length, persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded }))
+  reserveDocBytes(room, update.length, persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded, acknowledgements }))
+}
+
+/**
+ * Acknowledges an update that needed no storing once everything the room accepted before it
+ * is stored: acknowledgements are counted, not named, so they must not overtake one another.
+ */
+function acknowledgeInTurn(ctx: CollabContext, room: Room, conn: Connection, count: number): void {
+  const dialect = conn.socket.dialect
+  if (!dialect) return
+  room.applyTail = room.applyTail.then(() => {
+    try {
+      if (!conn.closed) dialect.acknowledge(count)
+    } catch (error) {
+      // The chain carries the room's applies: it must never reject.
+      ctx.log.error({ err: error, session: room.session }, 'acknowledging an update failed')
+    }
+  })
 }

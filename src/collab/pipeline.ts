@@ -28,6 +28,8 @@ export interface PersistOptions {
   decisionId?: string
   /** `Y.decodeUpdate(update)`, when the caller decoded it already against the room's current doc. */
   decoded?: DecodedUpdate
+  /** How many of `from`'s messages storing this confirms, for a dialect that acknowledges (types.ts `Dialect`). */
+  acknowledgements?: number
 }
 
 type Outcome = { result: AppendResult } | { error: unknown }
@@ -46,7 +48,7 @@ type Outcome = { result: AppendResult } | { error: unknown }
 export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<void> {
   const from = opts.from
   if (!from || opts.with || opts.decisionId !== undefined) return appendUpdate(ctx, room, update, opts, [0]).applied
-  if (from.storing) return hold(room, from, update)
+  if (from.storing) return hold(room, from, update, opts.acknowledgements ?? 0)
   from.storing = true
   const { stored, applied } = appendUpdate(ctx, room, update, opts, [performance.now()])
   void stored.then((ok) => releaseHeld(ctx, room, from, ok))
@@ -56,16 +58,17 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
 /** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
 const MERGE_MAX_BYTES = 64 * 1024
 
-function hold(room: Room, from: Connection, update: Uint8Array): Promise<void> {
+function hold(room: Room, from: Connection, update: Uint8Array, acknowledgements: number): Promise<void> {
   let group = from.held.at(-1)
   if (!group || group.bytes + update.length > MERGE_MAX_BYTES) {
     let settle!: () => void
     const done = new Promise<void>((resolve) => { settle = resolve })
-    group = { updates: [], bytes: 0, arrivedAt: [], done, settle }
+    group = { updates: [], bytes: 0, acknowledgements: 0, arrivedAt: [], done, settle }
     from.held.push(group)
   }
   group.updates.push(update)
   group.bytes += update.length
+  group.acknowledgements += acknowledgements
   group.arrivedAt.push(performance.now())
   room.inFlight += 1 // the room stays loaded until it is stored
   return group.done
@@ -86,7 +89,9 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
   let last: Promise<boolean> = Promise.resolve(true)
   for (const group of groups) {
     const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
-    const { stored: groupStored, applied } = appendUpdate(ctx, room, merged, { actor: from.actor, from }, group.arrivedAt)
+    const { stored: groupStored, applied } = appendUpdate(
+      ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements }, group.arrivedAt,
+    )
     void applied.then(group.settle)
     last = groupStored
   }
@@ -166,6 +171,7 @@ function applyAppended(
   }
   countApplied(room, update)
   broadcast(ctx, room, encodeUpdate(update), opts.from)
+  if (opts.from && opts.acknowledgements && !opts.from.closed) opts.from.socket.dialect?.acknowledge(opts.acknowledgements)
 }
 
 /** The feed's handler for the room: its own events are skipped, others applied and sent to all. */

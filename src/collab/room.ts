@@ -28,8 +28,10 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
   if (loaded.skipped.length > 0) {
     ctx.log.warn({ session, skipped: loaded.skipped }, 'stored updates that yjs refused were left out of the document')
   }
-  // The presence broadcasts through the room it belongs to, which the closure finds later.
-  const presence = createPresence(loaded.doc, ctx.config, (frame, except) => broadcast(ctx, room, frame, except),
+  // The presence broadcasts through the room it belongs to, which the closure finds later;
+  // a sender whose dialect wants its own awareness back is not left out.
+  const presence = createPresence(loaded.doc, ctx.config,
+    (frame, except) => broadcast(ctx, room, frame, except?.socket.dialect?.echoAwareness ? undefined : except),
     ctx.relay ? (ids) => ctx.relay!.changed(room, ids) : undefined)
   const room: Room = {
     session,

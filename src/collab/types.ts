@@ -72,6 +72,11 @@ export const DEFAULT_ROOM_CONFIG: RoomConfig = {
   maxDocBytes: 64 * 1024 * 1024,
 }
 
+/** How to turn a WebSocket client away: the close code and reason (4401, 4403, …). */
+export interface Refusal {
+  close: { code: number; reason: string }
+}
+
 /**
  * What a room needs of a WebSocket: `ws`'s WebSocket provides it, and a test can put a
  * fake on a simulated network.
@@ -84,6 +89,25 @@ export interface SyncSocket {
   on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
+  /** How the client's protocol departs from y-websocket's; absent: it is y-websocket. */
+  readonly dialect?: Dialect
+}
+
+/**
+ * What a room does differently for a client that speaks another dialect over the same
+ * messages (Hocuspocus, hocuspocus.ts, is the one there is): framing is the socket's business,
+ * these are the room's.
+ */
+export interface Dialect {
+  /** The server's sync step 1 answers each of the client's, instead of opening the connection. */
+  readonly step1InAnswer: boolean
+  /** The client hears its own awareness back (Hocuspocus' provider drops a socket that hears nothing for 30 s). */
+  readonly echoAwareness: boolean
+  /**
+   * Tells the client that `count` more of its updates and sync steps 2 are stored (or held
+   * nothing new). Called in arrival order, never before what it confirms is in the log.
+   */
+  acknowledge(count: number): void
 }
 
 export interface ParticipantEntry {
@@ -112,6 +136,12 @@ export interface Connection {
   onGone?: () => void
   /** Its message rate (limits.ts); set by its first message where a rate limit applies. */
   rate?: ConnectionRate
+  /**
+   * Its updates dropped over the rate since its last sync step 2, which its dialect expects
+   * acknowledged: the next step 2 carries them (the client sends it after those), so it
+   * acknowledges them too.
+   */
+  unacknowledged: number
   /** One of its updates is being stored: later ones wait in `held` (pipeline.ts). */
   storing: boolean
   /** Updates it sent while `storing`, in groups each stored as one `doc.update` next. */
@@ -122,6 +152,8 @@ export interface Connection {
 export interface HeldUpdates {
   updates: Uint8Array[]
   bytes: number
+  /** How many of the connection's messages storing them confirms (`PersistOptions.acknowledgements`). */
+  acknowledgements: number
   /** performance.now() at each one's arrival (metrics). */
   arrivedAt: number[]
   /** Resolves once they are applied, or given up. */

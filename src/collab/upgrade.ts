@@ -1,8 +1,9 @@
 /**
- * The WebSocket endpoint `/sync/<sessionId>` on the HTTP server's port: `ws` in noServer
- * mode handles the upgrade (with `maxPayload`), the caller's `authenticate` names the
- * identity, and refusals are sent as close codes after accepting — the only way a browser's
- * WebSocket learns why it was turned away.
+ * The WebSocket endpoints on the HTTP server's port: `/sync/<sessionId>` (y-websocket) and
+ * `/hocuspocus` (Hocuspocus' provider, hocuspocus.ts). `ws` in noServer mode handles the
+ * upgrade (with `maxPayload`), the caller's `authenticate` names the identity, and refusals are
+ * sent as close codes after accepting — the only way a browser's WebSocket learns why it was
+ * turned away. A Hocuspocus socket is accepted as it comes: its documents bring their tokens.
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -12,18 +13,22 @@ import { sessionIdPattern } from '../vocabulary.js'
 import { sessionAllowed } from '../auth/roles.js'
 import { truncateReason } from './connection.js'
 import type { RoomManager } from './createRoomManager.js'
-import { DEFAULT_ROOM_CONFIG, silentLog, type Log } from './types.js'
-
-export interface Refusal {
-  close: { code: number; reason: string }
-}
+import { createHocuspocusEndpoint } from './hocuspocus.js'
+import { DEFAULT_ROOM_CONFIG, silentLog, type Log, type Refusal } from './types.js'
 
 export interface SyncEndpointOptions {
   rooms: Pick<RoomManager, 'attach'>
-  /** The identity of the request (token or open mode), or how to refuse it (4401, 4403). */
-  authenticate(req: IncomingMessage): Promise<Identity | Refusal>
+  /**
+   * The identity of the request (token or open mode), or how to refuse it (4401, 4403).
+   * `token`: a Hocuspocus document's, used instead of the request's own when not empty.
+   */
+  authenticate(req: IncomingMessage, token?: string): Promise<Identity | Refusal>
   /** Largest frame `ws` accepts (it closes with 1009 beyond); default 1 MiB. */
   maxPayload?: number
+  /** What one Hocuspocus socket may have waiting (hocuspocus.ts); default 4 MiB. */
+  maxBufferedBytes?: number
+  /** Stateless messages one Hocuspocus socket may send a second, and at once; 0: no limit (the default). */
+  statelessRate?: { perSec: number; burst: number }
   log?: Log
 }
 
@@ -33,6 +38,7 @@ export interface SyncEndpoint {
 }
 
 const SYNC_PATH = /^\/sync\/(.*)$/
+const HOCUSPOCUS_PATH = /^\/hocuspocus\/?$/
 
 /**
  * @example
@@ -56,6 +62,15 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
     // A peer that does not answer our close (a stalled reader) is cut off after this.
     closeTimeout: 5_000,
   } as ServerOptions & { closeTimeout: number }) // ws 8.23 has it; @types/ws does not yet
+  const hocuspocus = createHocuspocusEndpoint({
+    rooms,
+    authenticate: (req, token) => authenticate(req, token),
+    log,
+    maxPayload,
+    maxBufferedBytes: options.maxBufferedBytes,
+    statelessPerSec: options.statelessRate?.perSec,
+    statelessBurst: options.statelessRate?.burst,
+  })
 
   function accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     if (socket.destroyed) return
@@ -69,12 +84,13 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     const match = SYNC_PATH.exec(path)
-    if (!match) {
+    if (!match && !HOCUSPOCUS_PATH.test(path)) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       socket.destroy()
       return
     }
     socket.on('error', (error) => log.debug({ err: error }, 'upgrade socket error'))
+    if (!match) return accept(req, socket, head, (ws) => hocuspocus.accept(ws, req))
     const session = match[1]!
     if (!sessionIdPattern.test(session)) {
       return refuse(req, socket, head, 4400, 'bad session id: use 1 to 128 of A-Z a-z 0-9 _ -')
@@ -96,6 +112,7 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
   return {
     close() {
       server.off('upgrade', onUpgrade)
+      hocuspocus.close()
       return new Promise((resolve) => wss.close(() => resolve()))
     },
   }
