@@ -11,6 +11,7 @@ import { snapshotPositions } from './queries/snapshotPositions.js'
 import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
 import { createRecentCommits } from './recentCommits.js'
 import { createNotifier, subscribe } from './subscribe.js'
+import { createTailReader } from './tail.js'
 import type { AppendHook, EventStore, ReadOptions, SessionHead, Snapshot, SqlDriver, StoredEvent } from './types.js'
 import { verifySession } from './verify.js'
 
@@ -34,37 +35,45 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const onError = options.onError ?? (() => {})
   const hooks = [...(options.hooks ?? [])]
   const notifier = createNotifier()
-  // This process's commits reach its subscriptions from memory (recentCommits.ts).
+  // The log's newest events reach subscriptions from memory (recentCommits.ts): this process's
+  // commits as they are answered, everyone else's through one shared reader (tail.ts).
   const recent = createRecentCommits()
+  const tail = createTailReader({ readAll: (opts) => readAll(opts), recent, notifier, pollMs, onError })
   const appender = createAppender(driver, {
     channel, hooks, observeBatch: options.observeBatch,
     onCommitted(written) {
       recent.committed(written)
+      // A hole behind our commit: someone else committed in between.
+      if (recent.filledTo() < recent.head()) tail.request()
       notifier.wake()
     },
   })
   // Commits arrive as notifications carrying the log's new head; one without (a LISTEN renewed
-  // after a lost connection) makes every reader read. A failed LISTEN leaves the poll.
+  // after a lost connection) makes the tail reader read. A failed LISTEN leaves the poll.
   // This process's own notification often arrives before the answer of the batch it announces:
-  // its head is taken into account once the batches in flight have settled, so that it is seen
-  // to be ours (in memory) rather than read back. Another process's commit between two of ours
-  // is found all the same: our later commit's position shows the gap.
+  // it is judged once the batches in flight have settled, so that it is seen to be ours (in
+  // memory) rather than read back.
   const onNotify = (payload: string) => {
     const position = Number(payload)
     if (payload === '' || !Number.isSafeInteger(position)) {
-      recent.unknown()
-      notifier.wake()
+      tail.request()
       return
     }
     void appender.settled().then(() => {
-      recent.known(position)
-      notifier.wake()
+      if (position > recent.filledTo()) tail.request()
     })
   }
   const unlisten = await driver.listen(channel, onNotify).catch((error: unknown) => {
     onError(error)
     return async () => {}
   })
+  // After LISTEN: a commit since is either in this head or notified (or found by the poll).
+  recent.startAt(await lastPosition())
+
+  async function lastPosition(): Promise<number> {
+    const rows = await driver.query<{ position: string | number }>('SELECT position FROM log_head')
+    return Number(rows[0]?.position ?? 0)
+  }
 
   async function selectEvents(where: string[], params: unknown[], opts: ReadOptions): Promise<StoredEvent[]> {
     const clauses = [...where]
@@ -99,15 +108,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     append: appender.append,
     async appendSealed(session, chunks) {
       const result = await appendSealed(driver, { channel, hooks }, session, chunks)
-      if (result.ok) {
-        recent.unknown()
-        notifier.wake()
-      }
+      if (result.ok) tail.request()
       return result
     },
     read,
     readAll,
-    subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError, recent }, opts, handler),
+    subscribe: (opts, handler) => subscribe({ read, readAll, notifier, pollMs, onError, shared: { recent, tail } }, opts, handler),
     async head(session) {
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
       return rows[0] ? toHead(rows[0]) : undefined
@@ -116,10 +122,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions ORDER BY updated_at DESC, id`)
       return rows.map(toHead)
     },
-    async lastPosition() {
-      const rows = await driver.query<{ position: string | number }>('SELECT position FROM log_head')
-      return Number(rows[0]?.position ?? 0)
-    },
+    lastPosition,
     readVersions: (session, range) => readVersions(driver, session, range),
     lastEventAt: (session, position) => lastEventAt(driver, session, position),
     lastEventBy: (session, time) => lastEventBy(driver, session, time),
@@ -158,6 +161,8 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     },
     async close() {
       await appender.flush()
+      tail.close()
+      await tail.idle()
       await unlisten().catch(() => {})
       await driver.close()
     },

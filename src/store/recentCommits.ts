@@ -1,14 +1,13 @@
 /**
- * The events this process committed lately, kept so that its own subscriptions need not read
- * them back from the database: a commit here is handed to the subscriptions from memory, and
- * only positions written elsewhere (another instance, an import, a retry that lost the order)
- * are read. It also keeps the highest position known to be committed, from this process's own
- * commits and from other processes' notifications, which tells a reader whether the database
- * holds anything it has not seen.
+ * The log's newest events in memory, so that subscriptions need not read them from the
+ * database: this process's commits go in as they are answered, other processes' (another
+ * instance, an import) as the shared tail reader (tail.ts) reads them, once for every reader.
+ * `filledTo` is how far the log is covered without a hole: every position up to it was here
+ * (kept, or evicted since). A reader takes from memory only an unbroken run of positions right
+ * after what it has seen; one that fell behind what is kept reads the database by position.
  *
  * Never skipping stays the database's guarantee: positions commit in order (the `log_head`
- * lock), a reader takes from memory only an unbroken run of positions right after what it has
- * seen, and whatever memory lacks it reads by position.
+ * lock), and a read by position after `filledTo` sees every commit before it.
  */
 import type { StoredEvent } from './types.js'
 
@@ -17,18 +16,16 @@ const MAX_EVENTS = 20_000
 const MAX_BYTES = 32 * 1024 * 1024
 
 export interface RecentCommits {
-  /** Records events this process just committed (any order across calls). */
+  /** Records committed events (this process's, or read from the log; any order across calls). */
   committed(events: readonly StoredEvent[]): void
-  /** A commit at `position` happened somewhere (a notification's payload). */
-  known(position: number): void
-  /** Something was committed whose position is not known: readers must read. */
-  unknown(): void
+  /** The log held `position` when this process started: positions up to it count as covered. */
+  startAt(position: number): void
   /** The kept events at `after + 1`, `after + 2`, … up to the first one not kept. */
   runAfter(after: number): StoredEvent[]
-  /** The highest position known committed. */
+  /** Every position up to this one has been here: what lies beyond is for the tail reader. */
+  filledTo(): number
+  /** The highest position kept: above `filledTo` when something in between is still to be read. */
   head(): number
-  /** Changes whenever `unknown()` is called. */
-  unknownGeneration(): number
 }
 
 export function createRecentCommits(): RecentCommits {
@@ -38,7 +35,7 @@ export function createRecentCommits(): RecentCommits {
   let first = 0
   let bytes = 0
   let highest = 0
-  let unknownGen = 0
+  let filled = 0
 
   const sizeOf = (event: StoredEvent): number => 512 + (event.payload?.byteLength ?? 0)
 
@@ -66,13 +63,12 @@ export function createRecentCommits(): RecentCommits {
         bytes += sizeOf(event)
         if (event.position > highest) highest = event.position
       }
+      while (byPosition.has(filled + 1)) filled += 1
       evict()
     },
-    known(position) {
+    startAt(position) {
+      if (position > filled) filled = position
       if (position > highest) highest = position
-    },
-    unknown() {
-      unknownGen += 1
     },
     runAfter(after) {
       const run: StoredEvent[] = []
@@ -82,8 +78,8 @@ export function createRecentCommits(): RecentCommits {
         run.push(event)
       }
     },
+    filledTo: () => filled,
     head: () => highest,
-    unknownGeneration: () => unknownGen,
   }
 }
 

@@ -1,13 +1,12 @@
 /**
- * Live subscriptions: catch up from the log in pages, then wait for a wake-up and read again.
- * LISTEN/NOTIFY (and this process's own commits) only wake readers. What they deliver comes
- * from a read by position, which is safe because positions commit in order — or, for the
- * positions right after what a reader has seen that this process committed itself, from
- * memory (`recent`, recentCommits.ts); the database is read whenever a position is known to
- * be committed that memory cannot give in an unbroken run. A poll covers a lost notification
- * or a dropped LISTEN connection, and always reads the database.
+ * Live subscriptions: catch up from the log in pages, then take new events from memory
+ * (`recent`, recentCommits.ts), where this process's commits and the shared tail reader
+ * (tail.ts) put them, waking on each. A subscription reads the database itself only while it
+ * is behind what memory covers (catching up, or evicted past), by position, which is safe
+ * because positions commit in order. Without `recent`, every wake-up and every poll reads.
  */
 import { typeMatcher, type RecentCommits } from './recentCommits.js'
+import type { TailReader } from './tail.js'
 import type { ReadOptions, StoredEvent, SubscribeOptions, Subscription } from './types.js'
 
 const PAGE = 500
@@ -53,8 +52,8 @@ export interface SubscribeDeps {
   notifier: Notifier
   pollMs: number
   onError(error: unknown): void
-  /** This process's recent commits; without it every wake-up reads the database. */
-  recent?: RecentCommits
+  /** The log's newest events in memory and their reader; without them every wake-up reads the database. */
+  shared?: { recent: RecentCommits; tail: TailReader }
 }
 
 export function subscribe(
@@ -63,38 +62,30 @@ export function subscribe(
   handler: (event: StoredEvent) => Promise<void> | void,
 ): Subscription {
   const controller = new AbortController()
-  const { recent } = deps
+  const recent = deps.shared?.recent
   const matches = typeMatcher(options.types)
   const wanted = (event: StoredEvent) => matches(event.type) && (!options.session || event.session === options.session)
   // Every position up to `scanned` has been considered (delivered, or not of this subscription).
   let scanned = options.after ?? 0
   let failures = 0
 
-  async function deliver(event: StoredEvent): Promise<void> {
-    if (wanted(event)) await handler(event)
-    scanned = event.position
-  }
-
   async function run(): Promise<void> {
-    let mustRead = true
-    let unknownSeen = recent?.unknownGeneration()
     while (!controller.signal.aborted) {
       const since = deps.notifier.generation()
-      if (!mustRead && recent) {
+      if (recent) {
         for (const event of recent.runAfter(scanned)) {
           if (controller.signal.aborted) return
-          await deliver(event)
+          if (wanted(event)) await handler(event)
+          scanned = event.position
         }
-        if (recent.head() <= scanned && recent.unknownGeneration() === unknownSeen) {
+        // Caught up with what memory covers: what comes next, the tail reader brings.
+        if (scanned >= recent.filledTo()) {
           await deps.notifier.wait(since, deps.pollMs, controller.signal)
-          // Woken: memory first. Timed out (the poll): the database.
-          mustRead = deps.notifier.generation() === since
           continue
         }
       }
-      // Whatever was known committed before the read started, the read sees.
-      const knownBefore = recent?.head() ?? 0
-      const unknownBefore = recent?.unknownGeneration()
+      // Behind memory (catching up, or evicted past): read the database by position.
+      const coveredBefore = recent?.filledTo() ?? 0
       let page: StoredEvent[]
       try {
         const query = { after: scanned, limit: PAGE, types: options.types }
@@ -104,7 +95,6 @@ export function subscribe(
         // The database is away: keep the subscription, back off, read again.
         deps.onError(error)
         failures += 1
-        mustRead = true
         // Not the notifier: a wake must not cut the backoff short, and wait(NaN) never waited.
         await pause(Math.min(200 * 2 ** failures, 5000), controller.signal)
         continue
@@ -115,19 +105,19 @@ export function subscribe(
         scanned = event.position
       }
       if (page.length < PAGE) {
-        scanned = Math.max(scanned, knownBefore)
-        unknownSeen = unknownBefore
-        mustRead = !recent
+        // The read saw every commit memory covered when it started: none of them is ours.
+        scanned = Math.max(scanned, coveredBefore)
         if (!recent) await deps.notifier.wait(since, deps.pollMs, controller.signal)
       }
     }
   }
 
+  const release = deps.shared?.tail.retain()
   const done = run().catch((error: unknown) => {
     // A handler that throws ends its own subscription, nobody else's.
     controller.abort()
     deps.onError(error)
-  })
+  }).finally(() => release?.())
   return {
     async close() {
       controller.abort()
