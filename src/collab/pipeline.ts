@@ -15,6 +15,7 @@ import type { AppendResult, NewEvent, StoredEvent } from '../store/types.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
+import { hasNewContent } from './hasNewContent.js'
 import { countApplied } from './limits.js'
 import { claimReachedDecisions, maybeSnapshot } from './upkeep.js'
 
@@ -50,9 +51,9 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
   if (!from || opts.with || opts.decisionId !== undefined) return appendUpdate(ctx, room, update, opts, [0]).applied
   if (from.storing) return hold(room, from, update, opts.acknowledgements ?? 0)
   from.storing = true
-  const { stored, applied } = appendUpdate(ctx, room, update, opts, [performance.now()])
-  void stored.then((ok) => releaseHeld(ctx, room, from, ok))
-  return applied
+  const appended = appendUpdate(ctx, room, update, opts, [performance.now()])
+  void doneWith(appended).then((ok) => releaseHeld(ctx, room, from, ok))
+  return appended.applied
 }
 
 /** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
@@ -63,8 +64,14 @@ function hold(room: Room, from: Connection, update: Uint8Array, acknowledgements
   if (!group || group.bytes + update.length > MERGE_MAX_BYTES) {
     let settle!: () => void
     const done = new Promise<void>((resolve) => { settle = resolve })
-    group = { updates: [], bytes: 0, acknowledgements: 0, arrivedAt: [], done, settle }
+    let submit!: () => void
+    const submitted = new Promise<void>((resolve) => { submit = resolve })
+    group = { updates: [], bytes: 0, acknowledgements: 0, arrivedAt: [], done, settle, submit }
     from.held.push(group)
+    // The room's chain waits for the group to be sent, so that whoever settles the room
+    // (unloading, shutting down) waits for it too: a held update is never dropped because
+    // its sender left.
+    room.applyTail = room.applyTail.then(() => submitted)
   }
   group.updates.push(update)
   group.bytes += update.length
@@ -74,33 +81,55 @@ function hold(room: Room, from: Connection, update: Uint8Array, acknowledgements
   return group.done
 }
 
-/** The connection's append was answered: its held updates go out next, a group per event. */
+/** Its append stored and applied (the room's doc holds it): whether it was stored. */
+const doneWith = ({ stored, applied }: Appended): Promise<boolean> => Promise.all([stored, applied]).then(([ok]) => ok)
+
+/**
+ * The connection's append was stored and applied: its held updates go out next, a group per
+ * event. Judged against the doc that now holds everything it sent before, like any update:
+ * a group that adds nothing (a provider that sends an edit twice) is acknowledged, not stored.
+ */
 function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: boolean): void {
   const groups = from.held.splice(0)
   from.storing = false
   for (const group of groups) room.inFlight -= group.updates.length
   // Not stored (storage failed, the connection is being closed): the client still has the
   // held updates and sends them again with its sync step 2 on reconnect.
-  if (!stored || room.state === 'closed' || groups.length === 0) {
-    for (const group of groups) group.settle()
+  if (!stored || room.state === 'closed') {
+    for (const group of groups) {
+      group.submit()
+      group.settle()
+    }
     return
   }
-  from.storing = true
-  let last: Promise<boolean> = Promise.resolve(true)
+  let last: Appended | undefined
   for (const group of groups) {
     const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
-    const { stored: groupStored, applied } = appendUpdate(
-      ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements }, group.arrivedAt,
-    )
-    void applied.then(group.settle)
-    last = groupStored
+    if (!hasNewContent(room.doc, merged)) {
+      if (group.acknowledgements > 0 && !from.closed) from.socket.dialect?.acknowledge(group.acknowledgements)
+      group.submit()
+      group.settle()
+      continue
+    }
+    last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements }, group.arrivedAt)
+    group.submit()
+    void last.applied.then(group.settle)
   }
-  void last.then((ok) => releaseHeld(ctx, room, from, ok))
+  if (!last) return
+  from.storing = true
+  void doneWith(last).then((ok) => releaseHeld(ctx, room, from, ok))
+}
+
+interface Appended {
+  /** Whether it was stored. */
+  stored: Promise<boolean>
+  /** It was applied (or given up). */
+  applied: Promise<void>
 }
 
 function appendUpdate(
   ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions, arrivedAt: number[],
-): { stored: Promise<boolean>; applied: Promise<void> } {
+): Appended {
   const id = randomUUID()
   const event: NewEvent = {
     id,

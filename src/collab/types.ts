@@ -159,6 +159,8 @@ export interface HeldUpdates {
   /** Resolves once they are applied, or given up. */
   done: Promise<void>
   settle(): void
+  /** They were appended (or given up): the room's apply chain waits for this. */
+  submit(): void
 }
 
 /** What the rate limit remembers of one connection. */
