@@ -100,6 +100,6 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
-  persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded })
+  void persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded })
   reserveDocBytes(room, update.length, room.applyTail) // the tail now ends with this update
 }

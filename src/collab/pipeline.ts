@@ -11,7 +11,7 @@ import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
-import type { AppendResult, NewEvent, StoredEvent } from '../store/types.js'
+import type { AppendResult, EventMeta, NewEvent, StoredEvent } from '../store/types.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
@@ -28,25 +28,36 @@ export interface PersistOptions {
   decisionId?: string
   /** `Y.decodeUpdate(update)`, when the caller decoded it already against the room's current doc. */
   decoded?: DecodedUpdate
+  /** The update's summary, when the caller made it already against the room's current doc. */
+  changes?: Change[]
+  /** The `doc.update`'s meta (an HTTP write's rationale). */
+  meta?: Partial<EventMeta>
+  /** Stored only while the session is at this version (an HTTP write's guard); else nothing is. */
+  expectedVersion?: number
 }
 
-type Outcome = { result: AppendResult } | { error: unknown }
+export type Outcome = { result: AppendResult } | { error: unknown }
 
-/** Appends `update` as a `doc.update` event now; applies and broadcasts it once stored. */
-export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): void {
+/**
+ * Appends `update` as a `doc.update` event now; applies and broadcasts it once stored.
+ * Resolves, once that is done (or given up), with the store's answer.
+ */
+export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<Outcome> {
   const arrivedAt = opts.from ? performance.now() : 0
   const id = randomUUID()
   const event: NewEvent = {
     id,
     type: 'doc.update',
-    data: { bytes: update.length, changes: changesOf(ctx, room, update, opts.decoded) },
+    data: { bytes: update.length, changes: opts.changes ?? changesOf(ctx, room, update, opts.decoded) },
     payload: update,
     actor: opts.actor,
+    ...(opts.meta ? { meta: opts.meta } : {}),
   }
   room.ownIds.add(id)
   room.inFlight += 1
   ctx.pendingAppends += 1
-  const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])]).then(
+  const append = opts.expectedVersion === undefined ? undefined : { expectedVersion: opts.expectedVersion }
+  const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])], append).then(
     (result) => {
       if (opts.from) ctx.observe.stored(performance.now() - arrivedAt)
       return { result }
@@ -54,7 +65,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
     (error: unknown) => ({ error }),
   )
   // Chained rather than awaited where it resolves: the room applies in submission order.
-  room.applyTail = room.applyTail.then(async () => {
+  const applied = room.applyTail.then(async () => {
     const outcome = await settled
     ctx.pendingAppends -= 1
     try {
@@ -66,7 +77,10 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
       room.inFlight -= 1
     }
     afterApply(ctx, room)
+    return outcome
   })
+  room.applyTail = applied.then(() => {})
+  return applied
 }
 
 function applyAppended(
@@ -80,9 +94,9 @@ function applyAppended(
       if (opts.from) closeConnection(opts.from, 1011, 'storage unavailable, reconnect')
       if (opts.decisionId) room.decisionsHandled.delete(opts.decisionId) // try again later
     }
-    // Not ok: only a decision's fixed event id conflicts — another instance recorded it,
-    // and its acceptance arrives through the feed.
-    else ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
+    // Not ok: a decision's fixed event id conflicts — another instance recorded it, and its
+    // acceptance arrives through the feed — or an HTTP write's expected version moved on.
+    else if (opts.decisionId) ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
     return
   }
   const position = outcome.result.events[0]!.position
@@ -128,7 +142,7 @@ export function broadcast(ctx: CollabContext, room: Room, frame: Uint8Array, exc
 export function afterApply(ctx: CollabContext, room: Room): void {
   if (room.state === 'closed') return
   for (const { decisionId, update, reached } of claimReachedDecisions(room)) {
-    persistUpdate(ctx, room, update, { actor: SERVER_ACTOR, with: [reached], decisionId })
+    void persistUpdate(ctx, room, update, { actor: SERVER_ACTOR, with: [reached], decisionId })
   }
   maybeSnapshot(ctx, room)
 }

@@ -179,6 +179,16 @@ export interface Room {
   progressWaiters: Set<() => void>
   /** The doc's size (limits.ts); tracked from the first update checked against a finite limit. */
   docSize?: DocSize
+  /** Writes made by the server for HTTP callers (documentWrites.ts), one after another. */
+  writes?: DocumentWriter
+}
+
+/** What documentWrites.ts keeps of a room: its Yjs client id, and the chain its writes run along. */
+export interface DocumentWriter {
+  clientID: number
+  tail: Promise<unknown>
+  /** Writes queued or running: the room is not unloaded under them. */
+  pending: number
 }
 
 /** A room's awareness, kept by presence.ts. */
