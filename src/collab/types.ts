@@ -183,9 +183,11 @@ export interface Room {
   writes?: DocumentWriter
 }
 
-/** What documentWrites.ts keeps of a room: its Yjs client id, and the chain its writes run along. */
+/** What documentWrites.ts keeps of a room: its Yjs client id, its replica, and the chain its writes run along. */
 export interface DocumentWriter {
   clientID: number
+  /** A copy of the room's doc the writes are made on; never ahead of the room's but for the write being made. */
+  replica?: Y.Doc
   tail: Promise<unknown>
   /** Writes queued or running: the room is not unloaded under them. */
   pending: number
