@@ -5,8 +5,10 @@
  * p99 time until a human sees an agent's edit (goal < 50 ms) and the server's RSS; writes
  * bench/agents/last-run.md. `--quick`: 5 s. `--wait-quiet`: wait (up to
  * 10 min) until other processes use under a quarter of a core before the operations start.
+ * Then, on the same server: blame of a 10,000-entry document (bench/agents/blame.ts);
+ * `--blame-only` measures just that.
  *
- *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
+ *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--blame-only] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
  */
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -14,12 +16,13 @@ import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { measureBlame, type BlameResult } from './agents/blame.js'
 import type { HumansConfig, HumansResult } from './agents/humans.js'
 import type { LoadConfig, LoadResult } from './agents/load.js'
 import {
   cpuSeconds, createDatabase, waitForQuiet, dropDatabase, machineCpuSeconds, postgresCpuSeconds, rssMiB, startServer, stopChild, type ServerChild,
 } from './agents/processes.js'
-import { printTable, rows, writeLastRun, type Sampled } from './agents/report.js'
+import { blameRows, printTable, rows, writeLastRun, type Sampled } from './agents/report.js'
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'agents')
 const { values: args } = parseArgs({
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '10' },
     seconds: { type: 'string' },
     'wait-quiet': { type: 'boolean', default: false },
+    'blame-only': { type: 'boolean', default: false },
   },
 })
 const config = {
@@ -59,6 +63,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
   try {
     server = await startServer(databaseUrl)
+    if (args['blame-only']) {
+      log('blame of a 10,000-entry document')
+      process.stdout.write(`\n${printTable(blameRows(await measureBlame(server.url)))}\n\n`)
+      return
+    }
     const serverPid = server.child.pid!
     log(`server ${server.url} (pid ${serverPid}) on database ${database}; joining ${config.sessions} humans and ${config.agents} agents`)
     const fromLoad = messagesOf(load, 'the agents process')
@@ -115,8 +124,10 @@ async function main(): Promise<void> {
       machine: `node ${process.version} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
       config,
     }
-    process.stdout.write(`\n${printTable(rows(agents, watched, sampled, info))}\n\n`)
-    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info)}`)
+    log('blame of a 10,000-entry document')
+    const blame: BlameResult = await measureBlame(server.url)
+    process.stdout.write(`\n${printTable([...rows(agents, watched, sampled, info), ...blameRows(blame)])}\n\n`)
+    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info, blame)}`)
   } finally {
     await stopAll()
   }

@@ -20,12 +20,14 @@ import { createMetrics } from './http/metrics.js'
 import { instanceRoutes } from './http/routes/instances.js'
 import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
 import { Gauge } from 'prom-client'
+import { documentRoutes } from './http/routes/document.js'
 import { eventRoutes } from './http/routes/events.js'
 import { healthRoutes } from './http/routes/health.js'
 import { inspectorRoutes } from './http/routes/inspector.js'
 import { memoryRoutes } from './http/routes/memory.js'
 import { replayRoutes } from './http/routes/replay.js'
 import { sessionRoutes } from './http/routes/sessions.js'
+import * as Y from 'yjs'
 import { loadDocument } from './replay/loadDocument.js'
 import { readState } from './session/readState.js'
 import { createMemoryService } from './memory/memoryService.js'
@@ -102,6 +104,14 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     loaded.doc.destroy()
     return state
   }
+  // A copy of the document to read at leisure: the live room's (taken now), else the log's.
+  const copyDocument = async (session: string) => {
+    const live = rooms.docOf(session)
+    if (!live) return (await loadDocument(store, session)).doc
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(live))
+    return copy
+  }
   let draining = false
   // The registry starts once the port is known (its advertised URL has it).
   let registry: InstanceRegistry | undefined
@@ -117,6 +127,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       healthRoutes({ store, metrics, draining: () => draining }),
       eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
       sessionRoutes({ store, stateOf }),
+      documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
       instanceRoutes({ store, registry: () => registry }),

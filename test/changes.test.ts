@@ -48,7 +48,8 @@ function baseDoc(): Y.Doc {
   return doc
 }
 
-const change = (path: Change['path'], op: Change['op'], key: string): Change => ({ path, op, key })
+const change = (path: Change['path'], op: Change['op'], key: string, more: Partial<Change> = {}): Change => ({ path, op, key, ...more })
+const step = (op: Change['op'], key: string, id: string): Change => change('explorationPath', op, key, { step: id })
 
 describe('summarizeUpdate', () => {
   it('selections: add, update, delete', () => {
@@ -59,26 +60,31 @@ describe('summarizeUpdate', () => {
     expect(changesOf(base, d => deselect(d, 'nope'))).toEqual([])
   })
 
-  it('explorationPath: add and delete, keyed by memoryId', () => {
-    const base = baseDoc()
-    expect(changesOf(base, d => explore(d, { memoryId: 'm3', by: 'bob', at: 3 }))).toEqual([change('explorationPath', 'add', 'm3')])
-    expect(changesOf(base, d => getExplorationPath(d).delete(0, 1))).toEqual([change('explorationPath', 'delete', 'm1')])
-    expect(changesOf(base, d => getExplorationPath(d).delete(0, 2))).toEqual([
-      change('explorationPath', 'delete', 'm1'), change('explorationPath', 'delete', 'm2'),
-    ])
+  it('explorationPath: add and delete, keyed by memoryId, one change per step (named by its Yjs id)', () => {
+    const base = baseDoc() // client 1: the selection is clock 0, the steps m1 and m2 clocks 1 and 2
+    expect(changesOf(base, d => explore(d, { memoryId: 'm3', by: 'bob', at: 3 }))).toEqual([step('add', 'm3', '2:0')])
+    expect(changesOf(base, d => getExplorationPath(d).delete(0, 1))).toEqual([step('delete', 'm1', '1:1')])
+    expect(changesOf(base, d => getExplorationPath(d).delete(0, 2))).toEqual([step('delete', 'm1', '1:1'), step('delete', 'm2', '1:2')])
     const pushed = changesOf(base, d => getExplorationPath(d).push([{ memoryId: 'm4', by: 'b', at: 1 }, { memoryId: 'm5', by: 'b', at: 1 }]))
-    expect(pushed).toEqual([change('explorationPath', 'add', 'm4'), change('explorationPath', 'add', 'm5')])
+    expect(pushed).toEqual([step('add', 'm4', '2:0'), step('add', 'm5', '2:1')])
+    // Two steps of one memory share its key, not their step.
+    const twice = changesOf(base, d => getExplorationPath(d).push([{ memoryId: 'm1', by: 'b', at: 1 }, { memoryId: 'm1', by: 'b', at: 2 }]))
+    expect(twice).toEqual([step('add', 'm1', '2:0'), step('add', 'm1', '2:1')])
     // Not a step: keyed by its ID.
     const odd = changesOf(base, d => (d.getArray('explorationPath') as Y.Array<unknown>).push([42]))
-    expect(odd).toEqual([change('explorationPath', 'add', '2:0')])
+    expect(odd).toEqual([step('add', '2:0', '2:0')])
   })
 
   it('annotations: add, nested text and field edits are updates, delete', () => {
     const base = baseDoc()
     expect(changesOf(base, d => annotate(d, { id: 'a2', target: 'm2', author: 'bob', text: 'hi' }))).toEqual([change('annotations', 'add', 'a2')])
-    expect(changesOf(base, d => resolveAnnotation(d, 'a1'))).toEqual([change('annotations', 'update', 'a1')])
-    expect(changesOf(base, d => annotationText(d, 'a1')!.insert(5, ' world'))).toEqual([change('annotations', 'update', 'a1')])
-    expect(changesOf(base, d => annotationText(d, 'a1')!.delete(0, 2))).toEqual([change('annotations', 'update', 'a1')])
+    expect(changesOf(base, d => resolveAnnotation(d, 'a1'))).toEqual([change('annotations', 'update', 'a1', { fields: ['resolved'] })])
+    expect(changesOf(base, d => annotationText(d, 'a1')!.insert(5, ' world'))).toEqual([change('annotations', 'update', 'a1', { fields: ['text'] })])
+    expect(changesOf(base, d => annotationText(d, 'a1')!.delete(0, 2))).toEqual([change('annotations', 'update', 'a1', { fields: ['text'] })])
+    expect(changesOf(base, d => {
+      resolveAnnotation(d, 'a1')
+      annotationText(d, 'a1')!.insert(0, '!')
+    })).toEqual([change('annotations', 'update', 'a1', { fields: ['resolved', 'text'] })])
     expect(changesOf(base, d => getAnnotations(d).delete('a1'))).toEqual([change('annotations', 'delete', 'a1')])
     // Created and edited in one update: just an add.
     expect(changesOf(base, d => {
@@ -90,14 +96,24 @@ describe('summarizeUpdate', () => {
 
   it('decisions: propose adds; votes, rejection and acceptance update; removal deletes', () => {
     const base = baseDoc()
+    const votes = (...v: Array<[string, Change['op']]>) => ({ fields: ['votes'], votes: v.map(([key, op]) => ({ key, op })) })
     expect(changesOf(base, d => propose(d, { id: 'd2', question: 'q', options: ['a'], quorum: 1, createdBy: 'bob' })))
       .toEqual([change('decisions', 'add', 'd2')])
-    expect(changesOf(base, d => vote(d, 'd1', 'bob', 'x'))).toEqual([change('decisions', 'update', 'd1')])
-    expect(changesOf(base, d => rejectDecision(d, 'd1'))).toEqual([change('decisions', 'update', 'd1')])
-    expect(changesOf(base, d => acceptDecision(d, 'd1', 'y'))).toEqual([change('decisions', 'update', 'd1')])
+    expect(changesOf(base, d => vote(d, 'd1', 'bob', 'x'))).toEqual([change('decisions', 'update', 'd1', votes(['bob', 'add']))])
+    expect(changesOf(base, d => rejectDecision(d, 'd1'))).toEqual([change('decisions', 'update', 'd1', { fields: ['status'] })])
+    expect(changesOf(base, d => acceptDecision(d, 'd1', 'y'))).toEqual([change('decisions', 'update', 'd1', { fields: ['outcome', 'status'] })])
     expect(changesOf(base, d => getDecisions(d).delete('d1'))).toEqual([change('decisions', 'delete', 'd1')])
     vote(base, 'd1', 'bob', 'x')
-    expect(changesOf(base, d => vote(d, 'd1', 'bob', 'y'))).toEqual([change('decisions', 'update', 'd1')])
+    expect(changesOf(base, d => vote(d, 'd1', 'bob', 'y'))).toEqual([change('decisions', 'update', 'd1', votes(['bob', 'update']))])
+    const votesOf = (d: Y.Doc) => (getDecisions(d).get('d1') as Y.Map<Y.Map<string>>).get('votes')!
+    expect(changesOf(base, d => votesOf(d).delete('bob'))).toEqual([change('decisions', 'update', 'd1', votes(['bob', 'delete']))])
+    // Cast twice in one update: one new vote; cast and taken back: none.
+    expect(changesOf(base, d => { vote(d, 'd1', 'carol', 'y'); vote(d, 'd1', 'carol', 'x') }))
+      .toEqual([change('decisions', 'update', 'd1', votes(['carol', 'add']))])
+    expect(changesOf(base, d => { vote(d, 'd1', 'dave', 'y'); votesOf(d).delete('dave') }))
+      .toEqual([change('decisions', 'update', 'd1', { fields: ['votes'] })])
+    expect(changesOf(base, d => { vote(d, 'd1', 'carol', 'x'); vote(d, 'd1', 'bob', 'x') }))
+      .toEqual([change('decisions', 'update', 'd1', votes(['bob', 'update'], ['carol', 'add']))])
   })
 
   it('ignores what never showed, unknown roots, and what the doc already has', () => {
@@ -182,7 +198,7 @@ function randomEdits(gen: prng.PRNG, doc: Y.Doc, count: number): void {
   }
 }
 
-/** Every entry that differs between the two states is among `changes`, with a fitting op. */
+/** Every entry (and vote) that differs between the two states is among `changes`, with a fitting op. */
 function expectCovered(before: SessionState, after: SessionState, changes: Change[]): void {
   const reported = new Map(changes.map(c => [`${c.path}/${c.key}`, c.op]))
   for (const path of ['selections', 'annotations', 'decisions'] as const) {
@@ -201,5 +217,15 @@ function expectCovered(before: SessionState, after: SessionState, changes: Chang
     if (was.get(key) === is.get(key)) continue
     const op = reported.get(`explorationPath/${key}`)
     expect(op, `explorationPath/${key}: ${JSON.stringify(changes)}`).toBeDefined()
+  }
+  // Every vote that differs is named, with a fitting op.
+  for (const [id, decision] of Object.entries(after.decisions)) {
+    const had = before.decisions[id]?.votes ?? {}
+    const named = new Map((changes.find(c => c.path === 'decisions' && c.key === id)?.votes ?? []).map(v => [v.key, v.op]))
+    for (const voter of new Set([...Object.keys(had), ...Object.keys(decision.votes)])) {
+      if (had[voter] === decision.votes[voter]) continue
+      const expected = had[voter] === undefined ? 'add' : decision.votes[voter] === undefined ? 'delete' : 'update'
+      expect(named.get(voter), `decisions/${id} vote ${voter}: ${JSON.stringify(changes)}`).toBe(expected)
+    }
   }
 }

@@ -105,7 +105,7 @@ describe('the Hocuspocus endpoint', () => {
     const log = await events('together')
     const updates = log.filter((e) => e.type === 'doc.update')
     expect(updates.find((e) => e.actor.id === 'ada')?.data.changes).toEqual([{ path: 'selections', op: 'add', key: 'm-1' }])
-    expect(updates.find((e) => e.actor.id === 'bob')?.data.changes).toEqual([{ path: 'explorationPath', op: 'add', key: 'm-1' }])
+    expect(updates.find((e) => e.actor.id === 'bob')?.data.changes).toEqual([{ path: 'explorationPath', op: 'add', key: 'm-1', step: expect.any(String) }])
     expect(log.filter((e) => e.type === 'participant.joined').map((e) => e.actor.id).sort()).toEqual(['ada', 'bob'])
 
     // Presence both ways, each stamped with the server's identity.

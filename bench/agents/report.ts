@@ -1,6 +1,7 @@
 /** The agents benchmark's report: one table for the terminal and bench/agents/last-run.md. */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { BlameResult } from './blame.js'
 import type { HumansResult } from './humans.js'
 import type { LoadResult } from './load.js'
 
@@ -59,13 +60,21 @@ export function rows(agents: LoadResult, humans: HumansResult, sampled: Sampled,
   ]
 }
 
+/** The blame measurement's rows. */
+export function blameRows(blame: BlameResult): Array<[string, string]> {
+  return [
+    [`blame of a ${int(blame.entries)}-entry document (ms): p50 / max`, `${ms(blame.ms.p50)} / ${ms(blame.ms.max)}`],
+    ['  its session: doc.update events / filled in (s)', `${int(blame.updates)} / ${blame.fillSeconds.toFixed(1)}`],
+  ]
+}
+
 export function printTable(lines: Array<[string, string]>): string {
   const width = Math.max(...lines.map(([k]) => k.length))
   return lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
 }
 
-export function writeLastRun(dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo): string {
-  const table = rows(agents, humans, sampled, info)
+export function writeLastRun(dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo, blame?: BlameResult): string {
+  const table = [...rows(agents, humans, sampled, info), ...(blame ? blameRows(blame) : [])]
   const text = `# Agents benchmark: last run
 
 - command: \`${info.command}\`
@@ -83,6 +92,8 @@ export function writeLastRun(dir: string, agents: LoadResult, humans: HumansResu
 - what shared the 2 cores: the server, PostgreSQL (the backends serving this run's database), the agents process,
   the humans process and the orchestrator (sampling /proc every 250 ms); "others" is the rest of the machine's
   busy time in the window: other jobs, and PostgreSQL's shared background processes
+- blame: after the load, on the same server, a session of ${blame ? int(blame.entries) : '10,000'} entries filled with \`POST …/doc\`
+  (10 operations a write), then \`GET …/blame\` ${blame ? blame.ms.count : 7} times
 ${agents.errors.length ? `- first errors: ${agents.errors.map((e) => `\`${e.slice(0, 160)}\``).join('; ')}\n` : ''}
 | | |
 |---|---:|

@@ -10,11 +10,17 @@ export class MnemoError extends Error {
   readonly status: number
   /** A stable, machine-readable reason: the server's `code`, or `network`, `closed`, `timeout`, `invalid_operation`. */
   readonly code: string
+  /**
+   * What exactly, as data, when the server said: for `stale_write` (409), the entries others
+   * changed since the write's `basedOn`, `[{ path, key, vote?, by, version, position, at }]`.
+   */
+  readonly details?: unknown[]
 
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown; details?: unknown[] }) {
     super(message, options)
     this.status = status
     this.code = code
+    if (options?.details !== undefined) this.details = options.details
   }
 }
 
@@ -23,14 +29,16 @@ export async function errorFromResponse(response: Response, what: string): Promi
   const text = await response.text().catch(() => '')
   let code = `http_${response.status}`
   let message = text.slice(0, 500) || response.statusText
+  let details: unknown[] | undefined
   try {
-    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }
+    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } }
     if (typeof body.error?.code === 'string') code = body.error.code
     if (typeof body.error?.message === 'string') message = body.error.message
+    if (Array.isArray(body.error?.details)) details = body.error.details
   } catch {
     // Not JSON (a proxy's error page, say): keep the text.
   }
-  return new MnemoError(response.status, code, `${what}: ${message} (${response.status} ${code})`)
+  return new MnemoError(response.status, code, `${what}: ${message} (${response.status} ${code})`, { details })
 }
 
 /** WebSocket close codes the server refuses with (SPEC "Closing codes"), as HTTP statuses. */

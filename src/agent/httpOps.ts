@@ -1,12 +1,15 @@
 /**
  * The SDK's operations over the HTTP API: memory events (formed, connected, strength
  * changed), conversation turns and any custom event, each with a client-generated id so the
- * queue may resend it; and cascades, search, the context summary and the memory graph.
+ * queue may resend it; cascades, search, the context summary and the memory graph; document
+ * writes (`POST …/doc`, guarded by `basedOn`), blame and activity.
  */
 import { randomUUID } from 'node:crypto'
+import type { DocOp } from '../session/docOps.js'
 import type { HttpClient } from './http.js'
 import type {
-  EventEnvelope, EventRef, MemoryGraph, NewMemory, SearchResult, SessionContext, WriteOptions,
+  Activity, ActivityQuery, BlameEntry, DocWriteOptions, DocWriteResult, EventEnvelope, EventRef, MemoryGraph, NewMemory,
+  SearchResult, SessionContext, SessionRead, WriteOptions,
 } from './types.js'
 
 export type TurnRole = 'user' | 'assistant' | 'system' | 'agent'
@@ -26,6 +29,18 @@ export interface HttpOps {
   memories(): Promise<MemoryGraph>
   /** One page of the session's events (the log read once; `events()` follows it live). */
   readEvents(options?: { after?: number; types?: string[]; limit?: number }): Promise<{ events: EventEnvelope[]; next: number | null }>
+  /** The session as the server has it: its version (a write's `basedOn`), position and document. */
+  read(): Promise<SessionRead>
+  /**
+   * Several document operations as one `doc.update` (`POST …/doc`), attributed to this agent
+   * with `meta.rationale`; with `basedOn`, refused (MnemoError 409 `stale_write`, `details`
+   * naming each entry, who changed it and when) when someone else changed an entry it writes since.
+   */
+  writeDocument(ops: DocOp[], options?: DocWriteOptions): Promise<DocWriteResult>
+  /** Who created and who last changed every entry of the document, when, in which run, why. */
+  blame(): Promise<{ entries: BlameEntry[] }>
+  /** The document changes grouped by actor and run; filter by actor, run, time. */
+  activity(query?: ActivityQuery): Promise<Activity>
 }
 
 export function createHttpOps(http: HttpClient, session: string): HttpOps {
@@ -84,6 +99,25 @@ export function createHttpOps(http: HttpClient, session: string): HttpOps {
       http.request({
         method: 'GET', path: path('/events'), idempotent: true, what: 'readEvents',
         query: { after: after?.toString(), types: types?.length ? types.join(',') : undefined, limit: limit?.toString() },
+      }),
+    read: () => http.request<SessionRead>({ method: 'GET', path: path(''), idempotent: true, what: 'read' }),
+    writeDocument: (ops, options = {}) =>
+      http.request<DocWriteResult>({
+        method: 'POST', path: path('/doc'), idempotent: false, what: ops.length === 1 ? ops[0]!.op : 'writeDocument',
+        body: {
+          ops,
+          ...(options.basedOn !== undefined ? { basedOn: options.basedOn } : {}),
+          ...(options.rationale !== undefined ? { rationale: options.rationale } : {}),
+        },
+      }),
+    blame: () => http.request({ method: 'GET', path: path('/blame'), idempotent: true, what: 'blame' }),
+    activity: ({ actor, run, from, to, after, limit } = {}) =>
+      http.request({
+        method: 'GET', path: path('/activity'), idempotent: true, what: 'activity',
+        query: {
+          actor, run, from: from instanceof Date ? from.toISOString() : from, to: to instanceof Date ? to.toISOString() : to,
+          after: after?.toString(), limit: limit?.toString(),
+        },
       }),
   }
 }

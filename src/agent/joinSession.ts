@@ -5,7 +5,7 @@
  * awareness protocol. Everything the connection and its requests produce is attributed by the
  * server to the token's identity (or open mode's), with this run's id.
  */
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
 import { readState } from '../session/readState.js'
 import type { SessionState } from '../session/schema.js'
@@ -107,11 +107,12 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
   const { doc, awareness, provider } = sync
   const origin = { agent: me.id, run: me.run }
   let closed = false
+  let applyingOwn = false
   const changeListeners = new Set<ChangeListener>()
   const onUpdate = (_update: Uint8Array, updateOrigin: unknown) => {
     if (changeListeners.size === 0) return
     const state = readState(doc)
-    for (const listener of changeListeners) listener(state, { local: updateOrigin === origin })
+    for (const listener of changeListeners) listener(state, { local: updateOrigin === origin || applyingOwn })
   }
   doc.on('update', onUpdate)
 
@@ -123,7 +124,31 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
   }
 
   const httpOps = createHttpOps(http, session)
-  const docOps = createDocOps({ doc, participantId: me.id, origin, assertWritable, appendEvent: httpOps.appendEvent })
+
+  /**
+   * Applies what the server stored for one of our HTTP writes, as if the provider had
+   * received it (its origin): the document shows it at once, and the provider, which sends
+   * on every update but its own, does not send it back. Its later broadcast changes nothing.
+   */
+  function applyStored(update: string | null): void {
+    if (update === null || closed) return
+    applyingOwn = true
+    try {
+      Y.applyUpdate(doc, Buffer.from(update, 'base64'), provider)
+    } finally {
+      applyingOwn = false
+    }
+  }
+  const writeDocument: HttpOps['writeDocument'] = async (ops, writeOptions) => {
+    assertWritable()
+    const result = await httpOps.writeDocument(ops, writeOptions)
+    applyStored(result.update)
+    return result
+  }
+  const docOps = createDocOps({
+    doc, participantId: me.id, origin, assertWritable, appendEvent: httpOps.appendEvent,
+    writeRemote: async (op, writeOptions) => (await writeDocument([op], writeOptions)).entries[0]!.key,
+  })
   const head = () => http.request<{ position: number }>({ method: 'GET', path: `/api/sessions/${session}`, idempotent: true, what: 'session' })
 
   /** Resolves once the provider is synced and its socket has sent everything it holds. */
@@ -136,6 +161,7 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
   return {
     ...httpOps,
     ...docOps,
+    writeDocument,
     session,
     me,
     doc,

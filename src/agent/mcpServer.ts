@@ -29,7 +29,9 @@ export function createMcpServer(session: AgentSession, options: McpServerOptions
       instructions:
         `You are a participant in the mnemo session "${session.session}" as ${session.me.name} (${session.me.id}). ` +
         'Read get_context first. Edits (select, explore, annotate, vote) are seen live by everyone in the session; ' +
-        'memory tools record what you learn in the session\'s log. Give a short rationale with each write.',
+        'memory tools record what you learn in the session\'s log. Give a short rationale with each write, and pass the ' +
+        '`version` get_state gave you as `basedOn` when the write relies on what you read: if someone changed it since, ' +
+        'the write is refused and says who changed what; read again. blame and activity show who changed what.',
     },
   )
   const contextUri = `mnemo://session/${session.session}/context`

@@ -12,6 +12,9 @@ import type { AgentSession } from './joinSession.js'
 const id = (what: string) => z.string().min(1).max(256).describe(what)
 const unit = (what: string) => z.number().min(0).max(1).describe(what)
 const rationale = z.string().max(2000).optional().describe('Why you are doing this, in a sentence; shown in the session timeline')
+const basedOn = z.int().min(0).optional().describe(
+  'The session version you last read (get_state\'s `version`). The write is then refused, naming who changed what and when, ' +
+  'if someone else changed that entry since: read again and decide anew.')
 const memoryId = id('The memory\'s id')
 
 function ok(value: unknown): CallToolResult {
@@ -46,9 +49,14 @@ export function registerSessionTools(server: McpServer, s: AgentSession): void {
   }, guarded(({ format }) => (format === 'json' ? s.context({ format: 'json' }) : s.context({ format: 'md' }))))
 
   tool('get_state', {
-    description: 'The shared session document as JSON: selections, explorationPath, annotations, decisions (with their ids, options, votes).',
+    description: 'The shared session document as JSON: selections, explorationPath, annotations, decisions (with their ids, options, votes), ' +
+      'and `version`, the session version you read it at: pass it as `basedOn` to writes that rely on what you read.',
     annotations: READ,
-  }, guarded(async () => s.state()))
+  }, guarded(async () => {
+    await s.flush()
+    const { version } = await s.read()
+    return { version, ...s.state() }
+  }))
 
   tool('list_participants', {
     description: 'Everyone who took part in the session, who is online now, and their presence (status, focus).',
@@ -57,28 +65,28 @@ export function registerSessionTools(server: McpServer, s: AgentSession): void {
 
   tool('select_memory', {
     description: 'Mark a memory as selected by you, so others see what you are working on.',
-    inputSchema: { memoryId, rationale }, annotations: WRITE,
-  }, guarded(async ({ memoryId, rationale }) => (await s.select(memoryId, { rationale }), { selected: memoryId })))
+    inputSchema: { memoryId, rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ memoryId, rationale, basedOn }) => (await s.select(memoryId, { rationale, basedOn }), { selected: memoryId })))
 
   tool('deselect_memory', {
     description: 'Remove a memory\'s selection.',
-    inputSchema: { memoryId, rationale }, annotations: WRITE,
-  }, guarded(async ({ memoryId, rationale }) => (await s.deselect(memoryId, { rationale }), { deselected: memoryId })))
+    inputSchema: { memoryId, rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ memoryId, rationale, basedOn }) => (await s.deselect(memoryId, { rationale, basedOn }), { deselected: memoryId })))
 
   tool('explore_memory', {
     description: 'Add a step to the shared exploration path: you looked at this memory next.',
-    inputSchema: { memoryId, note: z.string().max(2000).optional().describe('What you found there'), rationale }, annotations: WRITE,
-  }, guarded(async ({ memoryId, note, rationale }) => (await s.explore(memoryId, note, { rationale }), { explored: memoryId })))
+    inputSchema: { memoryId, note: z.string().max(2000).optional().describe('What you found there'), rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ memoryId, note, rationale, basedOn }) => (await s.explore(memoryId, note, { rationale, basedOn }), { explored: memoryId })))
 
   tool('annotate_memory', {
     description: 'Attach a note to a memory for everyone in the session. Returns the annotation id.',
-    inputSchema: { target: id('The memory to annotate'), text: z.string().min(1).max(10_000).describe('The note'), rationale }, annotations: WRITE,
-  }, guarded(async ({ target, text, rationale }) => ({ annotationId: await s.annotate(target, text, { rationale }) })))
+    inputSchema: { target: id('The memory to annotate'), text: z.string().min(1).max(10_000).describe('The note'), rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ target, text, rationale, basedOn }) => ({ annotationId: await s.annotate(target, text, { rationale, basedOn }) })))
 
   tool('resolve_annotation', {
     description: 'Mark an annotation as resolved.',
-    inputSchema: { annotationId: id('The annotation id'), rationale }, annotations: WRITE,
-  }, guarded(async ({ annotationId, rationale }) => (await s.resolve(annotationId, { rationale }), { resolved: annotationId })))
+    inputSchema: { annotationId: id('The annotation id'), rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ annotationId, rationale, basedOn }) => (await s.resolve(annotationId, { rationale, basedOn }), { resolved: annotationId })))
 
   tool('propose_decision', {
     description: 'Open a decision for the session to vote on. It is accepted when one option gets `quorum` votes. Returns the decision id.',
@@ -87,20 +95,41 @@ export function registerSessionTools(server: McpServer, s: AgentSession): void {
       options: z.array(z.string().min(1).max(256)).min(1).max(32).describe('The distinct options'),
       quorum: z.int().min(1).max(1000).describe('Votes for one option that accept it'),
       rationale,
+      basedOn,
     },
     annotations: WRITE,
-  }, guarded(async ({ question, options, quorum, rationale }) => ({ decisionId: await s.propose({ question, options, quorum }, { rationale }) })))
+  }, guarded(async ({ question, options, quorum, rationale, basedOn }) => ({ decisionId: await s.propose({ question, options, quorum }, { rationale, basedOn }) })))
 
   tool('vote', {
     description: 'Vote (or change your vote) on an open decision.',
-    inputSchema: { decisionId: id('The decision id'), option: z.string().min(1).describe('One of the decision\'s options'), rationale },
+    inputSchema: { decisionId: id('The decision id'), option: z.string().min(1).describe('One of the decision\'s options'), rationale, basedOn },
     annotations: WRITE,
-  }, guarded(async ({ decisionId, option, rationale }) => (await s.vote(decisionId, option, { rationale }), { voted: option, decisionId })))
+  }, guarded(async ({ decisionId, option, rationale, basedOn }) => (await s.vote(decisionId, option, { rationale, basedOn }), { voted: option, decisionId })))
 
   tool('reject_decision', {
     description: 'Reject an open decision (usually its creator does).',
-    inputSchema: { decisionId: id('The decision id'), rationale }, annotations: WRITE,
-  }, guarded(async ({ decisionId, rationale }) => (await s.reject(decisionId, { rationale }), { rejected: decisionId })))
+    inputSchema: { decisionId: id('The decision id'), rationale, basedOn }, annotations: WRITE,
+  }, guarded(async ({ decisionId, rationale, basedOn }) => (await s.reject(decisionId, { rationale, basedOn }), { rejected: decisionId })))
+
+  tool('blame', {
+    description: 'For every entry of the document (each selection, exploration step, annotation, decision and vote): ' +
+      'who created it and who changed it last, when, in which run, and why.',
+    annotations: READ,
+  }, guarded(() => s.blame()))
+
+  tool('activity', {
+    description: 'What was changed in the document, grouped by who (actor) and run, optionally only one actor\'s or run\'s, ' +
+      'between two times: e.g. what an agent did in the last hour. Use `next` as `after` to read on.',
+    inputSchema: {
+      actor: id('Only this actor\'s changes (a participant id)').optional(),
+      run: id('Only this run\'s changes').optional(),
+      from: z.iso.datetime({ offset: true }).optional().describe('Changes recorded at or after this ISO 8601 date-time'),
+      to: z.iso.datetime({ offset: true }).optional().describe('Changes recorded at or before this ISO 8601 date-time'),
+      after: z.int().min(0).optional().describe('The `next` of the page before'),
+      limit: z.int().min(1).max(10_000).optional().describe('Document updates read at most (default 1000)'),
+    },
+    annotations: READ,
+  }, guarded((query) => s.activity(query)))
 
   registerMemoryTools(server, s)
 }

@@ -4,7 +4,7 @@
  * than imported from the server's folders, which the SDK must not depend on; the words it
  * shares with the server come from src/vocabulary.ts, which imports nothing.
  */
-import type { SessionState } from '../session/schema.js'
+import type { ChangeOp, RootName, SessionState } from '../session/schema.js'
 import type { Actor, SessionParticipant } from '../vocabulary.js'
 
 export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
@@ -36,6 +36,101 @@ export interface EventRef {
 /** Every write may say why; see the README for where a Yjs edit's rationale goes. */
 export interface WriteOptions {
   rationale?: string
+}
+
+/** A document write may also say what it was based on. */
+export interface DocWriteOptions extends WriteOptions {
+  /**
+   * The session version this write is based on (from `read()`, or any answer that names a
+   * version). The write then goes over HTTP (`POST …/doc`) and is refused with MnemoError
+   * 409 `stale_write` when someone else changed an entry it writes after that version.
+   */
+  basedOn?: number
+}
+
+/** `POST …/doc`'s answer: where the `doc.update` landed, and the entry each operation wrote. */
+export interface DocWriteResult {
+  version: number
+  position: number
+  entries: Array<{ op: string; path: RootName; key: string }>
+  /** The Yjs update stored (base64); null when the operations changed nothing. */
+  update: string | null
+}
+
+/** An entry that changed after a write's `basedOn`: the `details` of a 409 `stale_write`. */
+export interface StaleEntry {
+  path: RootName
+  key: string
+  vote?: string
+  by: Actor
+  version: number
+  position: number
+  at: string
+}
+
+/** `GET …/blame`: one entry of the document (a selection, step, annotation, decision or vote). */
+export interface BlameEntry {
+  path: RootName
+  key: string
+  /** An exploration step's Yjs id and index. */
+  step?: string
+  index?: number
+  /** A vote: the voter, in decision `key`. */
+  vote?: string
+  /** Null when the log's summaries do not name the entry's changes. */
+  createdBy: Actor | null
+  createdAt: string | null
+  lastChangedBy: Actor | null
+  lastChangedAt: string | null
+  lastChangedVersion: number | null
+  run?: string
+  rationale?: string
+}
+
+export interface ActivityQuery {
+  /** An actor id. */
+  actor?: string
+  run?: string
+  /** ISO 8601 date-times (or Dates): recorded at or after, at or before. */
+  from?: string | Date
+  to?: string | Date
+  /** The `next` of the page before. */
+  after?: number
+  /** `doc.update` events read at most, 1..10000 (default 1000). */
+  limit?: number
+}
+
+export interface ActivityChange {
+  path: RootName
+  op: ChangeOp
+  key: string
+  position: number
+  version: number
+  step?: string
+  fields?: string[]
+  votes?: Array<{ key: string; op: ChangeOp }>
+  rationale?: string
+}
+
+/** `GET …/activity`: the document changes of one actor and run. */
+export interface ActivityGroup {
+  actor: Actor
+  run: string | null
+  from: string
+  to: string
+  changes: ActivityChange[]
+}
+
+export interface Activity {
+  groups: ActivityGroup[]
+  next: number | null
+}
+
+/** The session as the server has it: what `read()` returns. */
+export interface SessionRead {
+  version: number
+  position: number
+  state: SessionState
 }
 
 /** A participant of the session with its live presence: what `participants()` returns. */

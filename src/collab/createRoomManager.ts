@@ -8,6 +8,7 @@ import { onExpiry } from '../auth/expiry.js'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
+import { writeDocument, type DocumentWrite, type DocumentWriteResult } from './documentWrites.js'
 import { createUpdateFeed } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
@@ -59,6 +60,12 @@ export interface RoomManager {
   loadedRooms(): RoomInfo[]
   /** The live document of a loaded room: read it, never write it (writes bypass the log). */
   docOf(session: string): Y.Doc | undefined
+  /**
+   * Applies an HTTP caller's operations to the session's document (loading its room when
+   * needed) as one `doc.update` through the room's pipeline; see documentWrites.ts.
+   * The caller checked that the session exists.
+   */
+  writeDocument(session: string, write: DocumentWrite): Promise<DocumentWriteResult>
   stats(): RoomStats
   /** How far the update feed has read the log; undefined before the first room started it. */
   feedPosition(): number | undefined
@@ -194,7 +201,8 @@ export function createRoomManager({ store, log = silentLog, config = {}, observe
     if (closing || room.state !== 'ready' || room.connections.size > 0) return
     if (room.unloadTimer) clearTimeout(room.unloadTimer)
     room.unloadTimer = setTimeout(() => {
-      if (room.state === 'ready' && room.connections.size === 0) startUnload(room)
+      if (room.state === 'ready' && room.connections.size === 0 && !room.writes?.pending) startUnload(room)
+      else if (room.writes?.pending) scheduleUnload(room)
     }, ctx.config.graceMs)
     room.unloadTimer.unref()
   }
@@ -245,6 +253,14 @@ export function createRoomManager({ store, log = silentLog, config = {}, observe
     docOf: (session) => {
       const room = rooms.get(session)
       return room && room.state !== 'closed' ? room.doc : undefined
+    },
+    async writeDocument(session, write) {
+      const room = await roomFor(session)
+      try {
+        return await writeDocument(ctx, room, write)
+      } finally {
+        scheduleUnload(room)
+      }
     },
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
     feedPosition: () => ctx.feed.position(),

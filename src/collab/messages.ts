@@ -13,7 +13,7 @@ import {
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
-import { persistUpdate } from './pipeline.js'
+import { persistClientUpdate } from './pipeline.js'
 import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './limits.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
@@ -118,7 +118,7 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
-  reserveDocBytes(room, update.length, persistUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded, acknowledgements }))
+  reserveDocBytes(room, update.length, persistClientUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded, acknowledgements }))
 }
 
 /**

@@ -11,7 +11,7 @@ import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
-import type { AppendResult, NewEvent, StoredEvent } from '../store/types.js'
+import type { AppendResult, EventMeta, NewEvent, StoredEvent } from '../store/types.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
@@ -31,12 +31,27 @@ export interface PersistOptions {
   decoded?: DecodedUpdate
   /** How many of `from`'s messages storing this confirms, for a dialect that acknowledges (types.ts `Dialect`). */
   acknowledgements?: number
+  /** The update's summary, when the caller made it already against the room's current doc. */
+  changes?: Change[]
+  /** The `doc.update`'s meta (an HTTP write's rationale). */
+  meta?: Partial<EventMeta>
+  /** Stored only while the session is at this version (an HTTP write's guard); else nothing is. */
+  expectedVersion?: number
 }
 
-type Outcome = { result: AppendResult } | { error: unknown }
+export type Outcome = { result: AppendResult } | { error: unknown }
 
 /**
- * Appends `update` as a `doc.update` event; applies and broadcasts it once stored. Resolves
+ * Appends `update` as a `doc.update` event now; applies and broadcasts it once stored.
+ * Resolves, once that is done (or given up), with the store's answer. For the server's own
+ * writes (decisions, HTTP document writes); a client's go through `persistClientUpdate`.
+ */
+export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<Outcome> {
+  return appendUpdate(ctx, room, update, opts, []).applied
+}
+
+/**
+ * A client's update: appended as a `doc.update`, applied and broadcast once stored. Resolves
  * once it is applied (or given up).
  *
  * A client's updates are stored one append at a time: those it sends while its previous one is
@@ -46,14 +61,15 @@ type Outcome = { result: AppendResult } | { error: unknown }
  * sender's burst then costs one event, one apply and one frame to each receiver instead of
  * hundreds (bench:sync S3), while each stored event still holds only that client's edits.
  */
-export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<void> {
-  const from = opts.from
-  if (!from || opts.with || opts.decisionId !== undefined) return appendUpdate(ctx, room, update, opts, [0]).applied
+export function persistClientUpdate(
+  ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions & { from: Connection },
+): Promise<void> {
+  const { from } = opts
   if (from.storing) return hold(room, from, update, opts.acknowledgements ?? 0)
   from.storing = true
   const appended = appendUpdate(ctx, room, update, opts, [performance.now()])
   void doneWith(appended).then((ok) => releaseHeld(ctx, room, from, ok))
-  return appended.applied
+  return appended.applied.then(() => {})
 }
 
 /** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
@@ -113,7 +129,7 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
     }
     last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements }, group.arrivedAt)
     group.submit()
-    void last.applied.then(group.settle)
+    void last.applied.then(() => group.settle())
   }
   if (!last) return
   from.storing = true
@@ -123,8 +139,8 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
 interface Appended {
   /** Whether it was stored. */
   stored: Promise<boolean>
-  /** It was applied (or given up). */
-  applied: Promise<void>
+  /** It was applied (or given up), with the store's answer. */
+  applied: Promise<Outcome>
 }
 
 function appendUpdate(
@@ -134,15 +150,17 @@ function appendUpdate(
   const event: NewEvent = {
     id,
     type: 'doc.update',
-    data: { bytes: update.length, changes: changesOf(ctx, room, update, opts.decoded) },
+    data: { bytes: update.length, changes: opts.changes ?? changesOf(ctx, room, update, opts.decoded) },
     payload: update,
     actor: opts.actor,
+    ...(opts.meta ? { meta: opts.meta } : {}),
   }
   room.ownIds.add(id)
   room.inFlight += 1
   ctx.pendingAppends += 1
   const from = opts.from
-  const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])]).then(
+  const guard = opts.expectedVersion === undefined ? undefined : { expectedVersion: opts.expectedVersion }
+  const settled: Promise<Outcome> = ctx.store.append(room.session, [event, ...(opts.with ?? [])], guard).then(
     (result) => {
       if (from) {
         const now = performance.now()
@@ -153,7 +171,7 @@ function appendUpdate(
     (error: unknown) => ({ error }),
   )
   // Chained rather than awaited where it resolves: the room applies in submission order.
-  room.applyTail = room.applyTail.then(async () => {
+  const applied = room.applyTail.then(async () => {
     const outcome = await settled
     ctx.pendingAppends -= 1
     try {
@@ -168,8 +186,10 @@ function appendUpdate(
       room.inFlight -= 1
     }
     afterApply(ctx, room)
+    return outcome
   })
-  return { stored: settled.then((outcome) => 'result' in outcome && outcome.result.ok), applied: room.applyTail }
+  room.applyTail = applied.then(() => {})
+  return { stored: settled.then((outcome) => 'result' in outcome && outcome.result.ok), applied }
 }
 
 function applyAppended(
@@ -183,9 +203,9 @@ function applyAppended(
       if (opts.from) closeConnection(opts.from, 1011, 'storage unavailable, reconnect')
       if (opts.decisionId) room.decisionsHandled.delete(opts.decisionId) // try again later
     }
-    // Not ok: only a decision's fixed event id conflicts — another instance recorded it,
-    // and its acceptance arrives through the feed.
-    else ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
+    // Not ok: a decision's fixed event id conflicts — another instance recorded it, and its
+    // acceptance arrives through the feed — or an HTTP write's expected version moved on.
+    else if (opts.decisionId) ctx.log.debug({ session: room.session, decisionId: opts.decisionId }, 'decision recorded by another instance')
     return
   }
   const position = outcome.result.events[0]!.position
@@ -232,7 +252,7 @@ export function broadcast(ctx: CollabContext, room: Room, frame: Uint8Array, exc
 export function afterApply(ctx: CollabContext, room: Room): void {
   if (room.state === 'closed') return
   for (const { decisionId, update, reached } of claimReachedDecisions(room)) {
-    persistUpdate(ctx, room, update, { actor: SERVER_ACTOR, with: [reached], decisionId })
+    void persistUpdate(ctx, room, update, { actor: SERVER_ACTOR, with: [reached], decisionId })
   }
   maybeSnapshot(ctx, room)
 }

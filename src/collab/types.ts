@@ -228,6 +228,18 @@ export interface Room {
   progressWaiters: Set<() => void>
   /** The doc's size (limits.ts); tracked from the first update checked against a finite limit. */
   docSize?: DocSize
+  /** Writes made by the server for HTTP callers (documentWrites.ts), one after another. */
+  writes?: DocumentWriter
+}
+
+/** What documentWrites.ts keeps of a room: its Yjs client id, its replica, and the chain its writes run along. */
+export interface DocumentWriter {
+  clientID: number
+  /** A copy of the room's doc the writes are made on; never ahead of the room's but for the write being made. */
+  replica?: Y.Doc
+  tail: Promise<unknown>
+  /** Writes queued or running: the room is not unloaded under them. */
+  pending: number
 }
 
 /** A room's awareness, kept by presence.ts. */

@@ -15,6 +15,7 @@ export const ErrorBody = z.object({
   error: z.object({
     code: z.string().describe('machine-readable, e.g. "session_not_found"'),
     message: z.string().describe('what was wrong and what to do'),
+    details: z.array(z.unknown()).optional().describe('what exactly, as data: e.g. the entries of a `stale_write`'),
   }),
 })
 
@@ -23,7 +24,7 @@ const ERROR_MEANING = {
   401: 'no token, or a bad or expired one (token mode)',
   403: "the token's role or sessions do not allow this",
   404: 'no such session (`session_not_found`) or entity',
-  409: 'a conflict: the session or event id exists, or `expectedVersion` is not the current version',
+  409: 'a conflict: the session or event id exists, `expectedVersion` is not the current version, or a `basedOn` write is stale (`stale_write`, with `error.details`)',
   413: 'the body, a batch or an event is too large',
   429: 'over the rate limit or the open-stream limit; see `Retry-After`',
   503: 'the event store is unavailable; see `Retry-After`',

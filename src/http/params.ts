@@ -40,6 +40,21 @@ export function typesParam(c: Context): string[] | undefined {
   return types
 }
 
+// A date (UTC midnight) or a date-time with its zone: what `new Date()` reads the same
+// everywhere. A date-time without a zone would be read in the server's local time.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/
+
+/** An ISO 8601 date-time query parameter (with its zone), as it was given. */
+export function timeParam(c: Context, name: string): string | undefined {
+  // An unencoded "+01:00" arrives as " 01:00": a space has no other meaning here.
+  const raw = c.req.query(name)?.replace(' ', '+')
+  if (raw === undefined || raw === '') return undefined
+  if (!ISO_TIME.test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw badRequest(`${name} must be an ISO 8601 date-time with its zone, like 2026-11-21T10:00:00.000Z (got "${raw.slice(0, 64)}")`)
+  }
+  return raw
+}
+
 /** `after` for streams: the Last-Event-ID header (a resuming EventSource) wins over ?after=. */
 export function resumeParam(c: Context): number | undefined {
   const last = c.req.header('last-event-id')

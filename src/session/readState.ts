@@ -37,7 +37,7 @@ function readSelection(value: unknown): Selection | undefined {
   return by !== undefined && at !== undefined ? { by, at } : undefined
 }
 
-function readPathStep(value: unknown): PathStep | undefined {
+export function readPathStep(value: unknown): PathStep | undefined {
   const fields = fieldsOf(value)
   if (!fields) return undefined
   const memoryId = stringField(fields, 'memoryId')

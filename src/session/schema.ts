@@ -58,9 +58,30 @@ export interface SessionState {
   decisions: Record<string, Decision>
 }
 
-/** One entry a Yjs update touched, as `doc.update` events record it. */
+export type ChangeOp = 'add' | 'update' | 'delete'
+
+/**
+ * One entry a Yjs update touched, as `doc.update` events record it. `path`, `op` and `key`
+ * are always there; the rest says more where it applies (and is absent in events recorded
+ * before it was added).
+ */
 export interface Change {
   path: RootName
-  op: 'add' | 'update' | 'delete'
+  op: ChangeOp
   key: string
+  /**
+   * `explorationPath` only: the step's Yjs id, `client:clock`. Steps of one memory share a
+   * key (its memoryId); the step id tells them apart, one change per step.
+   */
+  step?: string
+  /** An `update` inside an annotation or decision: the entry's fields it touched, sorted (`text`, `resolved`, `votes`, `status`, …). */
+  fields?: string[]
+  /** `decisions` only: the votes the update cast, changed or removed, by voter (participantId), sorted. */
+  votes?: VoteChange[]
+}
+
+export interface VoteChange {
+  /** The voter's participantId: the vote's key in the decision's `votes`. */
+  key: string
+  op: ChangeOp
 }

@@ -13,6 +13,11 @@ export interface EntryRef {
   root: string
   sub: string | null
   top: Y.Item
+  /**
+   * The items between: from the item itself up to the one directly inside `top`'s type,
+   * empty when the item is `top`. `within.at(-1).parentSub` names the entry's field it is in.
+   */
+  within: Y.Item[]
 }
 
 export interface StructIndex {
@@ -20,6 +25,11 @@ export interface StructIndex {
   find(id: Y.ID): Y.Item | undefined
   isFromUpdate(item: Y.Item): boolean
   entryOf(item: Y.Item): EntryRef | undefined
+  /**
+   * The map key an item is stored under (its `parentSub`). An update item that only names a
+   * neighbour (a map value overwriting an earlier one) carries none: it shares the neighbour's.
+   */
+  subOf(item: Y.Item): string | null
 }
 
 export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.GC | Y.Skip>): StructIndex {
@@ -75,18 +85,31 @@ export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.
 
   const entryOf = (item: Y.Item): EntryRef | undefined => {
     const seen = new Set<Y.Item>()
+    const within: Y.Item[] = []
     let top = item
     let parent = parentOf(top)
     while (parent !== undefined && 'item' in parent) {
       if (seen.has(parent.item)) return undefined
       seen.add(top)
+      within.push(top)
       top = parent.item
       parent = parentOf(top)
     }
-    return parent && { root: parent.root, sub: parent.sub, top }
+    return parent && { root: parent.root, sub: parent.sub, top, within }
   }
 
-  return { find, isFromUpdate: item => fromUpdate.has(item), entryOf }
+  const subOf = (item: Y.Item): string | null => {
+    const seen = new Set<Y.Item>()
+    let current: Y.Item | undefined = item
+    while (current !== undefined && !seen.has(current)) {
+      if (current.parentSub !== null || !fromUpdate.has(current) || directParent(current) !== 'neighbour') return current.parentSub
+      seen.add(current)
+      current = (current.origin && find(current.origin)) || (current.rightOrigin && find(current.rightOrigin)) || undefined
+    }
+    return null
+  }
+
+  return { find, isFromUpdate: item => fromUpdate.has(item), entryOf, subOf }
 }
 
 /** The document's item holding `id`; undefined when unknown to it or garbage-collected. */

@@ -5,6 +5,7 @@
 import { createAppender, type BatchObserver } from './appendEvents.js'
 import { appendSealed } from './appendSealed.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
+import { readDocChanges } from './queries/readDocChanges.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
 import { readVersions } from './queries/readVersions.js'
 import { snapshotPositions } from './queries/snapshotPositions.js'
@@ -127,6 +128,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     lastEventAt: (session, position) => lastEventAt(driver, session, position),
     lastEventBy: (session, time) => lastEventBy(driver, session, time),
     readNewestOfTypes: (session, types, limit) => readNewestOfTypes(driver, session, types, limit),
+    readDocChanges: (session, query) => readDocChanges(driver, session, { ...query, limit: Math.min(Math.max(query.limit, 1), MAX_LIMIT) }),
     async verify(session) {
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
       const head = rows[0] ? toHead(rows[0]) : undefined

@@ -5,8 +5,9 @@
 import type { VersionRange } from './queries/readVersions.js'
 import type { TimelinePoint } from './queries/timelinePoints.js'
 import type { SealedEvent, SealedResult } from './appendSealed.js'
+import type { DocChangeRecord, DocChangesQuery } from './queries/readDocChanges.js'
 
-export type { SealedEvent, SealedResult, TimelinePoint, VersionRange }
+export type { DocChangeRecord, DocChangesQuery, SealedEvent, SealedResult, TimelinePoint, VersionRange }
 
 import type { Actor } from '../vocabulary.js'
 
@@ -189,6 +190,8 @@ export interface EventStore {
   lastEventAt(session: string, position: number): Promise<TimelinePoint | undefined>
   /** The session's last event recorded at or before `time`. */
   lastEventBy(session: string, time: Date): Promise<TimelinePoint | undefined>
+  /** The session's `doc.update` summaries (no payloads) in a range, oldest first: at most `limit` (≤ 10 000). */
+  readDocChanges(session: string, query: DocChangesQuery): Promise<DocChangeRecord[]>
   /** The session's newest `limit` events of these exact types, oldest first. */
   readNewestOfTypes(session: string, types: readonly string[], limit: number): Promise<StoredEvent[]>
   verify(session: string): Promise<VerifyResult>

@@ -19,7 +19,7 @@ import { toEnvelope } from '../../store/rows.js'
 import type { EventStore, SessionHead } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
-import { existingSession, positionParam, sessionParam } from '../params.js'
+import { existingSession, positionParam, sessionParam, timeParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse, query, sseResponse, textResponse } from '../describe.js'
 
 const ForkBody = z.strictObject({
@@ -27,10 +27,6 @@ const ForkBody = z.strictObject({
   at: z.int().min(0).optional(),
   title: storableString().min(1).max(256).optional(),
 })
-
-// A date (UTC midnight) or a date-time with its zone: what `new Date()` reads the same
-// everywhere. A date-time without a zone would be read in the server's local time.
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/
 
 export interface ReplayRoutesDeps {
   store: EventStore
@@ -52,7 +48,7 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
   }), async (c) => {
     const session = sessionParam(c, 'read')
     const at = positionParam(c, 'at')
-    const time = timeParam(c)
+    const time = timeParam(c, 'time')
     if (at !== undefined && time !== undefined) throw badRequest('give either at (a position) or time (an ISO date-time), not both')
     await headOf(session)
     const { position, version, state } = time !== undefined ? await stateAtTime(store, session, time) : await stateAt(store, session, at)
@@ -152,16 +148,6 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
   })
 
   return app
-}
-
-function timeParam(c: Context): string | undefined {
-  // An unencoded "+01:00" arrives as " 01:00": a space has no other meaning here.
-  const raw = c.req.query('time')?.replace(' ', '+')
-  if (raw === undefined || raw === '') return undefined
-  if (!ISO_TIME.test(raw) || Number.isNaN(Date.parse(raw))) {
-    throw badRequest(`time must be an ISO 8601 date-time with its zone, like 2026-11-21T10:00:00.000Z (got "${raw.slice(0, 64)}")`)
-  }
-  return raw
 }
 
 function speedParam(c: Context): number {
