@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
+import * as provider3 from '@hocuspocus/provider'
+import * as provider4 from 'hocuspocus-provider-4'
 import { mintToken, type MintOptions } from '../src/auth/tokens.js'
 import { encodeDocumentName, prefixFrame } from '../src/protocol/hocuspocus.js'
 import { encodeSyncStep1 } from '../src/protocol/messages.js'
@@ -23,9 +24,18 @@ const SECRET = 'hocuspocus-secret-0123456789abcdef-0123456789'
 const token = (sub: string, role: MintOptions['role'], more: Partial<MintOptions> = {}) =>
   mintToken(SECRET, { sub, name: sub.toUpperCase(), kind: 'human', role, ...more })
 
+/**
+ * Both majors of the provider Tiptap users run (4.x adds its version to the auth message).
+ * Typed as 3.x: the API these tests use is the same in both.
+ */
+const PROVIDERS: [string, typeof provider3][] = [
+  ['3.x', provider3],
+  ['4.x', provider4 as unknown as typeof provider3],
+]
+
 interface Client {
   doc: Y.Doc
-  provider: HocuspocusProvider
+  provider: provider3.HocuspocusProvider
   /** Reasons of the Close messages and refusals it got, in order. */
   closes: string[]
   refusals: string[]
@@ -34,11 +44,11 @@ interface Client {
   settled(): Promise<void>
 }
 
-describe('the Hocuspocus endpoint', () => {
+describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_, { HocuspocusProvider, HocuspocusProviderWebsocket }) => {
   let server: TestServer
   let url: string
   let admin: string, ada: string, bob: string, viewer: string
-  const sockets: HocuspocusProviderWebsocket[] = []
+  const sockets: provider3.HocuspocusProviderWebsocket[] = []
   const clients: Client[] = []
   const peers: Peer[] = []
 
@@ -165,10 +175,11 @@ describe('the Hocuspocus endpoint', () => {
     await ws.connect()
     await a.settled()
     // The provider sends the edit twice on reconnect, queued and in its sync step 2; both can be
-    // in flight at once, so it may be stored twice (Yjs applies it once).
+    // in flight at once, so it may be stored twice (Yjs applies it once; the copy that comes
+    // second changes nothing, so its `changes` are empty).
     const updates = (await sessionLog(server.store, 'offline')).filter((e) => e.type === 'doc.update')
-    expect(updates.length).toBeGreaterThanOrEqual(1)
-    for (const e of updates) expect([e.actor.id, e.data.changes]).toEqual(['ada', [{ path: 'selections', op: 'add', key: 'm-away' }]])
+    expect(updates.map((e) => e.actor.id).every((id) => id === 'ada')).toBe(true)
+    expect(updates.map((e) => e.data.changes).filter((c) => c.length > 0)).toEqual([[{ path: 'selections', op: 'add', key: 'm-away' }]])
     const b = ysync('offline', bob)
     await until(() => b.doc.getMap('selections').has('m-away'))
   })
@@ -353,9 +364,9 @@ describe('the Hocuspocus endpoint', () => {
 describe('the Hocuspocus endpoint under a rate limit, and at shutdown', () => {
   it('acknowledges updates dropped over the rate once the sync step 2 that carries them is stored', async () => {
     const server = await startTestServer(anyBackend, { MNEMO_RATE_UPDATES_PER_SEC: '20', MNEMO_RATE_BURST: '10' })
-    const websocketProvider = new HocuspocusProviderWebsocket({ url: `${server.url.replace('http', 'ws')}/hocuspocus`, WebSocketPolyfill: WebSocket })
+    const websocketProvider = new provider3.HocuspocusProviderWebsocket({ url: `${server.url.replace('http', 'ws')}/hocuspocus`, WebSocketPolyfill: WebSocket })
     const doc = new Y.Doc()
-    const provider = new HocuspocusProvider({ websocketProvider, name: 'flood', document: doc, token: '' })
+    const provider = new provider3.HocuspocusProvider({ websocketProvider, name: 'flood', document: doc, token: '' })
     provider.attach()
     try {
       await until(() => provider.synced && provider.unsyncedChanges === 0)
