@@ -179,7 +179,7 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_,
     // second changes nothing, so its `changes` are empty).
     const updates = (await sessionLog(server.store, 'offline')).filter((e) => e.type === 'doc.update')
     expect(updates.map((e) => e.actor.id).every((id) => id === 'ada')).toBe(true)
-    expect(updates.map((e) => e.data.changes).filter((c) => c.length > 0)).toEqual([[{ path: 'selections', op: 'add', key: 'm-away' }]])
+    expect(updates.map((e) => e.data.changes).filter((c) => (c as unknown[]).length > 0)).toEqual([[{ path: 'selections', op: 'add', key: 'm-away' }]])
     const b = ysync('offline', bob)
     await until(() => b.doc.getMap('selections').has('m-away'))
   })
