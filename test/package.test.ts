@@ -5,8 +5,9 @@
  * against the package's declarations, then run — joins a session and writes to it. Also measures
  * what the agent SDK loads (packages and their size on disk) against the whole install.
  *
- * Slow (the install alone is 10–20 s, more without a warm npm cache; PGlite's first start
- * another 10 s), so it runs only with MNEMO_PACK_TEST=1.
+ * Slow — 18 s with a warm npm cache, 42 s from a cold one (the install fetches 142 packages;
+ * PGlite's first start creates its database) — and it may need the registry, so it runs only
+ * with MNEMO_PACK_TEST=1.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -22,7 +23,7 @@ import { call } from './fixtures/server.js'
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const enabled = process.env.MNEMO_PACK_TEST === '1'
-if (!enabled) console.warn('test/package.test.ts: skipped; MNEMO_PACK_TEST=1 packs, installs and starts the package (about 40 s)')
+if (!enabled) console.warn('test/package.test.ts: skipped; MNEMO_PACK_TEST=1 packs, installs and starts the package (20–40 s)')
 
 /** Packages only the server needs: the agent SDK must load none of them. */
 const SERVER_ONLY = ['@electric-sql/pglite', 'postgres', 'ioredis', 'hono', '@hono/node-server', 'pino', 'prom-client', 'swagger-ui-dist', 'commander', 'jose', 'hono-openapi']
@@ -142,6 +143,10 @@ export async function resolve(specifier, context, next) {
       packages.add(scope!.startsWith('@') ? `${scope}/${name}` : scope!)
     }
     for (const pkg of SERVER_ONLY) expect(packages, `the agent SDK loads ${pkg}`).not.toContain(pkg)
+    // The MCP server is apart, in mnemo/agent/mcp.
+    expect(packages).not.toContain('@modelcontextprotocol/sdk')
+    const mcp = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('mnemo/agent/mcp'); console.log(typeof m.createMcpServer, typeof m.runMcpServer)"], { cwd: app })
+    expect(mcp.stdout.trim()).toBe('function function')
 
     const loaded = [...packages].filter((pkg) => pkg !== 'mnemo').sort()
     const sizes = loaded.map((pkg) => diskSize(join(app, 'node_modules', pkg)))
