@@ -44,7 +44,7 @@ interface Client {
   settled(): Promise<void>
 }
 
-describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_, { HocuspocusProvider, HocuspocusProviderWebsocket }) => {
+describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (major, { HocuspocusProvider, HocuspocusProviderWebsocket }) => {
   let server: TestServer
   let url: string
   let admin: string, ada: string, bob: string, viewer: string
@@ -70,8 +70,8 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_,
     return s
   }
 
-  /** A HocuspocusProvider for `name` on `websocketProvider` (a socket of its own by default). */
-  const hocus = (name: string, tokenOf: string, websocketProvider = socket()): Client => {
+  /** A HocuspocusProvider for `name` on `websocketProvider` (a socket of its own by default); `more`: options of 4.x only. */
+  const hocus = (name: string, tokenOf: string, websocketProvider = socket(), more: Record<string, unknown> = {}): Client => {
     const doc = new Y.Doc()
     const client: Client = { doc, provider: undefined!, closes: [], refusals: [], stateless: [], settled: undefined! }
     client.provider = new HocuspocusProvider({
@@ -82,6 +82,7 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_,
       onClose: ({ event }) => void client.closes.push(event.reason),
       onAuthenticationFailed: ({ reason }) => void client.refusals.push(reason),
       onStateless: ({ payload }) => void client.stateless.push(payload),
+      ...more,
     })
     client.provider.attach()
     client.settled = () => until(() => client.provider.isAuthenticated && client.provider.synced && client.provider.unsyncedChanges === 0, {
@@ -208,6 +209,24 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_,
     expect(server.rooms.stats().connections).toBeGreaterThanOrEqual(4)
   })
 
+  it.runIf(major === '4.x')('serves two providers of one session on one socket (4.x sessionAwareness: frames named session\\0providerId)', async () => {
+    const ws = socket()
+    const a = hocus('shared', ada, ws, { sessionAwareness: true })
+    const b = hocus('shared', bob, ws, { sessionAwareness: true })
+    const c = ysync('shared', bob)
+    await Promise.all([a.settled(), b.settled(), c.synced()])
+    a.doc.getMap('selections').set('from-a', { by: 'ada', at: 1 })
+    b.doc.getMap('selections').set('from-b', { by: 'bob', at: 2 })
+    const all = (doc: Y.Doc) => [...doc.getMap('selections').keys()].sort().join()
+    await until(() => [a, b].every((x) => all(x.doc) === 'from-a,from-b') && all(c.doc) === 'from-a,from-b', { what: 'the three to converge' })
+    a.provider.sendStateless('hi b')
+    await until(() => b.stateless.length === 1)
+    expect(b.stateless).toEqual(['hi b'])
+    const updates = (await events('shared')).filter((e) => e.type === 'doc.update')
+    expect(updates.map((e) => [e.actor.id, e.data.changes[0]?.key])).toEqual(expect.arrayContaining([['ada', 'from-a'], ['bob', 'from-b']]))
+    expect(server.rooms.participants('shared').map((p) => p.id).sort()).toEqual(['ada', 'bob'])
+  })
+
   it('delivers stateless messages to the other Hocuspocus clients of the document, and stores none', async () => {
     const ws = socket()
     const a = hocus('chatter', ada, ws)
@@ -263,9 +282,11 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (_,
     const bad = hocus('refused', forged, ws)
     const outside = hocus('refused-b', onlyA, ws)
     const badName = hocus('not a session', ada, ws)
+    const longName = hocus('s'.repeat(200), ada, ws)
     const good = hocus('s-a', onlyA, ws)
     await good.settled()
-    await until(() => bad.refusals.length > 0 && outside.refusals.length > 0 && badName.refusals.length > 0)
+    await until(() => bad.refusals.length > 0 && outside.refusals.length > 0 && badName.refusals.length > 0 && longName.refusals.length > 0)
+    expect(longName.refusals[0]).toBe('document name over 193 characters')
     expect(bad.refusals[0]).toMatch(/token/)
     expect(outside.refusals[0]).toBe('not allowed in session refused-b')
     expect(badName.refusals[0]).toMatch(/^bad session id/)

@@ -10,7 +10,7 @@ import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
 import {
   decodeFrame, encodeAuthenticated, encodeClose, encodeDocumentName, encodePermissionDenied, encodeStateless,
-  encodeSyncStatus, prefixFrame,
+  encodeSyncStatus, prefixFrame, sessionOfKey,
 } from '../src/protocol/hocuspocus.js'
 import { encodeSyncStep1 } from '../src/protocol/messages.js'
 import { ProtocolError } from '../src/protocol/ProtocolError.js'
@@ -47,6 +47,12 @@ describe('Hocuspocus frames', () => {
     expect(decodeFrame(providerFrame('s-1', 3))).toMatchObject({ kind: 'room', message: Uint8Array.of(3) })
     expect(decodeFrame(providerFrame('s-1', 5, (e) => encoding.writeVarString(e, '{"a":1}')))).toEqual({ kind: 'stateless', document: 's-1', payload: '{"a":1}' })
     expect(decodeFrame(providerFrame('s-1', 7))).toEqual({ kind: 'close', document: 's-1' })
+  })
+
+  it('reads the session out of a 4.x routing key', () => {
+    expect(sessionOfKey('s-1')).toBe('s-1')
+    expect(sessionOfKey('s-1\0k3j9x')).toBe('s-1')
+    expect(sessionOfKey('\0x')).toBe('')
   })
 
   it('refuses unknown types, server-only auth types, trailing bytes, truncation and oversize', () => {

@@ -20,6 +20,10 @@
  *   messageType 8  sync status:      varUint 1 — one update or sync step 2 of the client's
  *                                    is stored (the provider counts its unacknowledged ones)
  *
+ * A 4.x provider with `sessionAwareness: true` names its frames `document + "\0" + its own
+ * random id` (a routing key), so that several providers of one document can share a socket;
+ * the server answers under the same key. `sessionOfKey` takes the document out of a key.
+ *
  * Types 0, 1 and 3 are y-websocket's messages with the name in front, so the rest of such a
  * frame is handed to the room as a y-websocket frame and validated there. A client opens a
  * document with its token and goes on with its sync step 1 and awareness without waiting for
@@ -90,6 +94,15 @@ export function decodeFrame(data: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BYT
     default:
       return r.fail(`unknown message type ${messageType}`)
   }
+}
+
+/** Longest routing key: a 128-character session id, "\0", and 64 characters of the provider's id. */
+export const MAX_ROUTING_KEY_CHARS = 128 + 1 + 64
+
+/** The document of a frame's name: the name itself, or what precedes "\0" in a 4.x routing key. */
+export function sessionOfKey(key: string): string {
+  const separator = key.indexOf('\0')
+  return separator < 0 ? key : key.slice(0, separator)
 }
 
 /** The name prefix of every frame of `document`. */
