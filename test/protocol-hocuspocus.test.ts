@@ -1,5 +1,5 @@
 /**
- * The Hocuspocus framing: the decoder reads what `@hocuspocus/provider` 3.x writes (frames built
+ * The Hocuspocus framing: the decoder reads what `@hocuspocus/provider` 3.x and 4.x write (frames built
  * here as its OutgoingMessages build them) and refuses anything else with ProtocolError; the
  * encoders write what the provider reads.
  */
@@ -10,7 +10,7 @@ import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
 import {
   decodeFrame, encodeAuthenticated, encodeClose, encodeDocumentName, encodePermissionDenied, encodeStateless,
-  encodeSyncStatus, prefixFrame,
+  encodeSyncStatus, prefixFrame, sessionOfKey,
 } from '../src/protocol/hocuspocus.js'
 import { encodeSyncStep1 } from '../src/protocol/messages.js'
 import { ProtocolError } from '../src/protocol/ProtocolError.js'
@@ -38,6 +38,8 @@ describe('Hocuspocus frames', () => {
   it('decodes the provider\'s messages', () => {
     const token = providerFrame('s-1', 2, (e) => { encoding.writeVarUint(e, 0); encoding.writeVarString(e, 'jwt.x.y') })
     expect(decodeFrame(token)).toEqual({ kind: 'auth', document: 's-1', token: 'jwt.x.y' })
+    const token4 = providerFrame('s-1', 2, (e) => { encoding.writeVarUint(e, 0); encoding.writeVarString(e, 'jwt.x.y'); encoding.writeVarString(e, '4.8.0') })
+    expect(decodeFrame(token4)).toEqual({ kind: 'auth', document: 's-1', token: 'jwt.x.y', providerVersion: '4.8.0' })
     const step1 = encodeSyncStep1(Y.encodeStateVector(new Y.Doc()))
     const sync = decodeFrame(prefixFrame(encodeDocumentName('s-1'), step1))
     expect(sync).toMatchObject({ kind: 'room', document: 's-1' })
@@ -47,10 +49,17 @@ describe('Hocuspocus frames', () => {
     expect(decodeFrame(providerFrame('s-1', 7))).toEqual({ kind: 'close', document: 's-1' })
   })
 
+  it('reads the session out of a 4.x routing key', () => {
+    expect(sessionOfKey('s-1')).toBe('s-1')
+    expect(sessionOfKey('s-1\0k3j9x')).toBe('s-1')
+    expect(sessionOfKey('\0x')).toBe('')
+  })
+
   it('refuses unknown types, server-only auth types, trailing bytes, truncation and oversize', () => {
     for (const type of [4, 6, 8, 9, 1000]) expect(refusal(providerFrame('s', type)).code).toBe(1007)
     expect(refusal(providerFrame('s', 2, (e) => { encoding.writeVarUint(e, 2); encoding.writeVarString(e, 'read-write') })).message).toMatch(/auth type/)
     expect(refusal(providerFrame('s', 7, (e) => encoding.writeVarUint(e, 1))).message).toMatch(/trailing/)
+    expect(refusal(providerFrame('s', 2, (e) => { encoding.writeVarUint(e, 0); encoding.writeVarString(e, 't'); encoding.writeVarString(e, '4'); encoding.writeVarUint(e, 1) })).message).toMatch(/trailing/)
     expect(refusal(Uint8Array.of(5, 0x61)).code).toBe(1007)
     expect(refusal(new Uint8Array(0)).code).toBe(1007)
     expect(() => decodeFrame(new Uint8Array(2048), 1024)).toThrow(expect.objectContaining({ code: 1009 }))

@@ -14,7 +14,7 @@ import {
 } from '../src/protocol/messages.js'
 import { ProtocolError } from '../src/protocol/ProtocolError.js'
 import { validateStateVector, validateUpdate } from '../src/protocol/updates.js'
-import { stampAwarenessUser, validateAwarenessUpdate } from '../src/protocol/awareness.js'
+import { MAX_USER_EXTRA_CHARS, stampAwarenessUser, validateAwarenessUpdate } from '../src/protocol/awareness.js'
 
 /** Updates covering every content type yjs writes, both full states and single changes. */
 function realUpdates(): Uint8Array[] {
@@ -205,6 +205,20 @@ describe('awareness', () => {
     awarenessProtocol.applyAwarenessUpdate(awareness, stamped, 'test')
     expect(awareness.getStates().get(1)).toEqual({ user, cursor: 3 })
     awareness.destroy()
+  })
+
+  it('keeps the client\'s other user fields (a caret colour), bounded, under the stamped identity', () => {
+    const user = { id: 'alice', name: 'Alice', kind: 'human' }
+    const update = awarenessUpdate({
+      1: { user: { id: 'mallory', name: 'Bob', kind: 'agent', color: '#f783ac' } },
+      2: { user: { color: '#958df1', note: 'x'.repeat(MAX_USER_EXTRA_CHARS) } },
+      3: { user: 'not an object' },
+    })
+    expect(validateAwarenessUpdate(stampAwarenessUser(update, user)).map((e) => e.state)).toEqual([
+      { user: { ...user, color: '#f783ac' } },
+      { user },
+      { user },
+    ])
   })
 })
 

@@ -1,6 +1,7 @@
 /**
  * `mnemo/agent`: the SDK with which an AI agent (or any program) joins a mnemo session as a
- * peer, and the MCP server that offers the same operations to any MCP-capable model.
+ * peer. The MCP server that offers the same operations to any MCP-capable model is
+ * `mnemo/agent/mcp`, apart so that an agent loads the MCP SDK only when it serves MCP.
  */
 export { joinSession } from './joinSession.js'
 export type { AgentSession, ConnectionStatus, JoinOptions } from './joinSession.js'
@@ -10,6 +11,4 @@ export type { EventsOptions } from './events.js'
 export type { RetryOptions } from './http.js'
 export type { AgentIdentity } from './identity.js'
 export { MnemoError } from './errors.js'
-export { createMcpServer, runMcpServer } from './mcpServer.js'
-export type { McpServerOptions } from './mcpServer.js'
 export type * from './types.js'

@@ -8,6 +8,10 @@
  * limits and presence. What only Hocuspocus has is here — a token per document, stateless
  * messages — or in the channel's Dialect: sync-status acknowledgements once an update is stored.
  *
+ * A document's frames are named by its session id, or (4.x `sessionAwareness`) by a routing key
+ * `session\0providerId`: then two providers of one session share the socket, each a channel of
+ * its own, answered under its key. Frames' names below are such keys.
+ *
  * Refusals that concern one document (4400, 4403, 4413) close only it, with a Close message
  * (`"4403: viewers cannot edit this session"`); the socket stays with the other documents.
  * Those that ask the client to come back (1011, 1012, 1013, 4401 expired, 4429) and malformed
@@ -20,7 +24,7 @@ import type { Identity } from '../auth/identity.js'
 import { hasRole, sessionAllowed } from '../auth/roles.js'
 import {
   decodeFrame, encodeAuthenticated, encodeClose, encodeDocumentName, encodePermissionDenied, encodeStateless,
-  encodeSyncStatus, prefixFrame, type HocuspocusFrame,
+  encodeSyncStatus, MAX_ROUTING_KEY_CHARS, prefixFrame, sessionOfKey, type HocuspocusFrame,
 } from '../protocol/hocuspocus.js'
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { createTokenBucket } from '../tokenBucket.js'
@@ -64,6 +68,7 @@ const CLOSED = 3
 
 /** One document of a multiplexed socket, as its room sees it. */
 interface Channel extends SyncSocket {
+  /** The session id (its frames' names may be routing keys of it). */
   readonly document: string
   /** Hands a y-websocket message of this document to the room. */
   receive(message: Uint8Array): void
@@ -94,6 +99,7 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
   const sockets = new Set<WebSocket>()
 
   function accept(ws: WebSocket, req: IncomingMessage): void {
+    /** By the name of their frames: a session id, or a 4.x routing key of one. */
     const documents = new Map<string, DocumentState>()
     const stateless = createTokenBucket(options.statelessPerSec ?? 0, options.statelessBurst ?? 400, Date.now())
     let waitingBytes = 0
@@ -119,41 +125,44 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
     }
 
     /** Forgets a document that is not open (the client left it); its waiting messages go with it. */
-    function forget(document: string): void {
-      const state = documents.get(document)
+    function forget(key: string): void {
+      const state = documents.get(key)
       if (state?.kind === 'verifying') for (const { bytes } of state.waiting) waitingBytes -= bytes
-      documents.delete(document)
+      documents.delete(key)
     }
 
-    function refuse(document: string, reason: string): void {
-      documents.set(document, { kind: 'refused' })
-      sendFrame(encodePermissionDenied(document, reason))
+    function refuse(key: string, reason: string): void {
+      documents.set(key, { kind: 'refused' })
+      sendFrame(encodePermissionDenied(key, reason))
     }
 
-    function verify(document: string, token: string): void {
-      const state = documents.get(document)
+    function verify(key: string, token: string): void {
+      const state = documents.get(key)
       // The provider sends its token once per document and socket; again would be a bug's echo.
       if (state?.kind === 'open' || state?.kind === 'verifying') return
-      if (!sessionIdPattern.test(document)) return refuse(document, 'bad session id: use 1 to 128 of A-Z a-z 0-9 _ -')
+      const document = sessionOfKey(key)
+      // Too long a name is answered but not remembered: a socket holds only short ones.
+      if (key.length > MAX_ROUTING_KEY_CHARS) return sendFrame(encodePermissionDenied(key, `document name over ${MAX_ROUTING_KEY_CHARS} characters`))
+      if (!sessionIdPattern.test(document)) return refuse(key, 'bad session id: use 1 to 128 of A-Z a-z 0-9 _ -')
       if (!state && documents.size >= MAX_DOCUMENTS_PER_SOCKET) {
-        return sendFrame(encodePermissionDenied(document, `at most ${MAX_DOCUMENTS_PER_SOCKET} documents on one socket; open another`))
+        return sendFrame(encodePermissionDenied(key, `at most ${MAX_DOCUMENTS_PER_SOCKET} documents on one socket; open another`))
       }
       const verifying: DocumentState = { kind: 'verifying', waiting: [] }
-      documents.set(document, verifying)
+      documents.set(key, verifying)
       const settle = (then: () => void): void => {
-        if (documents.get(document) !== verifying) return // it left, or the socket closed, meanwhile
-        forget(document)
+        if (documents.get(key) !== verifying) return // it left, or the socket closed, meanwhile
+        forget(key)
         then()
       }
       authenticate(req, token).then(
         (outcome) => settle(() => {
-          if ('close' in outcome) return refuse(document, outcome.close.reason)
-          if (!sessionAllowed(outcome, document)) return refuse(document, `not allowed in session ${document}`)
-          open(document, outcome, verifying.waiting)
+          if ('close' in outcome) return refuse(key, outcome.close.reason)
+          if (!sessionAllowed(outcome, document)) return refuse(key, `not allowed in session ${document}`)
+          open(key, outcome, verifying.waiting)
         }),
         (error: unknown) => settle(() => {
           log.error({ err: error, session: document }, 'authenticating a Hocuspocus document failed')
-          refuse(document, 'internal error, try again')
+          refuse(key, 'internal error, try again')
         }),
       ).catch((error: unknown) => {
         log.error({ err: error, session: document }, 'opening a Hocuspocus document failed')
@@ -161,17 +170,18 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
       })
     }
 
-    function open(document: string, identity: Identity, waiting: { frame: HocuspocusFrame }[]): void {
-      const channel = createChannel(ws, document, { closeSocket, maxBufferedBytes }, () => {
+    function open(key: string, identity: Identity, waiting: { frame: HocuspocusFrame }[]): void {
+      const document = sessionOfKey(key)
+      const channel = createChannel(ws, key, { closeSocket, maxBufferedBytes }, () => {
         byDocument.get(document)?.delete(channel)
         if (byDocument.get(document)?.size === 0) byDocument.delete(document)
-        const state = documents.get(document)
+        const state = documents.get(key)
         // Closed by its room: what the client still sends for it is dropped until it authenticates again.
-        if (state?.kind === 'open' && state.channel === channel) documents.set(document, { kind: 'refused' })
+        if (state?.kind === 'open' && state.channel === channel) documents.set(key, { kind: 'refused' })
       })
-      documents.set(document, { kind: 'open', channel })
+      documents.set(key, { kind: 'open', channel })
       byDocument.set(document, (byDocument.get(document) ?? new Set()).add(channel))
-      sendFrame(encodeAuthenticated(document, hasRole(identity, 'editor') ? 'read-write' : 'readonly'))
+      sendFrame(encodeAuthenticated(key, hasRole(identity, 'editor') ? 'read-write' : 'readonly'))
       rooms.attach(channel, document, identity)
       for (const { frame } of waiting) dispatch(frame, 0)
     }
@@ -183,7 +193,8 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
         // Before its token (the provider sends awareness while it fetches one): dropped, since
         // the sync that follows authentication carries everything. A y-websocket client's
         // frames, read as Hocuspocus ones, have no such name: say where it should connect.
-        if (!sessionIdPattern.test(frame.document)) {
+        // (A name too long to remember was refused: its frames are dropped.)
+        if (frame.document.length <= MAX_ROUTING_KEY_CHARS && !sessionIdPattern.test(sessionOfKey(frame.document))) {
           closeSocket(4400, `not a session id: ${JSON.stringify(frame.document.slice(0, 24))} (y-websocket clients connect to /sync/<session>)`)
         }
         return
@@ -203,7 +214,7 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
         case 'stateless':
           // Ephemeral like awareness: over the rate it is dropped, never stored.
           if (!stateless.take(Date.now())) return
-          for (const other of byDocument.get(frame.document) ?? []) if (other !== channel) other.deliverStateless(frame.payload)
+          for (const other of byDocument.get(channel.document) ?? []) if (other !== channel) other.deliverStateless(frame.payload)
           return
         case 'close':
           documents.delete(frame.document)
@@ -250,10 +261,11 @@ interface SocketControl {
   maxBufferedBytes: number
 }
 
-/** A channel for `document` on `ws`; `onEnd` runs once when it ends, whoever ended it. */
-function createChannel(ws: WebSocket, document: string, socket: SocketControl, onEnd: () => void): Channel {
-  const name = encodeDocumentName(document)
-  const syncStatus = encodeSyncStatus(document)
+/** A channel for the frames named `key` on `ws`; `onEnd` runs once when it ends, whoever ended it. */
+function createChannel(ws: WebSocket, key: string, socket: SocketControl, onEnd: () => void): Channel {
+  const document = sessionOfKey(key)
+  const name = encodeDocumentName(key)
+  const syncStatus = encodeSyncStatus(key)
   const messageListeners: ((data: Buffer, isBinary: boolean) => void)[] = []
   const closeListeners: ((code: number, reason: Buffer) => void)[] = []
   let ended = false
@@ -280,7 +292,7 @@ function createChannel(ws: WebSocket, document: string, socket: SocketControl, o
     close(code = 1000, reason = '') {
       if (ended) return
       if (!DOCUMENT_CODES.has(code)) return socket.closeSocket(code, reason)
-      if (writable()) ws.send(encodeClose(document, `${code}: ${reason}`))
+      if (writable()) ws.send(encodeClose(key, `${code}: ${reason}`))
       end(code, reason)
     },
     on(event: string, listener: (...args: never[]) => void) {
@@ -302,7 +314,7 @@ function createChannel(ws: WebSocket, document: string, socket: SocketControl, o
       for (const listener of messageListeners) listener(data, true)
     },
     deliverStateless(payload) {
-      if (writable() && ws.bufferedAmount <= socket.maxBufferedBytes) ws.send(encodeStateless(document, payload))
+      if (writable() && ws.bufferedAmount <= socket.maxBufferedBytes) ws.send(encodeStateless(key, payload))
     },
     end: () => end(),
   }

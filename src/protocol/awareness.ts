@@ -1,6 +1,6 @@
 /**
  * Awareness updates (y-protocols awareness.js): validation into plain entries, and the
- * rewrite the server uses to stamp each client's `user` from its identity.
+ * rewrite the server uses to stamp each client's `user` with its identity.
  *
  * An awareness update is `varUint count`, then per entry `varUint clientID`,
  * `varUint clock`, `varString JSON(state)`; the state `null` means "this client left".
@@ -74,19 +74,37 @@ export function encodeAwarenessEntries(entries: readonly AwarenessEntry[]): Uint
 }
 
 /**
- * Re-encodes an awareness update with every state's `user` replaced by `user`, so a
- * client cannot pose as someone else. Null states (removals) stay null. Validates first.
+ * Longest JSON (in characters) of the fields a client keeps in its `user` beside the stamped
+ * id, name and kind — Tiptap's CollaborationCaret puts `color` there. Longer, they are dropped.
+ */
+export const MAX_USER_EXTRA_CHARS = 1024
+
+/**
+ * Re-encodes an awareness update with every state's `user` stamped with `user`'s id, name and
+ * kind, so a client cannot pose as someone else. Null states (removals) stay null. Validates first.
  */
 export function stampAwarenessUser(update: Uint8Array, user: AwarenessUser, opts: AwarenessOptions = {}): Uint8Array {
   return encodeAwarenessEntries(stampAwarenessEntries(validateAwarenessUpdate(update, opts), user))
 }
 
-/** The entries with every state's `user` replaced by `user`; null states stay null. */
+/**
+ * The entries with every state's `user` stamped: id, name and kind are the identity's, the
+ * client's other `user` fields (a caret colour) stay when their JSON is at most
+ * MAX_USER_EXTRA_CHARS; null states stay null.
+ */
 export function stampAwarenessEntries(entries: readonly AwarenessEntry[], user: AwarenessUser): AwarenessEntry[] {
+  const identity = { id: user.id, name: user.name, kind: user.kind }
   return entries.map(entry => ({
     ...entry,
-    state: entry.state === null ? null : { ...entry.state, user: { id: user.id, name: user.name, kind: user.kind } },
+    state: entry.state === null ? null : { ...entry.state, user: stampedUser(entry.state.user, identity) },
   }))
+}
+
+function stampedUser(claimed: unknown, identity: AwarenessUser): AwarenessUser & Record<string, unknown> {
+  if (!isPlainObject(claimed)) return { ...identity }
+  const { id: _id, name: _name, kind: _kind, ...extra } = claimed
+  if (Object.keys(extra).length === 0 || JSON.stringify(extra).length > MAX_USER_EXTRA_CHARS) return { ...identity }
+  return { ...extra, ...identity }
 }
 
 function isPlainObject(value: unknown): value is AwarenessState {

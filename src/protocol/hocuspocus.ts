@@ -1,5 +1,5 @@
 /**
- * The Hocuspocus wire protocol (`@hocuspocus/provider` 3.x): encoders for the frames mnemo
+ * The Hocuspocus wire protocol (`@hocuspocus/provider` 3.x and 4.x): encoders for the frames mnemo
  * sends and one strict decoder for the frames it receives.
  *
  * A socket carries many documents. Every frame starts with its document's name as a lib0
@@ -11,6 +11,7 @@
  *   messageType 3  query-awareness   body as in y-websocket (none)
  *   messageType 2  auth:             varUint authType, then
  *       authType 0   token            varString token                  client → server
+ *                                     (4.x: then varString its version, "4.8.0")
  *       authType 1   permission denied varString reason                 server → client
  *       authType 2   authenticated    varString scope, "read-write" | "readonly"
  *   messageType 5  stateless:        varString payload (the application's, any text)
@@ -18,6 +19,10 @@
  *                                    server → client: varString reason, "you are out of it"
  *   messageType 8  sync status:      varUint 1 — one update or sync step 2 of the client's
  *                                    is stored (the provider counts its unacknowledged ones)
+ *
+ * A 4.x provider with `sessionAwareness: true` names its frames `document + "\0" + its own
+ * random id` (a routing key), so that several providers of one document can share a socket;
+ * the server answers under the same key. `sessionOfKey` takes the document out of a key.
  *
  * Types 0, 1 and 3 are y-websocket's messages with the name in front, so the rest of such a
  * frame is handed to the room as a y-websocket frame and validated there. A client opens a
@@ -43,7 +48,8 @@ export const AUTH_AUTHENTICATED = 2
 export type Scope = 'read-write' | 'readonly'
 
 export type HocuspocusFrame =
-  | { kind: 'auth'; document: string; token: string }
+  /** `providerVersion`: what a 4.x provider says it is (3.x says nothing). */
+  | { kind: 'auth'; document: string; token: string; providerVersion?: string }
   /** Sync, awareness or query-awareness: `message` is the y-websocket frame, a view into the input. */
   | { kind: 'room'; document: string; message: Uint8Array }
   | { kind: 'stateless'; document: string; payload: string }
@@ -72,8 +78,10 @@ export function decodeFrame(data: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BYT
       const authType = r.varUint()
       if (authType !== AUTH_TOKEN) r.fail(`a client sends auth type ${AUTH_TOKEN} (token), not ${authType}`)
       const token = r.varString()
+      // 4.x follows its token with its own version ("4.8.0"); 3.x sends none.
+      const providerVersion = r.remaining() > 0 ? r.varString() : undefined
       r.expectEnd()
-      return { kind: 'auth', document, token }
+      return { kind: 'auth', document, token, providerVersion }
     }
     case MESSAGE_STATELESS: {
       const payload = r.varString()
@@ -86,6 +94,15 @@ export function decodeFrame(data: Uint8Array, maxBytes = DEFAULT_MAX_MESSAGE_BYT
     default:
       return r.fail(`unknown message type ${messageType}`)
   }
+}
+
+/** Longest routing key: a 128-character session id, "\0", and 64 characters of the provider's id. */
+export const MAX_ROUTING_KEY_CHARS = 128 + 1 + 64
+
+/** The document of a frame's name: the name itself, or what precedes "\0" in a 4.x routing key. */
+export function sessionOfKey(key: string): string {
+  const separator = key.indexOf('\0')
+  return separator < 0 ? key : key.slice(0, separator)
 }
 
 /** The name prefix of every frame of `document`. */
