@@ -12,6 +12,7 @@ import { encodeUpdate } from '../protocol/messages.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { AppendResult, NewEvent, StoredEvent } from '../store/types.js'
+import type { WriteCost } from '../control/budgets.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
@@ -28,6 +29,8 @@ export interface PersistOptions {
   decisionId?: string
   /** `Y.decodeUpdate(update)`, when the caller decoded it already against the room's current doc. */
   decoded?: DecodedUpdate
+  /** What the sender's budget was charged for it: given back when it is not stored (the sender re-sends it). */
+  charged?: WriteCost
 }
 
 type Outcome = { result: AppendResult } | { error: unknown }
@@ -74,6 +77,7 @@ function applyAppended(
 ): void {
   if ('error' in outcome || !outcome.result.ok) {
     room.ownIds.delete(id)
+    if (opts.from && opts.charged) ctx.budgets.refund(opts.from.identity, opts.charged)
     if ('error' in outcome) {
       // Nobody saw it, so nothing is lost: the sender re-sends it (sync step 2) on reconnect.
       ctx.log.warn({ err: outcome.error, session: room.session }, 'storing an update failed; closing its connection')

@@ -11,6 +11,7 @@ import type { PresenceRelay } from './presenceRelay.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
 import type { TokenBucket } from '../tokenBucket.js'
+import type { Budgets } from '../control/budgets.js'
 
 /** The logger surface collab uses (pino's satisfies it). */
 export interface Log {
@@ -223,6 +224,8 @@ export interface CollabContext {
   /** Keeps background work (snapshots, presence events) for close() to wait on. */
   track(work: Promise<unknown>): void
   observe: UpdateObserver
+  /** What tokens with a `budget` claim have written (shared with the HTTP routes). */
+  budgets: Budgets
 }
 
 /**

@@ -22,6 +22,11 @@ export interface SyncEndpointOptions {
   rooms: Pick<RoomManager, 'attach'>
   /** The identity of the request (token or open mode), or how to refuse it (4401, 4403). */
   authenticate(req: IncomingMessage): Promise<Identity | Refusal>
+  /**
+   * A last check as the socket is handed to the rooms (a suspended identity: 4403). Synchronous and
+   * right before `attach`, so a suspension that took effect meanwhile still turns it away.
+   */
+  admit?(identity: Identity): Refusal['close'] | undefined
   /** Largest frame `ws` accepts (it closes with 1009 beyond); default 1 MiB. */
   maxPayload?: number
   log?: Log
@@ -40,7 +45,7 @@ const SYNC_PATH = /^\/sync\/(.*)$/
  * // clients: new WebsocketProvider('ws://127.0.0.1:3001/sync', 's1', doc, { params: { token } })
  */
 export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions): SyncEndpoint {
-  const { rooms, authenticate, log = silentLog } = options
+  const { rooms, authenticate, admit, log = silentLog } = options
   const maxPayload = options.maxPayload ?? DEFAULT_ROOM_CONFIG.maxMessageBytes
   const wss = new WebSocketServer({
     noServer: true,
@@ -83,7 +88,11 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
       (outcome) => {
         if ('close' in outcome) return refuse(req, socket, head, outcome.close.code, outcome.close.reason)
         if (!sessionAllowed(outcome, session)) return refuse(req, socket, head, 4403, `not allowed in session ${session}`)
-        accept(req, socket, head, (ws) => rooms.attach(ws, session, outcome))
+        accept(req, socket, head, (ws) => {
+          const refusal = admit?.(outcome)
+          if (refusal) ws.close(refusal.code, truncateReason(refusal.reason))
+          else rooms.attach(ws, session, outcome)
+        })
       },
       (error: unknown) => {
         log.error({ err: error, session }, 'authenticating a sync connection failed')

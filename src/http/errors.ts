@@ -13,6 +13,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of `error` beside code and message (a budget's `reason` and `budget`, say). */
+    readonly fields: Record<string, unknown> = {},
   ) {
     super(message)
   }
@@ -25,15 +27,15 @@ export const notFound = (message: string) => new HttpError(404, 'not_found', mes
 export const sessionNotFound = (session: string) =>
   new HttpError(404, 'session_not_found', `session "${session}" does not exist (GET /api/sessions lists the sessions you may read)`)
 
-export function errorBody(code: string, message: string) {
-  return { error: { code, message } }
+export function errorBody(code: string, message: string, fields: Record<string, unknown> = {}) {
+  return { error: { ...fields, code, message } }
 }
 
 export function createErrorHandler(log: Logger) {
   return function onError(error: Error, c: Context) {
     if (error instanceof HttpError) {
       for (const [k, v] of Object.entries(error.headers)) c.header(k, v)
-      return c.json(errorBody(error.code, error.message), error.status)
+      return c.json(errorBody(error.code, error.message, error.fields), error.status)
     }
     if (isAuthError(error)) return c.json(errorBody(error.code, error.message), error.status)
     log.error({ err: error, path: c.req.path }, 'request failed')
