@@ -34,6 +34,9 @@ import { createMemoryService } from './memory/memoryService.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openEventLog } from './openEventLog.js'
 import type { EventStore } from './store/types.js'
+import { createBudgets } from './control/budgets.js'
+import { startSuspensions, SUSPENSION_TYPES, suspendedReason } from './control/suspensions.js'
+import { agentRoutes } from './http/routes/agents.js'
 
 export interface RunningServer {
   /** This instance's id in the registry. */
@@ -76,8 +79,13 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     await store.close()
     throw error
   }
+  // What budgeted tokens wrote, counted by this instance over both doors (control/budgets.ts).
+  const budgets = createBudgets()
   const rooms = createRoomManager({
     presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs },
+    budgets,
+    // The room manager's feed reads the log anyway: it carries the kill switch to this instance too.
+    follow: SUSPENSION_TYPES,
     store,
     observe: metrics.observeUpdate,
     log: log.child({ module: 'collab' }),
@@ -91,6 +99,19 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       maxConnectionsPerSession: config.maxConnectionsPerSession,
       maxDocBytes: config.maxDocBytes,
     },
+  })
+  const suspensions = await startSuspensions({
+    store,
+    tap: rooms.tap,
+    onSuspended(suspension) {
+      const closed = rooms.disconnect(suspension.agent, 4403, suspendedReason(suspension))
+      log.info({ agent: suspension.agent, by: suspension.by.id, connections: closed }, 'agent suspended: its connections here are closed')
+    },
+    onError: (error) => log.error({ err: error }, 'applying a suspension failed'),
+  }).catch(async (error: unknown) => {
+    await rooms.close()
+    await store.close()
+    throw error
   })
   metrics.gauge('mnemo_rooms_loaded', 'Sessions loaded in this instance', () => rooms.stats().rooms)
   metrics.gauge('mnemo_ws_connections', 'Open sync connections', () => rooms.stats().connections)
@@ -123,6 +144,8 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
+    budgets,
+    suspensions,
     routes: [
       healthRoutes({ store, metrics, draining: () => draining }),
       eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
@@ -131,6 +154,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
       memoryRoutes({ store, memory, stateOf }),
       replayRoutes({ store }),
       instanceRoutes({ store, registry: () => registry }),
+      agentRoutes({ store, suspensions }),
       inspectorRoutes(),
     ],
   })
@@ -140,6 +164,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     s.once('error', reject)
   }).catch(async (error: unknown) => {
     // A port in use must not leave the store's connections (or PGlite's lock) behind.
+    suspensions.close()
     await rooms.close()
     await store.close()
     throw error
@@ -150,6 +175,10 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     maxBufferedBytes: config.maxBufferedBytes,
     statelessRate: { perSec: config.rateUpdatesPerSec, burst: config.rateBurst },
     log: log.child({ module: 'sync' }),
+    admit(identity) {
+      const suspension = suspensions.get(identity.id)
+      return suspension && { code: 4403, reason: suspendedReason(suspension) }
+    },
     async authenticate(req, token) {
       const url = new URL(req.url ?? '/', 'http://localhost')
       try {
@@ -183,6 +212,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     })
   } catch (error) {
     await sync.close()
+    suspensions.close()
     await rooms.close()
     server.close()
     server.closeAllConnections()
@@ -219,6 +249,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
         draining = true
         if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs))
         await started.close()
+        suspensions.close()
         await rooms.close()
         await sync.close()
         await new Promise<void>((resolve) => {

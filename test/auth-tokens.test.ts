@@ -24,7 +24,7 @@ describe('mintToken / verifyToken', () => {
   it('round-trips a human editor with every session by default', async () => {
     const token = await mintToken(secret, { sub: 'ada', name: 'Ada', kind: 'human', role: 'editor', now: t0 })
     const identity = await verifyToken(secret, token, { now: at(10) })
-    expect(identity).toEqual({ id: 'ada', name: 'Ada', kind: 'human', role: 'editor', sessions: ['*'], exp: nowSec + 3600 })
+    expect(identity).toEqual({ id: 'ada', name: 'Ada', kind: 'human', role: 'editor', sessions: ['*'], exp: nowSec + 3600, tokenId: expect.any(String) })
   })
 
   it('round-trips an agent with model, onBehalfOf, sessions and ttl', async () => {
@@ -35,7 +35,7 @@ describe('mintToken / verifyToken', () => {
     const identity = await verifyToken(secret, token, { now: at(6 * 86400) })
     expect(identity).toEqual({
       id: 'agent-7', name: 'Navigator', kind: 'agent', role: 'viewer',
-      sessions: ['s1', 's2'], model: 'claude', onBehalfOf: 'ada', exp: nowSec + 7 * 86400,
+      sessions: ['s1', 's2'], model: 'claude', onBehalfOf: 'ada', exp: nowSec + 7 * 86400, tokenId: expect.any(String),
     })
   })
 

@@ -1,6 +1,6 @@
 /**
  * The one error the agent SDK throws: the server's `{ error: { code, message } }` with its
- * HTTP status, a WebSocket refusal (close code 4401/4403/4400 as 401/403/400), or a local
+ * HTTP status, a WebSocket refusal (close code 4401/4403/4400/4429 as 401/403/400/429), or a local
  * problem such as an unknown decision (status 400) or a closed session (status 0).
  */
 
@@ -49,8 +49,19 @@ const CLOSE_STATUS: Record<number, { status: number; code: string }> = {
   4429: { status: 429, code: 'rate_limited' },
 }
 
+/** A close for a token over its `budget` claim: `over budget (eventsPerRun): …`. */
+const BUDGET_REASON = /^over budget \((\w+)\)/
+
+/** Whether a close means a per-run budget is spent (reconnecting cannot help; updatesPerMinute comes back). */
+export function spentBudget(closeCode: number, reason: string): boolean {
+  const budget = closeCode === 4429 ? BUDGET_REASON.exec(reason)?.[1] : undefined
+  return budget !== undefined && budget !== 'updatesPerMinute'
+}
+
 export function errorFromClose(closeCode: number, reason: string, url: string): MnemoError {
-  const mapped = CLOSE_STATUS[closeCode] ?? { status: 0, code: `ws_${closeCode}` }
+  const mapped = closeCode === 4429 && BUDGET_REASON.test(reason)
+    ? { status: 429, code: 'budget_exceeded' }
+    : CLOSE_STATUS[closeCode] ?? { status: 0, code: `ws_${closeCode}` }
   return new MnemoError(mapped.status, mapped.code, `the sync connection to ${url} was closed (${closeCode}): ${reason || 'no reason given'}`)
 }
 

@@ -118,7 +118,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         await backoff()
         continue
       }
-      if (RETRY_ALWAYS.has(response.status) || (request.idempotent && RETRY_IF_IDEMPOTENT.has(response.status))) {
+      // A 429 without Retry-After is a token's spent per-run budget: waiting cannot help.
+      const final429 = response.status === 429 && !response.headers.has('retry-after')
+      if ((RETRY_ALWAYS.has(response.status) && !final429) || (request.idempotent && RETRY_IF_IDEMPOTENT.has(response.status))) {
         await response.body?.cancel().catch(() => {})
         const after = Number(response.headers.get('retry-after'))
         await (Number.isFinite(after) && after > 0 ? wait(after * 1000) : backoff())

@@ -31,15 +31,20 @@ export interface IdentityOptions {
 const newRunId = (): string => `run-${randomUUID().slice(0, 8)}`
 
 export function resolveIdentity(options: IdentityOptions): AgentIdentity {
-  const run = options.run ?? newRunId()
+  const claims = options.token === undefined ? undefined : readClaims(options.token)
+  // A token bound to a run (its `run` claim) may name no other.
+  const bound = typeof claims?.run === 'string' ? claims.run : undefined
+  if (bound !== undefined && options.run !== undefined && options.run !== bound) {
+    throw new MnemoError(400, 'invalid_run', `this token is bound to run ${JSON.stringify(bound)}; leave run out or pass that one (got ${JSON.stringify(options.run)})`)
+  }
+  const run = options.run ?? bound ?? newRunId()
   if (!/^[\x21-\x7e]{1,128}$/.test(run)) {
     throw new MnemoError(400, 'invalid_run', `run must be 1 to 128 visible ASCII characters (it goes into a header), got ${JSON.stringify(run)}`)
   }
-  if (options.token === undefined) {
+  if (claims === undefined) {
     const id = options.id ?? `agent-${randomUUID().slice(0, 8)}`
     return { id, name: options.name ?? id, kind: options.kind ?? 'agent', role: 'admin', run }
   }
-  const claims = readClaims(options.token)
   const identity: AgentIdentity = {
     id: claims.sub,
     name: typeof claims.name === 'string' ? claims.name : claims.sub,

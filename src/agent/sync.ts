@@ -1,13 +1,14 @@
 /**
  * The SDK's sync connection: a stock y-websocket `WebsocketProvider` (Node's `ws` supplied)
  * on `ws(s)://HOST:PORT/sync/<session>`, resolved once the first sync completes. It
- * reconnects on its own; a refusal (4400, 4401, 4403) is final and kept as a MnemoError.
+ * reconnects on its own; a refusal (4400, 4401, 4403, and 4429 for a spent per-run budget) is
+ * final and kept as a MnemoError.
  */
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { WebsocketProvider } from 'y-websocket'
-import { errorFromClose, MnemoError } from './errors.js'
+import { errorFromClose, MnemoError, spentBudget } from './errors.js'
 
 export interface SyncOptions {
   /** The server's base URL, `http://…` or `https://…` (joinSession checked it). */
@@ -49,7 +50,7 @@ export function connectSync(options: SyncOptions): Promise<SyncConnection> {
     params: options.params,
     WebSocketPolyfill: (options.WebSocket ?? WebSocket) as never,
     disableBc: true,
-    shouldReconnect: (event) => !FINAL.has(event.code),
+    shouldReconnect: (event) => !FINAL.has(event.code) && !spentBudget(event.code, event.reason),
   })
   let refusal: MnemoError | undefined
   const listeners: Array<(error: MnemoError) => void> = []

@@ -8,6 +8,10 @@ export type AuthErrorCode =
   | 'token_invalid'
   | 'token_expired'
   | 'forbidden'
+  /** The token's `can` claim does not cover the write. */
+  | 'out_of_scope'
+  /** The identity is suspended (POST /api/agents/:id/suspend) until resumed. */
+  | 'agent_suspended'
   | 'identity_invalid'
 
 /** 401 for tokens, 403 for permissions, 400 for a malformed open-mode identity. */
@@ -18,6 +22,8 @@ const statusOf: Record<AuthErrorCode, AuthErrorStatus> = {
   token_invalid: 401,
   token_expired: 401,
   forbidden: 403,
+  out_of_scope: 403,
+  agent_suspended: 403,
   identity_invalid: 400,
 }
 

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Actor } from '../vocabulary.js'
+import type { Scope } from './capabilities.js'
 import { AuthError } from './errors.js'
 
 export type IdentityKind = 'human' | 'agent'
@@ -22,11 +23,29 @@ export interface Identity {
   model?: string
   /** For agents: the id of the human the agent acts for. */
   onBehalfOf?: string
-  /** Groups one agent's work (a connection's `?run=`); never part of a token. */
+  /** Groups one agent's work: the token's `run` claim, else a connection's `?run=` (or `X-Mnemo-Run`). */
   run?: string
   /** Token expiry, seconds since the epoch; absent in open mode. */
   exp?: number
+  /** The token's `can` claim, parsed; absent: the role's full rights. */
+  scope?: Scope
+  /** The token's `budget` claim: what its holder may write, per token and per run. */
+  budget?: Budget
+  /** The token's `jti`: which budget its writes count against. */
+  tokenId?: string
 }
+
+/** A token's `budget` claim (control/budgets.ts counts against it). */
+export interface Budget {
+  /** Writes a minute: each Yjs update and each event appended counts one. */
+  updatesPerMinute?: number
+  /** Writes (Yjs updates and events) in the token's run. */
+  eventsPerRun?: number
+  /** Bytes written in the token's run: Yjs updates, and appended events' `data` as UTF-8 JSON. */
+  bytesPerRun?: number
+}
+
+export const budgetLimits = ['updatesPerMinute', 'eventsPerRun', 'bytesPerRun'] as const satisfies readonly (keyof Budget)[]
 
 /** Longest id, name, model, onBehalfOf or run we accept, in characters. */
 export const maxLabelLength = 128

@@ -1,14 +1,17 @@
 /**
  * mnemo's bearer tokens: HS256 JWTs signed with `MNEMO_AUTH_SECRET`, carrying the
  * claims of the SPEC (`sub`, `name`, `kind`, `role`, `sessions`, `exp`, and for agents
- * `model`, `onBehalfOf`). Only HS256 is ever accepted, whatever the token's header says.
+ * `model`, `onBehalfOf`), and optionally `can` (capabilities.ts), `budget` and `run`; every
+ * minted token has a `jti`. Only HS256 is ever accepted, whatever the token's header says.
  */
+import { randomUUID } from 'node:crypto'
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose'
 import { z } from 'zod'
+import { capabilityProblem, parseScope } from './capabilities.js'
 import { AuthError } from './errors.js'
 import { sessionIdPattern } from '../vocabulary.js'
-import { identityKinds, labelProblem, roles } from './identity.js'
-import type { Identity, IdentityKind, Role } from './identity.js'
+import { budgetLimits, identityKinds, labelProblem, roles } from './identity.js'
+import type { Budget, Identity, IdentityKind, Role } from './identity.js'
 
 const algorithm = 'HS256'
 const minSecretBytes = 32
@@ -59,6 +62,27 @@ const sessionEntry = z.string().refine((s) => s === '*' || sessionIdPattern.test
   error: (issue) => `\`sessions\` entries must be "*" or match ${sessionIdPattern}, got ${JSON.stringify(issue.input)}`,
 })
 
+const capability = z.string({ error: '`can` entries must be strings' }).superRefine((value, ctx) => {
+  const problem = capabilityProblem(value)
+  if (problem) ctx.addIssue({ code: 'custom', message: `\`can\`: ${problem}` })
+})
+
+const budgetLimit = (name: string) =>
+  z.int({ error: `\`budget.${name}\` must be a whole number` })
+    .min(1, { error: `\`budget.${name}\` must be at least 1` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `\`budget.${name}\` is too large` })
+    .optional()
+
+const budgetSchema = z.strictObject(
+  Object.fromEntries(budgetLimits.map((name) => [name, budgetLimit(name)])) as Record<keyof Budget, ReturnType<typeof budgetLimit>>,
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `\`budget\` has no limit ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (the limits are ${budgetLimits.join(', ')})`
+        : '`budget` must be an object such as { "eventsPerRun": 500 }',
+  },
+)
+
 /** The claims both minting and verifying insist on; one schema so both say the same thing. */
 const claimsSchema = z
   .object({
@@ -73,6 +97,10 @@ const claimsSchema = z
       .default(['*']),
     model: label('model').optional(),
     onBehalfOf: label('onBehalfOf').optional(),
+    can: z.array(capability, { error: '`can` must be a list of capabilities, like ["annotations:write", "memory.*:append"]' }).optional(),
+    budget: budgetSchema.optional(),
+    run: label('run').optional(),
+    jti: z.string({ error: '`jti` must be a string' }).min(1).max(128, { error: '`jti` must be at most 128 characters' }).optional(),
     exp: z.number({ error: '`exp` must be a number of seconds since the epoch' }),
   })
   .superRefine((claims, ctx) => {
@@ -97,6 +125,12 @@ export interface MintOptions {
   ttl?: string | number
   model?: string
   onBehalfOf?: string
+  /** Capabilities the token is scoped to (capabilities.ts); absent: the role's full rights. */
+  can?: string[]
+  /** What its holder may write, per token and per run. */
+  budget?: Budget
+  /** Binds the token to one run: its connections and requests may name no other. */
+  run?: string
   /** The issue time (default: now); tests set it. */
   now?: Date
 }
@@ -122,12 +156,18 @@ export async function mintToken(secret: string, options: MintOptions): Promise<s
     sessions: options.sessions === undefined ? undefined : [...new Set(options.sessions)],
     model: options.model,
     onBehalfOf: options.onBehalfOf,
+    can: options.can === undefined ? undefined : [...new Set(options.can)],
+    budget: options.budget,
+    run: options.run,
     exp: iat + seconds,
   })
   if (!parsed.success) throw new Error(`Cannot mint a token: ${claimProblems(parsed.error)}`)
   const { sub, exp, ...claims } = parsed.data
-  return new SignJWT(claims)
+  // Absent rather than undefined claims: the payload is JSON.
+  const payload = Object.fromEntries(Object.entries(claims).filter(([, value]) => value !== undefined))
+  return new SignJWT(payload)
     .setProtectedHeader({ alg: algorithm, typ: 'JWT' })
+    .setJti(randomUUID())
     .setSubject(sub)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
@@ -209,6 +249,10 @@ export async function verifyToken(
   }
   if (claims.model !== undefined) identity.model = claims.model
   if (claims.onBehalfOf !== undefined) identity.onBehalfOf = claims.onBehalfOf
+  if (claims.run !== undefined) identity.run = claims.run
+  if (claims.can !== undefined) identity.scope = parseScope(claims.can)
+  if (claims.budget !== undefined) identity.budget = claims.budget
+  if (claims.jti !== undefined) identity.tokenId = claims.jti
   return identity
 }
 

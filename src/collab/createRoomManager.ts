@@ -8,8 +8,9 @@ import { onExpiry } from '../auth/expiry.js'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
+import { createBudgets, type Budgets } from '../control/budgets.js'
 import { writeDocument, type DocumentWrite, type DocumentWriteResult } from './documentWrites.js'
-import { createUpdateFeed } from './feed.js'
+import { createUpdateFeed, type Tap } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
 import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
@@ -31,6 +32,10 @@ export interface RoomManagerOptions {
   observe?: UpdateObserver
   /** Carries presence to and from the other instances (README "Running several instances"). */
   presence?: { bus: PresenceBus; instanceId: string; timeoutMs: number }
+  /** What tokens with a `budget` claim have written; share it with the HTTP routes. Default: the manager's own. */
+  budgets?: Budgets
+  /** Event types besides `doc.update` that the manager's feed reads, for `tap` (the agents' suspensions). */
+  follow?: readonly string[]
 }
 
 export interface RoomInfo {
@@ -69,6 +74,13 @@ export interface RoomManager {
   stats(): RoomStats
   /** How far the update feed has read the log; undefined before the first room started it. */
   feedPosition(): number | undefined
+  /**
+   * A tap on the manager's feed for a stream that is no room (the agents' stream): its events of
+   * the followed types, in log order, with no query of its own (feed.ts).
+   */
+  tap(stream: string): Promise<Tap>
+  /** Closes every connection of the identity `id`, on this instance; returns how many. */
+  disconnect(id: string, code: number, reason: string): number
   /** Resolves when every update submitted so far is stored and applied, and background writes are done. */
   idle(): Promise<void>
   close(): Promise<void>
@@ -79,16 +91,19 @@ export interface RoomManager {
  * const rooms = createRoomManager({ store, log, config: { graceMs: 10_000 } })
  * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
  */
-export function createRoomManager({ store, log = silentLog, config = {}, observe = noObserver, presence }: RoomManagerOptions): RoomManager {
+export function createRoomManager({
+  store, log = silentLog, config = {}, observe = noObserver, presence, budgets = createBudgets(), follow = [],
+}: RoomManagerOptions): RoomManager {
   const background = new Set<Promise<unknown>>()
   const ctx: CollabContext = {
     store,
     log,
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
-    feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed')),
+    feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed'), ['doc.update', ...follow]),
     relay: presence ? createPresenceRelay({ ...presence, log }) : undefined,
     pendingAppends: 0,
     observe,
+    budgets,
     track(work) {
       background.add(work)
       void work.finally(() => background.delete(work))
@@ -264,6 +279,16 @@ export function createRoomManager({ store, log = silentLog, config = {}, observe
     },
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
     feedPosition: () => ctx.feed.position(),
+    tap: (stream) => ctx.feed.tap(stream),
+    disconnect(id, code, reason) {
+      let closed = 0
+      for (const conn of [...connections]) {
+        if (conn.identity.id !== id || conn.closed) continue
+        closeConnection(conn, code, reason)
+        closed += 1
+      }
+      return closed
+    },
     idle,
     close,
   }

@@ -1,7 +1,8 @@
 /**
- * One subscription per room manager to every `doc.update` in the log, handed to the rooms of
- * their sessions. One subscription per room would make every commit wake every loaded room
- * into a query of its own; this way a commit costs one read, however many rooms are loaded.
+ * One subscription per room manager to every `doc.update` in the log (and whatever other types
+ * it is asked to follow: the agents' suspensions), handed to the taps of their sessions — the
+ * rooms, and the agents' stream. One subscription per room would make every commit wake every
+ * loaded room into a query of its own; this way a commit costs one read, however many are tapped.
  */
 import type { EventStore, StoredEvent, Subscription } from '../store/types.js'
 
@@ -25,7 +26,7 @@ export interface UpdateFeed {
   close(): Promise<void>
 }
 
-export function createUpdateFeed(store: EventStore, onError: (error: unknown) => void): UpdateFeed {
+export function createUpdateFeed(store: EventStore, onError: (error: unknown) => void, types: readonly string[] = ['doc.update']): UpdateFeed {
   const taps = new Map<string, Set<(event: StoredEvent) => void>>()
   let subscription: Promise<Subscription> | undefined
   let current: Subscription | undefined
@@ -44,7 +45,7 @@ export function createUpdateFeed(store: EventStore, onError: (error: unknown) =>
   /** Subscribes from the log's current end, once; a failed start is retried by the next tap. */
   function started(): Promise<Subscription> {
     subscription ??= store.lastPosition().then(
-      (after) => (current = store.subscribe({ types: ['doc.update'], after }, dispatch)),
+      (after) => (current = store.subscribe({ types: [...types], after }, dispatch)),
       (error: unknown) => {
         subscription = undefined
         throw error

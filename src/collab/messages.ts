@@ -1,10 +1,11 @@
 /**
  * What a room does with each y-websocket message from a joined connection: answers sync
  * step 1 from the persisted doc, persists new content of step 2 and updates (refusing
- * viewers'), takes awareness and answers query-awareness. A malformed message closes only
- * its own connection; messages over its rate are dropped, and updates that would make the
- * document too large refused (limits.ts). A client of another dialect (types.ts `Dialect`)
- * gets its step 1 in answer to its own, and its updates acknowledged once stored.
+ * viewers', and those out of a scoped token's `can`: scope.ts), takes awareness and answers
+ * query-awareness. A malformed message closes only its own connection; messages over its rate
+ * are dropped, updates that would make the document too large refused (limits.ts), and those
+ * over a token's budget refused (control/budgets.ts). A client of another dialect (types.ts
+ * `Dialect`) gets its step 1 in answer to its own, and its updates acknowledged once stored.
  */
 import * as Y from 'yjs'
 import {
@@ -15,6 +16,7 @@ import { closeConnection, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
 import { persistClientUpdate } from './pipeline.js'
 import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './limits.js'
+import { scopeRefusal } from './scope.js'
 import type { CollabContext, Connection, Room } from './types.js'
 
 /** The server's opening: its sync step 1 (unless its dialect waits for the client's), then the awareness states it holds. */
@@ -113,12 +115,32 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     closeConnection(conn, 4403, 'viewers cannot edit this session')
     return
   }
+  // A token scoped by `can` writes only where it may: the whole update is refused otherwise.
+  const { scope, budget } = conn.identity
+  if (scope) {
+    const refusal = scopeRefusal(room.doc, decoded, scope, conn.participant.id)
+    if (refusal) {
+      ctx.log.info({ session: room.session, participant: conn.participant.id, reason: refusal }, 'refused an update out of its token\'s scope')
+      closeConnection(conn, 4403, refusal)
+      return
+    }
+  }
   if (docWouldExceed(room, update, ctx.config.maxDocBytes)) {
     ctx.log.warn({ session: room.session, participant: conn.participant.id, bytes: update.length }, 'refused an update: the document is full')
     closeConnection(conn, 4413, `the document would grow past ${ctx.config.maxDocBytes} bytes (MNEMO_MAX_DOC_BYTES)`)
     return
   }
-  reserveDocBytes(room, update.length, persistClientUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded, acknowledgements }))
+  const charged = budget ? { events: 1, bytes: update.length } : undefined
+  if (charged) {
+    const over = ctx.budgets.charge(conn.identity, charged)
+    if (over) {
+      ctx.log.info({ session: room.session, participant: conn.participant.id, budget: over.budget }, 'refused an update over its token\'s budget')
+      closeConnection(conn, 4429, over.message)
+      return
+    }
+  }
+  const applied = persistClientUpdate(ctx, room, update, { actor: conn.actor, from: conn, decoded, acknowledgements, charged })
+  reserveDocBytes(room, update.length, applied)
 }
 
 /**

@@ -12,6 +12,7 @@ import { encodeUpdate } from '../protocol/messages.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { AppendResult, EventMeta, NewEvent, StoredEvent } from '../store/types.js'
+import type { WriteCost } from '../control/budgets.js'
 import { SERVER_ACTOR, type Actor } from '../vocabulary.js'
 import { closeConnection, send } from './connection.js'
 import type { CollabContext, Connection, Room } from './types.js'
@@ -37,6 +38,8 @@ export interface PersistOptions {
   meta?: Partial<EventMeta>
   /** Stored only while the session is at this version (an HTTP write's guard); else nothing is. */
   expectedVersion?: number
+  /** What the sender's budget was charged for it: given back when it is not stored (the sender re-sends it). */
+  charged?: WriteCost
 }
 
 export type Outcome = { result: AppendResult } | { error: unknown }
@@ -65,7 +68,7 @@ export function persistClientUpdate(
   ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions & { from: Connection },
 ): Promise<void> {
   const { from } = opts
-  if (from.storing) return hold(room, from, update, opts.acknowledgements ?? 0)
+  if (from.storing) return hold(room, from, update, opts)
   from.storing = true
   const appended = appendUpdate(ctx, room, update, opts, [performance.now()])
   void doneWith(appended).then((ok) => releaseHeld(ctx, room, from, ok))
@@ -75,14 +78,14 @@ export function persistClientUpdate(
 /** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
 const MERGE_MAX_BYTES = 64 * 1024
 
-function hold(room: Room, from: Connection, update: Uint8Array, acknowledgements: number): Promise<void> {
+function hold(room: Room, from: Connection, update: Uint8Array, opts: PersistOptions): Promise<void> {
   let group = from.held.at(-1)
   if (!group || group.bytes + update.length > MERGE_MAX_BYTES) {
     let settle!: () => void
     const done = new Promise<void>((resolve) => { settle = resolve })
     let submit!: () => void
     const submitted = new Promise<void>((resolve) => { submit = resolve })
-    group = { updates: [], bytes: 0, acknowledgements: 0, arrivedAt: [], done, settle, submit }
+    group = { updates: [], bytes: 0, acknowledgements: 0, charged: { events: 0, bytes: 0 }, arrivedAt: [], done, settle, submit }
     from.held.push(group)
     // The room's chain waits for the group to be sent, so that whoever settles the room
     // (unloading, shutting down) waits for it too: a held update is never dropped because
@@ -91,7 +94,11 @@ function hold(room: Room, from: Connection, update: Uint8Array, acknowledgements
   }
   group.updates.push(update)
   group.bytes += update.length
-  group.acknowledgements += acknowledgements
+  group.acknowledgements += opts.acknowledgements ?? 0
+  if (opts.charged) {
+    group.charged.events += opts.charged.events
+    group.charged.bytes += opts.charged.bytes
+  }
   group.arrivedAt.push(performance.now())
   room.inFlight += 1 // the room stays loaded until it is stored
   return group.done
@@ -113,6 +120,7 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
   // held updates and sends them again with its sync step 2 on reconnect.
   if (!stored || room.state === 'closed') {
     for (const group of groups) {
+      if (group.charged.events > 0) ctx.budgets.refund(from.identity, group.charged)
       group.submit()
       group.settle()
     }
@@ -127,7 +135,8 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
       group.settle()
       continue
     }
-    last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements }, group.arrivedAt)
+    const charged = group.charged.events > 0 ? group.charged : undefined
+    last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements, charged }, group.arrivedAt)
     group.submit()
     void last.applied.then(() => group.settle())
   }
@@ -197,6 +206,7 @@ function applyAppended(
 ): void {
   if ('error' in outcome || !outcome.result.ok) {
     room.ownIds.delete(id)
+    if (opts.from && opts.charged) ctx.budgets.refund(opts.from.identity, opts.charged)
     if ('error' in outcome) {
       // Nobody saw it, so nothing is lost: the sender re-sends it (sync step 2) on reconnect.
       ctx.log.warn({ err: outcome.error, session: room.session }, 'storing an update failed; closing its connection')

@@ -3,6 +3,7 @@
  * connection's state beside the Y.Doc, and the context every collab module shares.
  */
 import type * as Y from 'yjs'
+import type { WriteCost } from '../control/budgets.js'
 import type { Identity } from '../auth/identity.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor, Participant } from '../vocabulary.js'
@@ -11,6 +12,7 @@ import type { PresenceRelay } from './presenceRelay.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
 import type { TokenBucket } from '../tokenBucket.js'
+import type { Budgets } from '../control/budgets.js'
 
 /** The logger surface collab uses (pino's satisfies it). */
 export interface Log {
@@ -154,6 +156,8 @@ export interface HeldUpdates {
   bytes: number
   /** How many of the connection's messages storing them confirms (`PersistOptions.acknowledgements`). */
   acknowledgements: number
+  /** What the sender's budget was charged for them (`PersistOptions.charged`). */
+  charged: WriteCost
   /** performance.now() at each one's arrival (metrics). */
   arrivedAt: number[]
   /** Resolves once they are applied, or given up. */
@@ -284,6 +288,8 @@ export interface CollabContext {
   /** Keeps background work (snapshots, presence events) for close() to wait on. */
   track(work: Promise<unknown>): void
   observe: UpdateObserver
+  /** What tokens with a `budget` claim have written (shared with the HTTP routes). */
+  budgets: Budgets
 }
 
 /**

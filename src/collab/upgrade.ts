@@ -23,6 +23,11 @@ export interface SyncEndpointOptions {
    * `token`: a Hocuspocus document's, used instead of the request's own when not empty.
    */
   authenticate(req: IncomingMessage, token?: string): Promise<Identity | Refusal>
+  /**
+   * A last check as the socket is handed to the rooms (a suspended identity: 4403). Synchronous and
+   * right before `attach`, so a suspension that took effect meanwhile still turns it away.
+   */
+  admit?(identity: Identity): Refusal['close'] | undefined
   /** Largest frame `ws` accepts (it closes with 1009 beyond); default 1 MiB. */
   maxPayload?: number
   /** What one Hocuspocus socket may have waiting (hocuspocus.ts); default 4 MiB. */
@@ -46,7 +51,7 @@ const HOCUSPOCUS_PATH = /^\/hocuspocus\/?$/
  * // clients: new WebsocketProvider('ws://127.0.0.1:3001/sync', 's1', doc, { params: { token } })
  */
 export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions): SyncEndpoint {
-  const { rooms, authenticate, log = silentLog } = options
+  const { rooms, authenticate, admit, log = silentLog } = options
   const maxPayload = options.maxPayload ?? DEFAULT_ROOM_CONFIG.maxMessageBytes
   const wss = new WebSocketServer({
     noServer: true,
@@ -99,7 +104,11 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
       (outcome) => {
         if ('close' in outcome) return refuse(req, socket, head, outcome.close.code, outcome.close.reason)
         if (!sessionAllowed(outcome, session)) return refuse(req, socket, head, 4403, `not allowed in session ${session}`)
-        accept(req, socket, head, (ws) => rooms.attach(ws, session, outcome))
+        accept(req, socket, head, (ws) => {
+          const refusal = admit?.(outcome)
+          if (refusal) ws.close(refusal.code, truncateReason(refusal.reason))
+          else rooms.attach(ws, session, outcome)
+        })
       },
       (error: unknown) => {
         log.error({ err: error, session }, 'authenticating a sync connection failed')

@@ -1,5 +1,5 @@
 /**
- * The Hono application: middleware (CORS, body limit, identity, rate, metrics), the routes, and
+ * The Hono application: middleware (CORS, body limit, identity, suspensions, rate, metrics), the routes, and
  * the one error handler; `/openapi.json` and `/docs` describe them all. No server here — tests call `app.request()` directly.
  */
 import { Hono } from 'hono'
@@ -8,10 +8,13 @@ import { cors } from 'hono/cors'
 import type { Authenticate } from './authenticate.js'
 import { createErrorHandler, errorBody, HttpError } from './errors.js'
 import type { Metrics } from './metrics.js'
+import { agentControl } from './middleware/agentControl.js'
 import { identify } from './middleware/identify.js'
 import { rateLimit } from './middleware/rateLimit.js'
 import { docsRoutes } from './routes/docs.js'
 import type { Logger } from '../log.js'
+import { createBudgets, type Budgets } from '../control/budgets.js'
+import type { Suspensions } from '../control/suspensions.js'
 
 export interface AppDeps {
   log: Logger
@@ -23,6 +26,10 @@ export interface AppDeps {
   rateLimit?: { perSec: number; burst: number }
   /** Route groups, mounted in order. */
   routes: Hono[]
+  /** What budgeted tokens wrote; share it with the room manager. Default: the app's own. */
+  budgets?: Budgets
+  /** The kill switch; without it nobody is refused as suspended. */
+  suspensions?: Suspensions
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -45,6 +52,7 @@ export function createApp(deps: AppDeps): Hono {
     },
   }))
   app.use(identify(deps.authenticate))
+  app.use(agentControl({ budgets: deps.budgets ?? createBudgets(), suspensions: deps.suspensions }))
   if (deps.rateLimit) app.use(rateLimit(deps.rateLimit))
   for (const routes of deps.routes) app.route('/', routes)
   // Last: the description reads the routes mounted above (and itself).

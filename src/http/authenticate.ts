@@ -34,7 +34,15 @@ export function createAuthenticator(mode: AuthMode): Authenticate {
     if (!token) {
       throw new AuthError('token_missing', 'a token is required: send "Authorization: Bearer <token>" or ?token=<token> (mint one with `npx mnemo token`)')
     }
-    return withRun(await verifyToken(mode.secret, token), run)
+    const identity = await verifyToken(mode.secret, token)
+    // A token bound to a run (its `run` claim) speaks for that run alone.
+    if (identity.run !== undefined) {
+      if (run !== undefined && run !== '' && run !== identity.run) {
+        throw new AuthError('forbidden', `this token is bound to run ${JSON.stringify(identity.run)}: name that run, or none (got ${JSON.stringify(run.slice(0, 140))})`)
+      }
+      return identity
+    }
+    return withRun(identity, run)
   }
 }
 

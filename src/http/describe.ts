@@ -16,17 +16,20 @@ export const ErrorBody = z.object({
     code: z.string().describe('machine-readable, e.g. "session_not_found"'),
     message: z.string().describe('what was wrong and what to do'),
     details: z.array(z.unknown()).optional().describe('what exactly, as data: e.g. the entries of a `stale_write`'),
+    reason: z.string().optional().describe('`budget` on a 429 for a token over its `budget` claim'),
+    budget: z.enum(['updatesPerMinute', 'eventsPerRun', 'bytesPerRun']).optional().describe('with reason `budget`: the limit reached'),
+    limit: z.number().optional().describe('with reason `budget`: its value in the token'),
   }),
 })
 
 const ERROR_MEANING = {
   400: 'invalid input; `error.message` names the parameter or field',
   401: 'no token, or a bad or expired one (token mode)',
-  403: "the token's role or sessions do not allow this",
+  403: "the token's role or sessions do not allow this (`forbidden`), its `can` claim does not cover the write (`out_of_scope`), or its holder is suspended (`agent_suspended`)",
   404: 'no such session (`session_not_found`) or entity',
   409: 'a conflict: the session or event id exists, `expectedVersion` is not the current version, or a `basedOn` write is stale (`stale_write`, with `error.details`)',
   413: 'the body, a batch or an event is too large',
-  429: 'over the rate limit or the open-stream limit; see `Retry-After`',
+  429: 'over the rate limit, the open-stream limit (see `Retry-After`), or the token\'s `budget` (`error.reason: "budget"`; `Retry-After` only for `updatesPerMinute`)',
   503: 'the event store is unavailable; see `Retry-After`',
 } as const
 

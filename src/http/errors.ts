@@ -1,6 +1,7 @@
 /**
  * The one HTTP error type and the one error handler: every failure leaves the API as
- * `{ "error": { "code", "message", "details"? } }` with a fitting status.
+ * `{ "error": { "code", "message", … } }` with a fitting status (more fields where they say more:
+ * a `stale_write`'s `details`, a budget's `reason`).
  */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -13,8 +14,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
-    /** What exactly was wrong, as data (a `stale_write`'s entries). */
-    readonly details?: unknown[],
+    /** More fields of `error` beside code and message (a budget's `reason` and `budget`, say). */
+    readonly fields: Record<string, unknown> = {},
   ) {
     super(message)
   }
@@ -27,15 +28,15 @@ export const notFound = (message: string) => new HttpError(404, 'not_found', mes
 export const sessionNotFound = (session: string) =>
   new HttpError(404, 'session_not_found', `session "${session}" does not exist (GET /api/sessions lists the sessions you may read)`)
 
-export function errorBody(code: string, message: string, details?: unknown[]) {
-  return { error: details === undefined ? { code, message } : { code, message, details } }
+export function errorBody(code: string, message: string, fields: Record<string, unknown> = {}) {
+  return { error: { ...fields, code, message } }
 }
 
 export function createErrorHandler(log: Logger) {
   return function onError(error: Error, c: Context) {
     if (error instanceof HttpError) {
       for (const [k, v] of Object.entries(error.headers)) c.header(k, v)
-      return c.json(errorBody(error.code, error.message, error.details), error.status)
+      return c.json(errorBody(error.code, error.message, error.fields), error.status)
     }
     if (isAuthError(error)) return c.json(errorBody(error.code, error.message), error.status)
     log.error({ err: error, path: c.req.path }, 'request failed')

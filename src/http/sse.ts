@@ -1,11 +1,13 @@
 /**
  * Server-Sent Events over a store subscription: each event's SSE `id` is its position, so an
  * EventSource that reconnects with Last-Event-ID resumes exactly where it stopped. A stream
- * opened with a token ends at the token's expiry, with a last `event: expired`.
+ * opened with a token ends at the token's expiry, with a last `event: expired`, and when its
+ * holder is suspended, with a last `event: suspended`.
  */
 import type { Context } from 'hono'
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming'
 import { onExpiry } from '../auth/expiry.js'
+import { suspendedMessage } from '../control/suspensions.js'
 import { HttpError } from './errors.js'
 import { toEnvelope } from '../store/rows.js'
 import type { EventStore, SubscribeOptions } from '../store/types.js'
@@ -64,15 +66,21 @@ async function streamUntilEnd(c: Context, stream: SSEStreamingApi, store: EventS
   await subscription.close()
 }
 
-/** Resolves when the client went away, or after telling it that its token expired. */
+/** Resolves when the client went away, or after telling it that its token expired or its holder was suspended. */
 export async function untilAbortedOrExpired(c: Context, stream: SSEStreamingApi): Promise<void> {
   let stopExpiry = () => {}
+  let stopWatch = () => {}
   await new Promise<void>((resolve) => {
     stream.onAbort(() => resolve())
     stopExpiry = onExpiry(c.var.identity, () => {
       const data = JSON.stringify({ error: { code: 'token_expired', message: 'the token expired; reconnect with a fresh one' } })
       stream.writeSSE({ event: 'expired', data }).catch(() => {}).finally(() => resolve())
     })
+    stopWatch = c.var.suspensions?.watch(c.var.identity.id, (suspension) => {
+      const data = JSON.stringify({ error: { code: 'agent_suspended', message: suspendedMessage(suspension) } })
+      stream.writeSSE({ event: 'suspended', data }).catch(() => {}).finally(() => resolve())
+    }) ?? stopWatch
   })
   stopExpiry()
+  stopWatch()
 }

@@ -135,6 +135,8 @@ export interface Refusal {
 export type ValidationResult = { ok: true; data: Record<string, unknown> } | Refusal
 
 const SERVER_MEMORY_TYPES = new Set(['memory.cascade', 'memory.retrieved'])
+/** The kill switch's record (control/suspensions.ts); other `agent.` types (`agent.rationale`) are the clients'. */
+const SERVER_AGENT_TYPES = new Set(['agent.suspended', 'agent.resumed'])
 
 function refuse(status: 400 | 413, code: ValidationCode, message: string): Refusal {
   return { ok: false, status, code, message }
@@ -157,7 +159,7 @@ export function checkClientType(type: unknown): Refusal | undefined {
     )
   }
   if (type in CLIENT_MEMORY_SCHEMAS) return undefined
-  if (SERVER_MEMORY_TYPES.has(type)) {
+  if (SERVER_MEMORY_TYPES.has(type) || SERVER_AGENT_TYPES.has(type)) {
     return refuse(400, 'reserved_event_type', `type: ${shown} is recorded by the server; clients cannot append it`)
   }
   const prefix = RESERVED_PREFIXES.find((p) => type.startsWith(p))

@@ -5,8 +5,8 @@
  */
 import * as Y from 'yjs'
 
-/** Where an item lives: directly in a root type (under key `sub` for maps), or in a type item. */
-export type Parent = { root: string; sub: string | null } | { item: Y.Item }
+/** Where an item lives: directly in a root type, or in a type item; under key `sub` of a map (null in a sequence). */
+export type Parent = { root: string; sub: string | null } | { item: Y.Item; sub: string | null }
 
 /** The root-level item an item belongs to, and where that one sits. */
 export interface EntryRef {
@@ -20,6 +20,13 @@ export interface EntryRef {
   within: Y.Item[]
 }
 
+/** Where an item sits, from the root down: the keys of the map entries on the way (null: a sequence position). */
+export interface ItemPath {
+  root: string
+  /** `subs[0]` is the root-level entry's key; the last is the item's own. */
+  subs: (string | null)[]
+}
+
 export interface StructIndex {
   /** The item holding `id`, preferring the document's integrated one. */
   find(id: Y.ID): Y.Item | undefined
@@ -30,6 +37,8 @@ export interface StructIndex {
    * neighbour (a map value overwriting an earlier one) carries none: it shares the neighbour's.
    */
   subOf(item: Y.Item): string | null
+  /** The item's whole path (capability checks need more than its entry); undefined when it cannot be placed. */
+  pathOf(item: Y.Item): ItemPath | undefined
 }
 
 export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.GC | Y.Skip>): StructIndex {
@@ -70,7 +79,7 @@ export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.
     const parent: unknown = item.parent
     if (!fromUpdate.has(item)) {
       if (!(parent instanceof Y.AbstractType)) return undefined
-      if (parent._item !== null) return { item: parent._item }
+      if (parent._item !== null) return { item: parent._item, sub: item.parentSub }
       const root = rootNames.get(parent)
       return root === undefined ? undefined : { root, sub: item.parentSub }
     }
@@ -78,7 +87,7 @@ export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.
     if (typeof parent === 'string') return { root: parent, sub: item.parentSub }
     if (parent instanceof Y.ID) {
       const found = find(parent)
-      return found ? { item: found } : undefined
+      return found ? { item: found, sub: item.parentSub } : undefined
     }
     return 'neighbour'
   }
@@ -109,7 +118,22 @@ export function createStructIndex(doc: Y.Doc, structs: ReadonlyArray<Y.Item | Y.
     return null
   }
 
-  return { find, isFromUpdate: item => fromUpdate.has(item), entryOf, subOf }
+  const pathOf = (item: Y.Item): ItemPath | undefined => {
+    const seen = new Set<Y.Item>()
+    const subs: (string | null)[] = []
+    let parent = parentOf(item)
+    while (parent !== undefined && 'item' in parent) {
+      if (seen.has(parent.item)) return undefined
+      seen.add(parent.item)
+      subs.push(parent.sub)
+      parent = parentOf(parent.item)
+    }
+    if (parent === undefined) return undefined
+    subs.push(parent.sub)
+    return { root: parent.root, subs: subs.reverse() }
+  }
+
+  return { find, isFromUpdate: item => fromUpdate.has(item), entryOf, subOf, pathOf }
 }
 
 /** The document's item holding `id`; undefined when unknown to it or garbage-collected. */

@@ -45,7 +45,11 @@ export const DOCS_INFO = {
   version: '0.1.0',
   description: 'Event-sourced CRDT collaboration for humans and AI agents. Errors are `{ "error": { "code", "message" } }`. '
     + 'With auth on, send `Authorization: Bearer <token>`; in open mode callers may name themselves with `X-Mnemo-Id`, `X-Mnemo-Name`, `X-Mnemo-Kind`. '
-    + 'Sync is not HTTP: `ws://HOST:PORT/sync/<session>` (y-websocket) and `ws://HOST:PORT/hocuspocus` (@hocuspocus/provider).',
+    + 'Sync is not HTTP: `ws://HOST:PORT/sync/<session>` (y-websocket) and `ws://HOST:PORT/hocuspocus` (@hocuspocus/provider). '
+    + 'Agents under control: a token may carry `can` (capabilities such as `annotations:write`, `decisions:vote`, `memory.*:append`; '
+    + 'a write outside is 403 `out_of_scope`, over sync close 4403 naming the path), `budget` (`{ updatesPerMinute?, eventsPerRun?, bytesPerRun? }`; '
+    + 'over it 429 with `error.reason: "budget"`, over sync close 4429) and `run`; a suspended agent (`POST /api/agents/{id}/suspend`) '
+    + 'is refused with 403 `agent_suspended` and its sync connections close 4403 on every instance.',
 }
 
 /** Routes describing `app` (the whole application, read when the description is first asked for). */

@@ -176,7 +176,7 @@ function writeRefusal(session: string, result: Exclude<DocumentWriteResult, { ok
     case 'stale':
       return new HttpError(409, 'stale_write',
         `stale write: ${result.stale.map(describeStale).join('; ')}, after version ${result.basedOn} that this write is based on; ` +
-        `read the session again (GET /api/sessions/${session}) and retry with its version`, {}, result.stale)
+        `read the session again (GET /api/sessions/${session}) and retry with its version`, {}, { details: result.stale })
     case 'ahead':
       return badRequest(`basedOn: ${result.basedOn} is after session "${session}"'s version ${result.version}`)
     case 'not_found':

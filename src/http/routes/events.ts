@@ -6,11 +6,13 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import { assertCan } from '../../auth/roles.js'
+import { assertMayAppend } from '../../auth/capabilities.js'
 import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { toEnvelope } from '../../store/rows.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
+import { chargeBudget } from '../middleware/agentControl.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
 import { createStreamLimit, streamEvents } from '../sse.js'
@@ -51,7 +53,9 @@ export function eventRoutes(deps: EventRoutesDeps) {
 
   app.post('/api/sessions/:id/events', describeRoute({
     tags: ['events'],
-    summary: 'Append one event, or a batch atomically (editor); idempotent by event id, optimistic concurrency by `expectedVersion`',
+    summary: 'Append one event, or a batch atomically (editor); idempotent by event id, optimistic concurrency by `expectedVersion`. '
+      + 'A token with a `can` claim appends only the types it names (`memory.*:append`; else 403 `out_of_scope` naming the type), '
+      + 'and one with a `budget` claim only within it (else 429, `error.reason: "budget"`)',
     requestBody: {
       required: true,
       description: 'one event, or `{ events: [...] }` (a body with an `events` field is read as a batch)',
@@ -60,7 +64,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     responses: {
       201: jsonResponse('`{ events: [{ id, position, version }] }`'),
       200: jsonResponse('the same event ids again: the original events, nothing appended'),
-      ...errorResponses([400, 404, 409, 413]),
+      ...errorResponses([400, 403, 404, 409, 413, 429]),
     },
   }), async (c) => {
     const session = sessionParam(c, 'write')
@@ -72,10 +76,17 @@ export function eventRoutes(deps: EventRoutesDeps) {
     if (inputs.length > deps.maxBatchEvents) {
       throw new HttpError(413, 'batch_too_large', `events: at most ${deps.maxBatchEvents} events per batch (got ${inputs.length})`)
     }
+    // A scoped token appends only the types its `can` names: the whole batch is refused otherwise.
+    for (const input of inputs) assertMayAppend(c.var.identity, input.type)
+    const refund = chargeBudget(c, { events: inputs.length, bytes: c.var.identity.budget ? dataBytes(inputs) : 0 })
     const result = await memory.appendClientEvents(session, inputs, {
       actor: toActor(c.var.identity),
       expectedVersion: parsed.data.expectedVersion,
+    }).catch((error: unknown) => {
+      refund()
+      throw error
     })
+    if (!result.ok || result.duplicate) refund()
     if (!result.ok) {
       if (result.reason === 'invalid') {
         throw new HttpError(result.status, result.code, (isBatch ? `events[${result.index}].` : '') + result.message)
@@ -147,4 +158,17 @@ export function eventRoutes(deps: EventRoutesDeps) {
   })
 
   return app
+}
+
+/** What a batch's `data` weighs as UTF-8 JSON (what `bytesPerRun` counts). */
+function dataBytes(inputs: { data: unknown }[]): number {
+  let bytes = 0
+  for (const { data } of inputs) {
+    try {
+      bytes += Buffer.byteLength(JSON.stringify(data) ?? '', 'utf8')
+    } catch {
+      // Too deep to encode: validation refuses it with a 400 before anything is stored.
+    }
+  }
+  return bytes
 }

@@ -5,6 +5,7 @@
 import { Hono, type Context } from 'hono'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
+import { assertMayAppend } from '../../auth/capabilities.js'
 import { renderContextMarkdown } from '../../memory/context.js'
 import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
@@ -16,6 +17,7 @@ import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, sessionParam } from '../params.js'
+import { chargeBudget } from '../middleware/agentControl.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse, query } from '../describe.js'
 
 export interface MemoryRoutesDeps {
@@ -71,13 +73,20 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
 
   app.post('/api/sessions/:id/cascades', describeRoute({
     tags: ['memory'],
-    summary: 'Run and record a cascade from a memory (editor)',
+    summary: 'Run and record a cascade from a memory (editor); a token with a `can` claim needs `memory.cascade:append` (or `memory.*:append`)',
     requestBody: jsonBody(cascadeRequestSchema),
     responses: { 201: jsonResponse('the recorded cascade event'), ...errorResponses([400, 404]) },
   }), async (c) => {
     const session = sessionParam(c, 'write')
+    // Asked for by the caller and attributed to it: a write of a `memory.cascade` event.
+    assertMayAppend(c.var.identity, 'memory.cascade')
     const request = await bodyOf(c, cascadeRequestSchema)
-    const outcome = await memory.requestCascade(session, request, toActor(c.var.identity))
+    const refund = chargeBudget(c, { events: 1, bytes: Buffer.byteLength(JSON.stringify(request), 'utf8') })
+    const outcome = await memory.requestCascade(session, request, toActor(c.var.identity)).catch((error: unknown) => {
+      refund()
+      throw error
+    })
+    if (!outcome.ok) refund()
     if (!outcome.ok && outcome.reason === 'unknown_session') throw noSession(session)
     if (!outcome.ok) {
       throw new HttpError(404, 'memory_not_found',

@@ -10,6 +10,7 @@ import { toActor } from '../../auth/identity.js'
 import { storableString } from '../../memory/issues.js'
 import { sessionIdPattern } from '../../vocabulary.js'
 import { assertCan } from '../../auth/roles.js'
+import { assertUnscoped } from '../../auth/capabilities.js'
 import { exportSession } from '../../replay/exportEvents.js'
 import { forkSession } from '../../replay/fork.js'
 import { paceEvents } from '../../replay/pace.js'
@@ -105,6 +106,7 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     responses: { 201: jsonResponse('`{ id, forkedFrom, version }`'), ...errorResponses([400, 404, 409]) },
   }), async (c) => {
     const parent = sessionParam(c, 'admin')
+    assertUnscoped(c.var.identity, 'forking a session')
     const parsed = ForkBody.safeParse(await readJson(c))
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     const { id, at, title } = parsed.data

@@ -40,6 +40,8 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     const identity = c.var.identity
     const limit = limitParam(c, 100, 1000)
     const heads = (await store.listSessions())
+      // Streams of the log that are no sessions (the agents' stream) have ids no session can have.
+      .filter((h) => sessionIdPattern.test(h.id))
       .filter((h) => allSessions(identity) || sessionAllowed(identity, h.id))
       .slice(0, limit)
     const sessions = await Promise.all(heads.map(async (head) => {
