@@ -218,3 +218,24 @@ describe('writes guarded by basedOn', () => {
   })
 })
 
+describe('the document size limit on HTTP writes', () => {
+  it('refuses (413) a write that would grow the document past MNEMO_MAX_DOC_BYTES, storing nothing', async () => {
+    const server = await startTestServer(undefined, { MNEMO_MAX_DOC_BYTES: '4096' })
+    try {
+      const headers = { 'x-mnemo-id': 'nav', 'x-mnemo-kind': 'agent' }
+      await call(server.url, 'POST', '/api/sessions', { id: 'full' }, headers)
+      const small = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'annotate', target: 'm', text: 'short' }] }, headers)
+      expect(small.status).toBe(201)
+      const big = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'annotate', target: 'm', text: 'x'.repeat(8000) }] }, headers)
+      expect(big.status).toBe(413)
+      expect(big.body.error).toMatchObject({ code: 'doc_too_large', message: expect.stringContaining('MNEMO_MAX_DOC_BYTES') })
+      expect((await sessionLog(server.store, 'full')).filter((e) => e.type === 'doc.update')).toHaveLength(1)
+      // The next write is whole (nothing of the refused one in it).
+      const next = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'select', memoryId: 'm' }] }, headers)
+      expect(next.status).toBe(201)
+      expect((await call(server.url, 'GET', '/api/sessions/full')).body.state.annotations).toHaveProperty([small.body.entries[0].key])
+    } finally {
+      await server.stop()
+    }
+  })
+})
