@@ -16,6 +16,8 @@ import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, select } from '../src/session/write.js'
 import type { StoredEvent } from '../src/store/types.js'
 import { peer, sessionLog, type Peer } from './fixtures/clients.js'
+import { databaseAvailable } from './fixtures/cluster.js'
+import { startTwoInstances } from './fixtures/instances.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -236,6 +238,33 @@ describe('the document size limit on HTTP writes', () => {
       expect((await call(server.url, 'GET', '/api/sessions/full')).body.state.annotations).toHaveProperty([small.body.entries[0].key])
     } finally {
       await server.stop()
+    }
+  })
+})
+
+describe.skipIf(!databaseAvailable)('guarded writes across two instances', () => {
+  it('judges a write on one instance by a change made on the other, and a peer there sees the write', async () => {
+    const pair = await startTwoInstances()
+    try {
+      const ada = pair.join(pair.b, 'two', 'ada')
+      await until(() => ada.synced(), { what: 'ada to sync on b' })
+      annotate(ada.doc, { id: 'a1', target: 'm-1', author: 'ada', text: 'on b' })
+      await until(async () => (await sessionLog(pair.a.store, 'two')).some((e) => e.type === 'doc.update'), { what: 'the annotation in the log' })
+      const { body: { version } } = await call(pair.a.url, 'GET', '/api/sessions/two')
+      annotationText(ada.doc, 'a1')!.insert(0, 'edited ')
+      await until(async () => (await sessionLog(pair.a.store, 'two')).filter((e) => e.type === 'doc.update').length === 2,
+        { what: 'the edit in the log' })
+      const headers = { 'x-mnemo-id': 'nav', 'x-mnemo-kind': 'agent' }
+      const refused = await call(pair.a.url, 'POST', '/api/sessions/two/doc', { ops: [{ op: 'resolve', annotationId: 'a1' }], basedOn: version }, headers)
+      expect(refused.status).toBe(409)
+      expect(refused.body.error.details).toEqual([expect.objectContaining({ path: 'annotations', key: 'a1', by: expect.objectContaining({ id: 'ada' }) })])
+      const { body: fresh } = await call(pair.a.url, 'GET', '/api/sessions/two')
+      const landed = await call(pair.a.url, 'POST', '/api/sessions/two/doc', { ops: [{ op: 'resolve', annotationId: 'a1' }], basedOn: fresh.version }, headers)
+      expect(landed.status).toBe(201)
+      await until(() => readState(ada.doc).annotations.a1?.resolved === true, { what: 'ada on b to see the write made on a' })
+      expect(readState(ada.doc).annotations.a1!.text).toBe('edited on b')
+    } finally {
+      await pair.close()
     }
   })
 })
