@@ -17,6 +17,8 @@ import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, select } from '../src/session/write.js'
 import type { StoredEvent } from '../src/store/types.js'
 import { peer, sessionLog, type Peer } from './fixtures/clients.js'
+import { databaseAvailable } from './fixtures/cluster.js'
+import { startTwoInstances } from './fixtures/instances.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -219,3 +221,51 @@ describe('writes guarded by basedOn', () => {
   })
 })
 
+describe('the document size limit on HTTP writes', () => {
+  it('refuses (413) a write that would grow the document past MNEMO_MAX_DOC_BYTES, storing nothing', async () => {
+    const server = await startTestServer(undefined, { MNEMO_MAX_DOC_BYTES: '4096' })
+    try {
+      const headers = { 'x-mnemo-id': 'nav', 'x-mnemo-kind': 'agent' }
+      await call(server.url, 'POST', '/api/sessions', { id: 'full' }, headers)
+      const small = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'annotate', target: 'm', text: 'short' }] }, headers)
+      expect(small.status).toBe(201)
+      const big = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'annotate', target: 'm', text: 'x'.repeat(8000) }] }, headers)
+      expect(big.status).toBe(413)
+      expect(big.body.error).toMatchObject({ code: 'doc_too_large', message: expect.stringContaining('MNEMO_MAX_DOC_BYTES') })
+      expect((await sessionLog(server.store, 'full')).filter((e) => e.type === 'doc.update')).toHaveLength(1)
+      // The next write is whole (nothing of the refused one in it).
+      const next = await call(server.url, 'POST', '/api/sessions/full/doc', { ops: [{ op: 'select', memoryId: 'm' }] }, headers)
+      expect(next.status).toBe(201)
+      expect((await call(server.url, 'GET', '/api/sessions/full')).body.state.annotations).toHaveProperty([small.body.entries[0].key])
+    } finally {
+      await server.stop()
+    }
+  })
+})
+
+describe.skipIf(!databaseAvailable)('guarded writes across two instances', () => {
+  it('judges a write on one instance by a change made on the other, and a peer there sees the write', async () => {
+    const pair = await startTwoInstances()
+    try {
+      const ada = pair.join(pair.b, 'two', 'ada')
+      await until(() => ada.synced(), { what: 'ada to sync on b' })
+      annotate(ada.doc, { id: 'a1', target: 'm-1', author: 'ada', text: 'on b' })
+      await until(async () => (await sessionLog(pair.a.store, 'two')).some((e) => e.type === 'doc.update'), { what: 'the annotation in the log' })
+      const { body: { version } } = await call(pair.a.url, 'GET', '/api/sessions/two')
+      annotationText(ada.doc, 'a1')!.insert(0, 'edited ')
+      await until(async () => (await sessionLog(pair.a.store, 'two')).filter((e) => e.type === 'doc.update').length === 2,
+        { what: 'the edit in the log' })
+      const headers = { 'x-mnemo-id': 'nav', 'x-mnemo-kind': 'agent' }
+      const refused = await call(pair.a.url, 'POST', '/api/sessions/two/doc', { ops: [{ op: 'resolve', annotationId: 'a1' }], basedOn: version }, headers)
+      expect(refused.status).toBe(409)
+      expect(refused.body.error.details).toEqual([expect.objectContaining({ path: 'annotations', key: 'a1', by: expect.objectContaining({ id: 'ada' }) })])
+      const { body: fresh } = await call(pair.a.url, 'GET', '/api/sessions/two')
+      const landed = await call(pair.a.url, 'POST', '/api/sessions/two/doc', { ops: [{ op: 'resolve', annotationId: 'a1' }], basedOn: fresh.version }, headers)
+      expect(landed.status).toBe(201)
+      await until(() => readState(ada.doc).annotations.a1?.resolved === true, { what: 'ada on b to see the write made on a' })
+      expect(readState(ada.doc).annotations.a1!.text).toBe('edited on b')
+    } finally {
+      await pair.close()
+    }
+  })
+})

@@ -98,6 +98,8 @@ describe('HTTP document writes against other writers', () => {
       // The room holds exactly the log, once the feed delivered Ada's updates.
       const truth = await logDoc(store, session)
       await until(() => sameDoc(rooms.docOf(session)!, truth), { what: `round ${round}: the room to equal the log` })
+      // And the log is whole: no update waits for structs that were never stored.
+      expect(truth.store.pendingStructs, `round ${round}`).toBeNull()
       truth.destroy()
     }
     expect(stored).toBeGreaterThan(20)

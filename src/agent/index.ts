@@ -6,6 +6,7 @@
 export { joinSession } from './joinSession.js'
 export type { AgentSession, ConnectionStatus, JoinOptions } from './joinSession.js'
 export type { DocOps, NewProposal } from './docOps.js'
+export type { DocOp } from '../session/docOps.js'
 export type { HttpOps, TurnRole } from './httpOps.js'
 export type { EventsOptions } from './events.js'
 export type { RetryOptions } from './http.js'

@@ -21,6 +21,7 @@ import { applyDocOp, entryOfOp, guardedEntries, type DocOp, type WrittenEntry } 
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate } from '../session/summarizeUpdate.js'
 import type { Actor } from '../vocabulary.js'
+import { docWouldExceed, reserveDocBytes } from './limits.js'
 import { persistUpdate } from './pipeline.js'
 import type { CollabContext, DocumentWriter, Room } from './types.js'
 
@@ -50,6 +51,7 @@ export type DocumentWriteResult =
   | { ok: false; reason: 'ahead'; basedOn: number; version: number }
   | { ok: false; reason: 'not_found' }
   | { ok: false; reason: 'busy'; attempts: number }
+  | { ok: false; reason: 'too_large'; maxBytes: number }
 
 /** Appends that found the session moved on, before the write gives up as `busy`. */
 const MAX_ATTEMPTS = 10
@@ -85,14 +87,20 @@ async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, 
   if ('message' in built) return { ok: false, reason: 'invalid', ...built }
   const { update, written } = built
   if (!update) return { ok: true, version: head.version, position: head.position, written, changes: [] }
+  if (docWouldExceed(room, update, ctx.config.maxDocBytes)) {
+    dropReplica(writer)
+    return { ok: false, reason: 'too_large', maxBytes: ctx.config.maxDocBytes }
+  }
   const meta = write.rationale === undefined ? undefined : { rationale: write.rationale }
   try {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       // Summarized against the room's document as it is now, like a peer's update.
       const changes = summarizeUpdate(room.doc, update)
-      const outcome = await persistUpdate(ctx, room, update, {
+      const persisted = persistUpdate(ctx, room, update, {
         actor: write.actor, meta, changes, expectedVersion: guard ? head.version : undefined,
       })
+      reserveDocBytes(room, update.length, persisted)
+      const outcome = await persisted
       if ('error' in outcome) throw outcome.error
       const { result } = outcome
       if (result.ok) {

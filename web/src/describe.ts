@@ -17,8 +17,12 @@ const VERBS: Record<Change['path'], Record<Change['op'], string>> = {
   decisions: { add: 'opened decision', update: 'updated decision', delete: 'deleted decision' },
 }
 
+/** "updated decision d1 (votes: ada, nav)", "edited annotation a1 (text)": what summaries say beyond the entry. */
 export function describeChange(change: Change): string {
-  return `${VERBS[change.path]?.[change.op] ?? `${change.op} ${change.path}`} ${change.key}`
+  const what = `${VERBS[change.path]?.[change.op] ?? `${change.op} ${change.path}`} ${change.key}`
+  const votes = Array.isArray(change.votes) && change.votes.length > 0 ? change.votes.map((v) => v.key).join(', ') : undefined
+  if (votes) return `${what} (votes: ${votes})`
+  return Array.isArray(change.fields) && change.fields.length > 0 ? `${what} (${change.fields.join(', ')})` : what
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v))

@@ -103,7 +103,7 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
     responses: {
       201: jsonResponse('`{ version, position, entries, update }`', WriteAnswer),
       200: jsonResponse('the operations changed nothing (deselecting what is not selected, say): nothing stored', WriteAnswer),
-      ...errorResponses([400, 404, 409]),
+      ...errorResponses([400, 404, 409, 413]),
     },
   }), async (c) => {
     const session = sessionParam(c, 'write')
@@ -181,6 +181,8 @@ function writeRefusal(session: string, result: Exclude<DocumentWriteResult, { ok
       return badRequest(`basedOn: ${result.basedOn} is after session "${session}"'s version ${result.version}`)
     case 'not_found':
       return sessionNotFound(session)
+    case 'too_large':
+      return new HttpError(413, 'doc_too_large', `the document would grow past ${result.maxBytes} bytes (MNEMO_MAX_DOC_BYTES); nothing was stored`)
     case 'busy':
       return new HttpError(503, 'busy', `session "${session}" kept changing while this write was checked (${result.attempts} times); try again`, { 'Retry-After': '1' })
   }
