@@ -46,6 +46,16 @@ describe('unstorable input', () => {
     expect(await t.store.lastPosition()).toBe(before)
   })
 
+  it('U+0000 in an activity filter → 400 naming it', async () => {
+    await send('/api/sessions/u1/events', '{"type":"note.added","data":{}}')
+    for (const [query, field] of [['actor=%00', 'actor'], ['run=a%00b', 'run']] as const) {
+      const response = await t.app.request(`/api/sessions/u1/activity?${query}`)
+      const body = await response.json() as { error: { message: string } }
+      expect(response.status, JSON.stringify(body)).toBe(400)
+      expect(body.error.message).toMatch(new RegExp(`\\b${field}\\b`))
+    }
+  })
+
   it('a __proto__ key in data is stored as sent, hashed and verified', async () => {
     const text = '{"__proto__":{"polluted":true},"keep":1,"nested":{"__proto__":[1,2]}}'
     const result = await send('/api/sessions/p1/events', `{"type":"note.added","data":${text}}`)

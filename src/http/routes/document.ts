@@ -8,7 +8,7 @@ import type * as Y from 'yjs'
 import { z } from 'zod'
 import { toActor } from '../../auth/identity.js'
 import type { DocumentWrite, DocumentWriteResult } from '../../collab/documentWrites.js'
-import { storableString } from '../../memory/issues.js'
+import { storableString, stringProblem } from '../../memory/issues.js'
 import { readActivity } from '../../replay/activity.js'
 import { blameDocument } from '../../replay/blame.js'
 import type { StaleEntry } from '../../replay/staleWrites.js'
@@ -166,6 +166,8 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
 function textParam(raw: string | undefined, name: string): string | undefined {
   if (raw === undefined || raw === '') return undefined
   if (raw.length > 256) throw badRequest(`${name} must be at most 256 characters`)
+  const problem = stringProblem(raw)
+  if (problem) throw badRequest(`${name}: ${problem}`)
   return raw
 }
 
