@@ -52,7 +52,7 @@ async function exportedSeries(): Promise<Set<string>> {
   if (prefix) {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry, prefix })
-    for (const metric of await registry.getMetricsAsJSON()) add(metric.name, metric.type)
+    for (const metric of await registry.getMetricsAsJSON()) add(metric.name, String(metric.type))
   }
   return series
 }
