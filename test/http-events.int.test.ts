@@ -88,5 +88,8 @@ describe.each(backends)('event API on $name', (backend) => {
     expect(metrics).toMatch(/mnemo_http_request_duration_seconds/)
     const all = await call(url, 'GET', '/api/events?limit=1000')
     expect(all.body.events.length).toBeGreaterThan(5)
+    // Every event appended is counted by type.
+    const counted = [...metrics.matchAll(/^mnemo_events_appended_total\{type="[^"]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+    expect(counted).toBe(all.body.events.length)
   })
 })

@@ -64,7 +64,8 @@ export function createMetrics(): Metrics {
   return {
     registry,
     eventsAppended,
-    observeBatch({ events, waitedMs, databaseMs }) {
+    observeBatch({ events, waitedMs, databaseMs, written }) {
+      for (const [type, count] of written) eventsAppended.inc({ type }, count)
       batchEvents.observe(events)
       queued.observe(waitedMs / 1000)
       database.observe(databaseMs / 1000)

@@ -45,7 +45,11 @@ interface PendingAppend {
  * Told of each batch once it is answered: its events, how long its oldest append waited to be
  * sent, and the database's round trip (ms). Failed batches are not reported.
  */
-export type BatchObserver = (batch: { events: number; waitedMs: number; databaseMs: number }) => void
+export type BatchObserver = (batch: {
+  events: number; waitedMs: number; databaseMs: number
+  /** The events written, by type (duplicates and refused appends not counted). */
+  written: ReadonlyMap<string, number>
+}) => void
 
 export interface RegisteredHook {
   run: AppendHook
@@ -175,7 +179,9 @@ export function createAppender(
         events += a.events.length
         oldest = Math.min(oldest, a.pending.queuedAt)
       }
-      observeBatch({ events, waitedMs: sentAt - oldest, databaseMs: answeredAt - sentAt })
+      const byType = new Map<string, number>()
+      for (const event of written) byType.set(event.type, (byType.get(event.type) ?? 0) + 1)
+      observeBatch({ events, waitedMs: sentAt - oldest, databaseMs: answeredAt - sentAt, written: byType })
     }
     return results
   }
