@@ -17,26 +17,16 @@ import { createRoomManager, type RoomManager } from './collab/createRoomManager.
 import { attachSyncEndpoint } from './collab/upgrade.js'
 import { createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
 import { createMetrics } from './http/metrics.js'
-import { instanceRoutes } from './http/routes/instances.js'
 import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
 import { Gauge } from 'prom-client'
-import { documentRoutes } from './http/routes/document.js'
-import { eventRoutes } from './http/routes/events.js'
-import { healthRoutes } from './http/routes/health.js'
+import { apiRoutes } from './http/routes/index.js'
 import { inspectorRoutes } from './http/routes/inspector.js'
-import { memoryRoutes } from './http/routes/memory.js'
-import { replayRoutes } from './http/routes/replay.js'
-import { sessionRoutes } from './http/routes/sessions.js'
-import * as Y from 'yjs'
-import { loadDocument } from './replay/loadDocument.js'
-import { readState } from './session/readState.js'
 import { createMemoryService } from './memory/memoryService.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openEventLog } from './openEventLog.js'
 import type { EventStore } from './store/types.js'
 import { createBudgets } from './control/budgets.js'
 import { startSuspensions, SUSPENSION_TYPES, suspendedReason } from './control/suspensions.js'
-import { agentRoutes } from './http/routes/agents.js'
 
 export interface RunningServer {
   /** This instance's id in the registry. */
@@ -116,23 +106,6 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   metrics.gauge('mnemo_rooms_loaded', 'Sessions loaded in this instance', () => rooms.stats().rooms)
   metrics.gauge('mnemo_ws_connections', 'Open sync connections', () => rooms.stats().connections)
   metrics.gauge('mnemo_pending_appends', 'Document updates waiting for the store', () => rooms.stats().pendingAppends)
-  // The live room's document when the session is loaded here, else the log's.
-  const stateOf = async (session: string) => {
-    const live = rooms.docOf(session)
-    if (live) return readState(live)
-    const loaded = await loadDocument(store, session)
-    const state = readState(loaded.doc)
-    loaded.doc.destroy()
-    return state
-  }
-  // A copy of the document to read at leisure: the live room's (taken now), else the log's.
-  const copyDocument = async (session: string) => {
-    const live = rooms.docOf(session)
-    if (!live) return (await loadDocument(store, session)).doc
-    const copy = new Y.Doc()
-    Y.applyUpdate(copy, Y.encodeStateAsUpdate(live))
-    return copy
-  }
   let draining = false
   // The registry starts once the port is known (its advertised URL has it).
   let registry: InstanceRegistry | undefined
@@ -147,14 +120,11 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     budgets,
     suspensions,
     routes: [
-      healthRoutes({ store, metrics, draining: () => draining }),
-      eventRoutes({ store, memory, maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity }),
-      sessionRoutes({ store, stateOf }),
-      documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
-      memoryRoutes({ store, memory, stateOf }),
-      replayRoutes({ store }),
-      instanceRoutes({ store, registry: () => registry }),
-      agentRoutes({ store, suspensions }),
+      ...apiRoutes({
+        store, memory, rooms, metrics, suspensions,
+        maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
+        draining: () => draining, registry: () => registry,
+      }),
       inspectorRoutes(),
     ],
   })

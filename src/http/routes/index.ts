@@ -1,0 +1,69 @@
+/**
+ * Every route of the HTTP API, in the order they are mounted: one list for `mnemo serve`
+ * (main.ts, which adds the inspector's page) and for the tests that drive the app without a
+ * server (test/fixtures/app.ts), so a route added here is served, described in /openapi.json
+ * and tested alike.
+ */
+import type { Hono } from 'hono'
+import * as Y from 'yjs'
+import type { RoomManager } from '../../collab/createRoomManager.js'
+import type { Suspensions } from '../../control/suspensions.js'
+import type { InstanceRegistry } from '../../instances/registry.js'
+import type { MemoryService } from '../../memory/memoryService.js'
+import { loadDocument } from '../../replay/loadDocument.js'
+import { readState } from '../../session/readState.js'
+import type { EventStore } from '../../store/types.js'
+import type { Metrics } from '../metrics.js'
+import { agentRoutes } from './agents.js'
+import { documentRoutes } from './document.js'
+import { eventRoutes } from './events.js'
+import { healthRoutes } from './health.js'
+import { instanceRoutes } from './instances.js'
+import { memoryRoutes } from './memory.js'
+import { replayRoutes } from './replay.js'
+import { sessionRoutes } from './sessions.js'
+
+export interface ApiRoutesDeps {
+  store: EventStore
+  memory: MemoryService
+  rooms: Pick<RoomManager, 'docOf' | 'writeDocument'>
+  metrics: Metrics
+  suspensions: Suspensions
+  maxBatchEvents: number
+  maxStreamsPerIdentity?: number
+  /** Shutting down: /health answers 503. */
+  draining?: () => boolean
+  /** This instance's registry entry, once it runs (PostgreSQL only). */
+  registry?: () => InstanceRegistry | undefined
+}
+
+export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
+  const { store, memory, rooms } = deps
+  // The live room's document when the session is loaded here, else the log's.
+  const stateOf = async (session: string) => {
+    const live = rooms.docOf(session)
+    if (live) return readState(live)
+    const loaded = await loadDocument(store, session)
+    const state = readState(loaded.doc)
+    loaded.doc.destroy()
+    return state
+  }
+  // A copy of the document to read at leisure: the live room's (taken now), else the log's.
+  const copyDocument = async (session: string) => {
+    const live = rooms.docOf(session)
+    if (!live) return (await loadDocument(store, session)).doc
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(live))
+    return copy
+  }
+  return [
+    healthRoutes({ store, metrics: deps.metrics, draining: deps.draining }),
+    eventRoutes({ store, memory, maxBatchEvents: deps.maxBatchEvents, maxStreamsPerIdentity: deps.maxStreamsPerIdentity }),
+    sessionRoutes({ store, stateOf }),
+    documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
+    memoryRoutes({ store, memory, stateOf }),
+    replayRoutes({ store }),
+    instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
+    agentRoutes({ store, suspensions: deps.suspensions }),
+  ]
+}
