@@ -7,6 +7,8 @@
 import type { ChangeOp, RootName, SessionState } from '../session/schema.js'
 import type { Actor, SessionParticipant } from '../vocabulary.js'
 
+export type { Activity, ActivityChange, ActivityGroup, BlameEntry, StaleEntry } from '../session/history.js'
+
 export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
 
 export type { Actor, ActorKind, Participant, SessionParticipant } from '../vocabulary.js'
@@ -57,35 +59,7 @@ export interface DocWriteResult {
   update: string | null
 }
 
-/** An entry that changed after a write's `basedOn`: the `details` of a 409 `stale_write`. */
-export interface StaleEntry {
-  path: RootName
-  key: string
-  vote?: string
-  by: Actor
-  version: number
-  position: number
-  at: string
-}
 
-/** `GET …/blame`: one entry of the document (a selection, step, annotation, decision or vote). */
-export interface BlameEntry {
-  path: RootName
-  key: string
-  /** An exploration step's Yjs id and index. */
-  step?: string
-  index?: number
-  /** A vote: the voter, in decision `key`. */
-  vote?: string
-  /** Null when the log's summaries do not name the entry's changes. */
-  createdBy: Actor | null
-  createdAt: string | null
-  lastChangedBy: Actor | null
-  lastChangedAt: string | null
-  lastChangedVersion: number | null
-  run?: string
-  rationale?: string
-}
 
 export interface ActivityQuery {
   /** An actor id. */
@@ -100,31 +74,8 @@ export interface ActivityQuery {
   limit?: number
 }
 
-export interface ActivityChange {
-  path: RootName
-  op: ChangeOp
-  key: string
-  position: number
-  version: number
-  step?: string
-  fields?: string[]
-  votes?: Array<{ key: string; op: ChangeOp }>
-  rationale?: string
-}
 
-/** `GET …/activity`: the document changes of one actor and run. */
-export interface ActivityGroup {
-  actor: Actor
-  run: string | null
-  from: string
-  to: string
-  changes: ActivityChange[]
-}
 
-export interface Activity {
-  groups: ActivityGroup[]
-  next: number | null
-}
 
 /** The session as the server has it: what `read()` returns. */
 export interface SessionRead {

@@ -7,6 +7,9 @@ import type { RootName } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { toChangeRecord } from './changeLog.js'
+import type { ActivityChange, ActivityGroup, Activity } from '../session/history.js'
+
+export type { ActivityChange, ActivityGroup, Activity }
 
 export interface ActivityQuery {
   /** Only this actor's (by id), only this run's. */
@@ -21,33 +24,8 @@ export interface ActivityQuery {
   limit: number
 }
 
-export interface ActivityChange {
-  path: RootName
-  op: 'add' | 'update' | 'delete'
-  key: string
-  position: number
-  version: number
-  step?: string
-  fields?: string[]
-  votes?: Array<{ key: string; op: 'add' | 'update' | 'delete' }>
-  rationale?: string
-}
 
-export interface ActivityGroup {
-  actor: Actor
-  /** The run, null for changes made without one. */
-  run: string | null
-  /** When its first and last change were recorded. */
-  from: string
-  to: string
-  changes: ActivityChange[]
-}
 
-export interface Activity {
-  groups: ActivityGroup[]
-  /** The `after` of the next page; null when this one reached the end of the range. */
-  next: number | null
-}
 
 export async function readActivity(store: EventStore, session: string, query: ActivityQuery): Promise<Activity> {
   const rows = await store.readDocChanges(session, query)

@@ -17,25 +17,10 @@ import { ROOTS, type Change, type RootName } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { changeRecords, type ChangeRecord } from './changeLog.js'
+import type { BlameEntry } from '../session/history.js'
 
-export interface BlameEntry {
-  path: RootName
-  key: string
-  /** An exploration step: its Yjs id (`client:clock`) and its index in the path. */
-  step?: string
-  index?: number
-  /** A vote: the voter (the vote's key in decision `key`'s votes). */
-  vote?: string
-  createdBy: Actor | null
-  createdAt: string | null
-  lastChangedBy: Actor | null
-  lastChangedAt: string | null
-  /** The session version of the last change: a `basedOn` that has seen it. */
-  lastChangedVersion: number | null
-  /** The run and rationale of the last change. */
-  run?: string
-  rationale?: string
-}
+export type { BlameEntry }
+
 
 /** What the log says of one entry since it was last added. */
 interface History {

@@ -8,20 +8,10 @@ import { ROOTS, type Change, type RootName } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { changeRecords, type ChangeRecord } from './changeLog.js'
+import type { StaleEntry } from '../session/history.js'
 
-/** An entry someone else changed since: the newest such change (`error.details` of a 409 `stale_write`). */
-export interface StaleEntry {
-  path: RootName
-  key: string
-  /** For a vote: whose. */
-  vote?: string
-  /** Who changed it last. */
-  by: Actor
-  /** The session version and position of that change, and when it was recorded. */
-  version: number
-  position: number
-  at: string
-}
+export type { StaleEntry }
+
 
 export interface StaleQuery {
   /** The version the writer read (exclusive). */
