@@ -50,7 +50,7 @@ export type Outcome = { result: AppendResult } | { error: unknown }
  * writes (decisions, HTTP document writes); a client's go through `persistClientUpdate`.
  */
 export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions): Promise<Outcome> {
-  return appendUpdate(ctx, room, update, opts, []).applied
+  return appendUpdate(ctx, room, update, opts, [])
 }
 
 /**
@@ -59,7 +59,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
  *
  * A client's updates are stored one append at a time: those it sends while its previous one is
  * being stored are held, merged (`Y.mergeUpdates`, up to MERGE_MAX_BYTES each) and stored as
- * one `doc.update` as soon as that append is answered. Nobody has seen a held update, so holding
+ * one `doc.update` once that append is stored and applied. Nobody has seen a held update, so holding
  * it loses nothing, and a client typing slower than a commit never has one held. A fast
  * sender's burst then costs one event, one apply and one frame to each receiver instead of
  * hundreds (bench:sync S3), while each stored event still holds only that client's edits.
@@ -70,9 +70,9 @@ export function persistClientUpdate(
   const { from } = opts
   if (from.storing) return hold(room, from, update, opts)
   from.storing = true
-  const appended = appendUpdate(ctx, room, update, opts, [performance.now()])
-  void doneWith(appended).then((ok) => releaseHeld(ctx, room, from, ok))
-  return appended.applied.then(() => {})
+  const applied = appendUpdate(ctx, room, update, opts, [performance.now()])
+  void applied.then((outcome) => releaseHeld(ctx, room, from, wasStored(outcome)))
+  return applied.then(() => {})
 }
 
 /** Merged updates stay small enough that one frame of them does not hold up a slow reader's check. */
@@ -104,8 +104,7 @@ function hold(room: Room, from: Connection, update: Uint8Array, opts: PersistOpt
   return group.done
 }
 
-/** Its append stored and applied (the room's doc holds it): whether it was stored. */
-const doneWith = ({ stored, applied }: Appended): Promise<boolean> => Promise.all([stored, applied]).then(([ok]) => ok)
+const wasStored = (outcome: Outcome): boolean => 'result' in outcome && outcome.result.ok
 
 /**
  * The connection's append was stored and applied: its held updates go out next, a group per
@@ -126,7 +125,7 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
     }
     return
   }
-  let last: Appended | undefined
+  let last: Promise<Outcome> | undefined
   for (const group of groups) {
     const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
     if (!hasNewContent(room.doc, merged)) {
@@ -138,23 +137,16 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
     const charged = group.charged.events > 0 ? group.charged : undefined
     last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements, charged }, group.arrivedAt)
     group.submit()
-    void last.applied.then(() => group.settle())
+    void last.then(() => group.settle())
   }
   if (!last) return
   from.storing = true
-  void doneWith(last).then((ok) => releaseHeld(ctx, room, from, ok))
-}
-
-interface Appended {
-  /** Whether it was stored. */
-  stored: Promise<boolean>
-  /** It was applied (or given up), with the store's answer. */
-  applied: Promise<Outcome>
+  void last.then((outcome) => releaseHeld(ctx, room, from, wasStored(outcome)))
 }
 
 function appendUpdate(
   ctx: CollabContext, room: Room, update: Uint8Array, opts: PersistOptions, arrivedAt: number[],
-): Appended {
+): Promise<Outcome> {
   const id = randomUUID()
   const event: NewEvent = {
     id,
@@ -198,7 +190,7 @@ function appendUpdate(
     return outcome
   })
   room.applyTail = applied.then(() => {})
-  return { stored: settled.then((outcome) => 'result' in outcome && outcome.result.ok), applied }
+  return applied
 }
 
 function applyAppended(
