@@ -18,9 +18,9 @@ export interface StoreConfig {
   databaseUrl?: string
   /** PGlite data directory (`memory://` for a throwaway one). */
   dataDir?: string
-  /** An already open PGlite to use instead of `dataDir` (tests). */
+  /** An already open PGlite to use instead of `dataDir` (tests); it stays open when the store closes. */
   pglite?: () => Promise<PGlite>
-  /** Postgres schema to live in (tests). Must already exist. */
+  /** Schema to live in (tests), on PostgreSQL or a given PGlite. Must already exist. */
   schema?: string
   poolSize?: number
   pollMs?: number
@@ -35,7 +35,7 @@ export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
   if (config.databaseUrl) {
     return openPostgresDriver({ url: config.databaseUrl, schema: config.schema, max: config.poolSize })
   }
-  if (config.pglite) return openPgliteDriver(await config.pglite())
+  if (config.pglite) return openPgliteDriver(await config.pglite(), config.schema)
   const dataDir = config.dataDir ?? './data'
   if (dataDir.startsWith('memory://')) return openPgliteDriver(dataDir)
   await mkdir(dataDir, { recursive: true })

@@ -18,11 +18,15 @@ const BYTEA = {
 }
 
 /**
- * @param source a directory, `memory://` for a throwaway database, or an open PGlite
- * (tests clone a migrated template: far cheaper than starting PGlite anew)
+ * @param source a directory, `memory://` for a throwaway database, or an open PGlite. An open
+ * PGlite stays its caller's: closing the driver ends the driver's listeners, not the database
+ * (tests lend one PGlite to a store per schema: a schema costs a tenth of a new PGlite).
+ * @param schema the schema to live in (it must exist); absent, PGlite's default.
  */
-export async function openPgliteDriver(source: string | PGlite = 'memory://'): Promise<SqlDriver> {
-  const pg = typeof source === 'string' ? await PGlite.create(source) : source
+export async function openPgliteDriver(source: string | PGlite = 'memory://', schema?: string): Promise<SqlDriver> {
+  const owned = typeof source === 'string'
+  const pg = owned ? await PGlite.create(source) : source
+  if (schema) await pg.query(`SET search_path TO "${schema.replace(/"/g, '""')}"`)
   const executor = (target: Pick<PGlite, 'query'>): SqlExecutor => ({
     async query<T>(text: string, params?: unknown[]) {
       const result = await target.query<T>(text, params, BYTEA)
@@ -31,6 +35,7 @@ export async function openPgliteDriver(source: string | PGlite = 'memory://'): P
   })
   const root = executor(pg)
   let closed = false
+  const listeners = new Set<() => Promise<void>>()
 
   return {
     kind: 'pglite',
@@ -45,14 +50,22 @@ export async function openPgliteDriver(source: string | PGlite = 'memory://'): P
     },
     async listen(channel, onNotify) {
       const unlisten = await pg.listen(channel, onNotify)
-      return async () => {
-        if (!closed) await unlisten()
+      const stop = async () => {
+        if (!listeners.delete(stop) || closed) return
+        await unlisten()
       }
+      listeners.add(stop)
+      return stop
     },
     async close() {
       if (closed) return
+      if (owned) {
+        closed = true
+        await pg.close()
+        return
+      }
+      await Promise.all([...listeners].map((stop) => stop()))
       closed = true
-      await pg.close()
     },
   }
 }
