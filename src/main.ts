@@ -15,7 +15,8 @@ import { createAuthenticator } from './http/authenticate.js'
 import { isAuthError } from './auth/errors.js'
 import { createRoomManager, type RoomManager } from './collab/createRoomManager.js'
 import { attachSyncEndpoint } from './collab/upgrade.js'
-import { createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
+import { connectRedis, createPostgresBus, createRedisBus, type PresenceBus } from './collab/presenceBus.js'
+import { createSharedLimits, type SharedLimits } from './control/sharedLimits.js'
 import { createMetrics } from './http/metrics.js'
 import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
 import { Gauge } from 'prom-client'
@@ -69,11 +70,24 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     await store.close()
     throw error
   }
+  // The connection cap and HTTP rate, shared through Redis when it is configured (control/sharedLimits.ts).
+  let sharedLimits: SharedLimits | undefined
+  if (config.redisUrl) {
+    try {
+      const redis = await connectRedis(config.redisUrl, log.child({ module: 'limits' }))
+      sharedLimits = createSharedLimits({ redis, prefix: config.redisPrefix, instanceId, log: log.child({ module: 'limits' }) })
+    } catch (error) {
+      await bus?.close()
+      await store.close()
+      throw error
+    }
+  }
   // What budgeted tokens wrote, counted by this instance over both doors (control/budgets.ts).
   const budgets = createBudgets()
   const rooms = createRoomManager({
     presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs },
     budgets,
+    sharedLimits,
     // The room manager's feed reads the log anyway: it carries the kill switch to this instance too.
     follow: SUSPENSION_TYPES,
     store,
@@ -100,6 +114,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     onError: (error) => log.error({ err: error }, 'applying a suspension failed'),
   }).catch(async (error: unknown) => {
     await rooms.close()
+    await sharedLimits?.close()
     await store.close()
     throw error
   })
@@ -116,7 +131,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     authenticate,
     maxBodyBytes: config.maxBodyBytes,
     corsOrigins: config.corsOrigins,
-    rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst },
+    rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst, shared: sharedLimits },
     budgets,
     suspensions,
     routes: [
@@ -136,6 +151,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     // A port in use must not leave the store's connections (or PGlite's lock) behind.
     suspensions.close()
     await rooms.close()
+    await sharedLimits?.close()
     await store.close()
     throw error
   })
@@ -184,6 +200,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     await sync.close()
     suspensions.close()
     await rooms.close()
+    await sharedLimits?.close()
     server.close()
     server.closeAllConnections()
     await store.close()
@@ -221,6 +238,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
         await started.close()
         suspensions.close()
         await rooms.close()
+    await sharedLimits?.close()
         await sync.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())

@@ -5,8 +5,6 @@
  * long for a NOTIFY still crosses; and when an instance's process is killed, its clients'
  * states leave the other instance within the presence timeout. Nothing of it is in the log.
  */
-import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../src/main.js'
 import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
@@ -14,23 +12,8 @@ import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } fro
 import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
 import { call } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
+import { freshPrefix, REDIS_URL, withRedis } from './fixtures/redis.js'
 
-const REDIS_URL = 'redis://127.0.0.1:6379'
-
-async function redisAvailable(): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  redis.on('error', () => {})
-  try {
-    await redis.connect()
-    await redis.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
-}
-const withRedis = await redisAvailable()
 
 /** The state another client shows for `client` (by its awareness client id). */
 const stateSeen = (viewer: StockClient, client: StockClient) =>
@@ -46,7 +29,7 @@ function presenceAcross(transport: 'postgres' | 'redis') {
     let join: TwoInstances['join']
 
     beforeAll(async () => {
-      pair = await startTwoInstances(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: `test-${randomUUID()}:` } : {})
+      pair = await startTwoInstances(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: freshPrefix() } : {})
       ;({ db, a, b, clients, join } = pair)
     })
     afterAll(async () => pair?.close())
@@ -104,7 +87,7 @@ describe.skipIf(!databaseAvailable)('an instance killed', () => {
       const env = {
         ...databaseEnv(db),
         MNEMO_PRESENCE_TIMEOUT_MS: '1500',
-        ...(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: `test-${randomUUID()}:` } : {}),
+        ...(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: freshPrefix() } : {}),
       }
       const one = await startChildServer(env)
       servers.push(one)

@@ -23,6 +23,7 @@ import {
   type RoomConfig, type SyncSocket, type UpdateObserver,
 } from './types.js'
 import { settle } from './upkeep.js'
+import type { SharedLimits } from '../control/sharedLimits.js'
 
 export interface RoomManagerOptions {
   store: EventStore
@@ -36,6 +37,8 @@ export interface RoomManagerOptions {
   budgets?: Budgets
   /** Event types besides `doc.update` that the manager's feed reads, for `tap` (the agents' suspensions). */
   follow?: readonly string[]
+  /** Counts the per-session connection cap across instances (Redis); absent, this instance counts its own. */
+  sharedLimits?: SharedLimits
 }
 
 export interface RoomInfo {
@@ -92,7 +95,7 @@ export interface RoomManager {
  * attachSyncEndpoint(server, { rooms, authenticate, maxPayload: 1 << 20 })
  */
 export function createRoomManager({
-  store, log = silentLog, config = {}, observe = noObserver, presence, budgets = createBudgets(), follow = [],
+  store, log = silentLog, config = {}, observe = noObserver, presence, budgets = createBudgets(), follow = [], sharedLimits,
 }: RoomManagerOptions): RoomManager {
   const background = new Set<Promise<unknown>>()
   const ctx: CollabContext = {
@@ -186,9 +189,28 @@ export function createRoomManager({
 
   async function join(room: Room, conn: Connection): Promise<void> {
     if (conn.closed) return scheduleUnload(room)
-    if (room.connections.size >= ctx.config.maxConnectionsPerSession) {
-      const max = ctx.config.maxConnectionsPerSession
-      return closeConnection(conn, 4429, `session full: at most ${max} connections (MNEMO_MAX_CONNECTIONS_PER_SESSION)`)
+    const max = ctx.config.maxConnectionsPerSession
+    const full = () => closeConnection(conn, 4429, `session full: at most ${max} connections (MNEMO_MAX_CONNECTIONS_PER_SESSION)`)
+    if (room.connections.size >= max) return full()
+    if (sharedLimits) {
+      let admitted: boolean
+      try {
+        admitted = await sharedLimits.admitConnection(room.session, max)
+      } catch (error) {
+        // Redis away: this instance's own count (above) decides.
+        sharedLimits.warn(error, 'the shared connection cap')
+        admitted = true
+      }
+      if (admitted) conn.slot = true
+      if (conn.closed) {
+        releaseSlot(room, conn)
+        return scheduleUnload(room)
+      }
+      if (!admitted) return full()
+      if (room.connections.size >= max) {
+        releaseSlot(room, conn)
+        return full()
+      }
     }
     room.connections.add(conn)
     if (room.unloadTimer) clearTimeout(room.unloadTimer)
@@ -205,7 +227,14 @@ export function createRoomManager({
     for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
   }
 
+  function releaseSlot(room: Room, conn: Connection): void {
+    if (!conn.slot) return
+    conn.slot = false
+    sharedLimits?.releaseConnection(room.session)
+  }
+
   function leave(room: Room, conn: Connection): void {
+    releaseSlot(room, conn)
     if (!room.connections.delete(conn)) return
     room.presence.release(conn)
     leaveParticipant(ctx, room, conn)

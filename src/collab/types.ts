@@ -138,6 +138,8 @@ export interface Connection {
   onGone?: () => void
   /** Its message rate (limits.ts); set by its first message where a rate limit applies. */
   rate?: ConnectionRate
+  /** Holds one of its session's connection slots shared across instances (control/sharedLimits.ts). */
+  slot?: boolean
   /**
    * Its updates dropped over the rate since its last sync step 2, which its dialect expects
    * acknowledged: the next step 2 carries them (the client sends it after those), so it

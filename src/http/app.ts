@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js'
 import { agentControl } from './middleware/agentControl.js'
 import { identify } from './middleware/identify.js'
 import { rateLimit } from './middleware/rateLimit.js'
+import type { SharedLimits } from '../control/sharedLimits.js'
 import { docsRoutes } from './routes/docs.js'
 import type { Logger } from '../log.js'
 import { createBudgets, type Budgets } from '../control/budgets.js'
@@ -23,7 +24,7 @@ export interface AppDeps {
   maxBodyBytes: number
   corsOrigins: string[]
   /** Requests a second per identity, and the burst above it; absent or 0: no limit. */
-  rateLimit?: { perSec: number; burst: number }
+  rateLimit?: { perSec: number; burst: number; shared?: SharedLimits }
   /** Route groups, mounted in order. */
   routes: Hono[]
   /** What budgeted tokens wrote; share it with the room manager. Default: the app's own. */

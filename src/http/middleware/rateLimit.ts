@@ -1,9 +1,12 @@
 /**
  * The HTTP request rate per caller: one token bucket per identity (its id; the remote address
  * for the public paths, which have none). Over it: 429 with `Retry-After` in whole seconds.
+ * With `shared` (Redis), the bucket is one for all instances; when Redis does not answer, this
+ * instance's own bucket decides.
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { createTokenBucket, type TokenBucket } from '../../tokenBucket.js'
+import type { SharedLimits } from '../../control/sharedLimits.js'
 import { HttpError } from '../errors.js'
 
 export interface RateLimitOptions {
@@ -17,6 +20,8 @@ export interface RateLimitOptions {
   maxKeys?: number
   /** The time in milliseconds; default `Date.now` (tests step their own). */
   clock?: () => number
+  /** Buckets shared by every instance (Redis). */
+  shared?: SharedLimits
 }
 
 /**
@@ -26,7 +31,7 @@ export interface RateLimitOptions {
  * app.use(identify(authenticate))
  * app.use(rateLimit({ perSec: 100, burst: 200 }))
  */
-export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000, clock = Date.now }: RateLimitOptions): MiddlewareHandler => {
+export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000, clock = Date.now, shared }: RateLimitOptions): MiddlewareHandler => {
   const buckets = new Map<string, TokenBucket>()
 
   /** Forgets full buckets (a fresh one is the same), then, under a flood of callers, the oldest. */
@@ -38,9 +43,8 @@ export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000, 
     }
   }
 
-  return async function rateLimit(c, next) {
-    if (perSec === 0) return next()
-    const key = keyOf(c)
+  /** Milliseconds until the caller may try again, by this instance's own bucket; 0: take it. */
+  const takeLocal = (key: string): number => {
     const now = clock()
     let bucket = buckets.get(key)
     if (!bucket) {
@@ -48,8 +52,25 @@ export const rateLimit = ({ perSec, burst, keyOf = callerKey, maxKeys = 10_000, 
       bucket = createTokenBucket(perSec, burst, now)
       buckets.set(key, bucket)
     }
-    if (!bucket.take(now)) {
-      const seconds = Math.max(1, Math.ceil(bucket.waitMs(now) / 1000))
+    return bucket.take(now) ? 0 : bucket.waitMs(now)
+  }
+
+  const take = async (key: string): Promise<number> => {
+    if (!shared) return takeLocal(key)
+    try {
+      const verdict = await shared.takeRate(key, perSec, burst)
+      return verdict.taken ? 0 : Math.max(1, verdict.waitMs)
+    } catch (error) {
+      shared.warn(error, 'the shared HTTP rate limit')
+      return takeLocal(key)
+    }
+  }
+
+  return async function rateLimit(c, next) {
+    if (perSec === 0) return next()
+    const waitMs = await take(keyOf(c))
+    if (waitMs > 0) {
+      const seconds = Math.max(1, Math.ceil(waitMs / 1000))
       throw new HttpError(429, 'rate_limited',
         `more than ${perSec} requests a second (MNEMO_RATE_HTTP_PER_SEC); retry after ${seconds} s`, { 'Retry-After': String(seconds) })
     }
