@@ -108,7 +108,7 @@ describe('docker/compose.yaml', () => {
     }
     const { services } = compose
     const mnemo = Object.keys(services).filter((s) => services[s].build !== undefined)
-    expect(mnemo).toEqual(['mnemo-a', 'mnemo-b'])
+    expect(mnemo).toEqual(['mnemo-a', 'mnemo-b', 'mnemo-c'])
     expect(mnemo.map((s) => services[s].environment?.MNEMO_INSTANCE_ID)).toEqual(mnemo)
 
     const provider = read('docker/grafana/provisioning/dashboards/mnemo.yaml')
@@ -123,5 +123,10 @@ describe('docker/compose.yaml', () => {
     }
     const job = prometheus.scrape_configs.find((c) => c.job_name === 'mnemo')
     expect(job?.static_configs.flatMap((c) => c.targets)).toEqual(mnemo.map((s) => `${s}:3001`))
+    // The balancer sends clients to every instance, with the shipped configuration.
+    expect(services.haproxy.volumes).toContain('./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro')
+    const servers = [...read('docker/haproxy.cfg').matchAll(/^\s*server \S+ (\S+) check$/gm)].map((m) => m[1])
+    expect(servers).toEqual(mnemo.map((s) => `${s}:3001`))
+    expect(mnemo.every((s) => services[s].environment?.MNEMO_REDIS_URL === 'redis://redis:6379')).toBe(true)
   })
 })
