@@ -45,10 +45,16 @@ export class HocuspocusSocket {
   private readonly socket: WebSocket
   private readonly prefix: Uint8Array
 
-  /** The document name is the URL's last path segment, as y-websocket builds it. */
+  /**
+   * The document name is the URL's last path segment, as y-websocket builds it; the socket
+   * goes to the path before it (Hocuspocus serves any path, mnemo serves `/hocuspocus`).
+   */
   constructor (url: string, protocols?: string | string[]) {
     const parsed = new URL(url)
-    const documentName = decodeURIComponent(parsed.pathname.split('/').pop() ?? '')
+    const segments = parsed.pathname.split('/')
+    const documentName = decodeURIComponent(segments.pop() ?? '')
+    parsed.pathname = segments.join('/') || '/'
+    url = parsed.toString()
     const prefixEncoder = encoding.createEncoder()
     encoding.writeVarString(prefixEncoder, documentName)
     this.prefix = encoding.toUint8Array(prefixEncoder)

@@ -3,7 +3,7 @@
  * scenario, each figure followed by its ratio to the best peer (reference, hocuspocus).
  */
 import os from 'node:os'
-import type { LoadResult, ScenarioSpec, ServerName } from './scenarios.js'
+import { isMnemo, type LoadResult, type ScenarioSpec, type ServerName } from './scenarios.js'
 import { perSecond } from './stats.js'
 
 /** What the orchestrator measured from outside, around one load-generator run. */
@@ -90,11 +90,15 @@ function ratio (value: number, best: number | undefined, better: Better): string
   return ` (×${(value / best).toFixed(2)})`
 }
 
-/** The best value among the peers that ran, by the row's own sense of better. */
-function bestPeer (row: Row, outcomes: Outcome[]): number | undefined {
+/**
+ * The best value among the peers that ran, by the row's own sense of better; for mnemo over
+ * the Hocuspocus protocol, Hocuspocus' own (the comparison its users make).
+ */
+function bestPeer (row: Row, outcomes: Outcome[], column: ServerName): number | undefined {
   const values: number[] = []
   for (const outcome of outcomes) {
-    if (outcome.status !== 'ok' || outcome.server === 'mnemo') continue
+    if (outcome.status !== 'ok' || isMnemo(outcome.server)) continue
+    if (column === 'mnemo-hocuspocus' && outcome.server !== 'hocuspocus') continue
     const value = row.value(outcome.load, outcome.measures)
     if (Number.isFinite(value)) values.push(value)
   }
@@ -112,11 +116,10 @@ export function scenarioTable (spec: ScenarioSpec, outcomes: Outcome[]): string 
     `|---|${outcomes.map(() => '---:').join('|')}|`
   ]
   for (const row of rows) {
-    const best = bestPeer(row, outcomes)
     const cells = outcomes.map((outcome) => {
       if (outcome.status !== 'ok') return outcome.status === 'unavailable' ? 'not available' : 'failed'
       const value = row.value(outcome.load, outcome.measures)
-      return row.format(value, outcome.load, outcome.measures) + ratio(value, best, row.better)
+      return row.format(value, outcome.load, outcome.measures) + ratio(value, bestPeer(row, outcomes, outcome.server), row.better)
     })
     lines.push(`| ${row.label} | ${cells.join(' | ')} |`)
   }
@@ -131,7 +134,8 @@ export function scenarioTable (spec: ScenarioSpec, outcomes: Outcome[]): string 
 }
 
 const LEGEND = [
-  'Ratios (×) are to the best peer (reference, hocuspocus) on that row: for latency, CPU and',
+  'Ratios (×) are to the best peer (reference, hocuspocus) on that row — in the mnemo-hocuspocus',
+  'column (mnemo through /hocuspocus, driven with Hocuspocus\' framing) to hocuspocus: for latency, CPU and',
   'memory lower is better, for deliveries/s higher is better. Latency = receive time − send',
   'time, both taken in the load generator (one process, one clock), for every receiving client',
   'of every update; deliveries/s counts those received during the write window. A lost update',
@@ -150,7 +154,7 @@ const LEGEND = [
 export function reportHeader (argv: string[], servers: ServerName[], othersAtStart: number): string {
   const cores = os.availableParallelism()
   const sharers = ['the server under test', 'the load generator (every client, one process)']
-  if (servers.includes('mnemo')) sharers.push('PostgreSQL (mnemo runs only)')
+  if (servers.some(isMnemo)) sharers.push('PostgreSQL (mnemo runs only)')
   return [
     '# Sync benchmark: last run',
     '',
@@ -159,7 +163,7 @@ export function reportHeader (argv: string[], servers: ServerName[], othersAtSta
     `- node ${process.version} on ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cores} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- the ${cores} cores were shared by ${sharers.join(', ')}; the orchestrator only sampled /proc;`,
     `  other processes used ${othersAtStart.toFixed(0)}% of a core just before the start (per run: the "other processes" row)`,
-    '- clients: stock `y-websocket` WebsocketProvider (ws, disableBc) with one Y.Doc each; for hocuspocus,',
+    '- clients: stock `y-websocket` WebsocketProvider (ws, disableBc) with one Y.Doc each; for hocuspocus and mnemo-hocuspocus,',
     '  through a framing shim (bench/sync/hocuspocusSocket.ts), since Hocuspocus 3 prefixes every frame',
     '  with the document name and wants an auth frame first; the shim runs in the load generator',
     '- every server runs fresh for every scenario, in its own process; peers keep no persistence;',

@@ -3,8 +3,11 @@
  * generator exchange over IPC; both processes import this file so they agree on both.
  */
 
-export type ServerName = 'mnemo' | 'hocuspocus' | 'reference'
-export const SERVER_NAMES: readonly ServerName[] = ['mnemo', 'hocuspocus', 'reference']
+/** `mnemo-hocuspocus`: mnemo through its `/hocuspocus` endpoint, driven with Hocuspocus' framing. */
+export type ServerName = 'mnemo' | 'mnemo-hocuspocus' | 'hocuspocus' | 'reference'
+export const SERVER_NAMES: readonly ServerName[] = ['mnemo', 'mnemo-hocuspocus', 'hocuspocus', 'reference']
+/** The columns that are mnemo: ratios compare them with the peers, never with each other. */
+export const isMnemo = (name: ServerName): boolean => name === 'mnemo' || name === 'mnemo-hocuspocus'
 
 export type ScenarioId = 'S1' | 'S2' | 'S3' | 'S4'
 export const SCENARIO_IDS: readonly ScenarioId[] = ['S1', 'S2', 'S3', 'S4']

@@ -158,7 +158,7 @@ async function runCli (args: string[], env: NodeJS.ProcessEnv): Promise<string |
  * (test/fixtures/child.ts), ready once it logged "listening".
  * Its per-connection update rate limit is off unless MNEMO_RATE_UPDATES_PER_SEC is set.
  */
-async function startMnemo (): Promise<RunningServer> {
+async function startMnemo (name: 'mnemo' | 'mnemo-hocuspocus'): Promise<RunningServer> {
   if (!existsSync(MNEMO_CLI)) throw new Error(`${MNEMO_CLI} does not exist yet`)
   const database = `bench_sync_${randomBytes(6).toString('hex')}`
   const databaseUrl = await createDatabase(database)
@@ -181,10 +181,12 @@ async function startMnemo (): Promise<RunningServer> {
       throw new Error(`${(error as Error).message}${note}`)
     }
     return {
-      name: 'mnemo',
+      name,
       pid: server.pid,
       port: server.port,
-      target: { server: 'mnemo', url: `ws://${HOST}:${server.port}/sync`, framing: 'y-websocket', withIdentity: true },
+      target: name === 'mnemo'
+        ? { server: name, url: `ws://${HOST}:${server.port}/sync`, framing: 'y-websocket', withIdentity: true }
+        : { server: name, url: `ws://${HOST}:${server.port}/hocuspocus`, framing: 'hocuspocus', withIdentity: true },
       database,
       metricsUrl: `http://${HOST}:${server.port}/metrics`,
       isRunning: () => server.alive(),
@@ -201,5 +203,5 @@ async function startMnemo (): Promise<RunningServer> {
 
 /** Starts a fresh instance of `name`; rejects with a readable reason when it cannot. */
 export async function startServer (name: ServerName): Promise<RunningServer> {
-  return name === 'mnemo' ? await startMnemo() : await startPeer(name)
+  return name === 'mnemo' || name === 'mnemo-hocuspocus' ? await startMnemo(name) : await startPeer(name)
 }
