@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 const areas = [
   { name: 'store', entry: 'bench/store.ts', result: 'bench/store/last-run.md' },
   { name: 'sync', entry: 'bench/sync/index.ts', result: 'bench/sync/last-run.md' },
+  { name: 'scale', entry: 'bench/scale.ts', result: 'bench/scale/last-run.md' },
   { name: 'memory', entry: 'bench/memory.ts', result: 'bench/memory/last-run.md' },
   { name: 'replay', entry: 'bench/replay.ts', result: 'bench/replay/last-run.md' },
   { name: 'agents', entry: 'bench/agents.ts', result: 'bench/agents/last-run.md' },

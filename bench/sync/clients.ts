@@ -38,7 +38,7 @@ export function sessionName (scenario: string, index: number): string {
   return `${scenario.toLowerCase()}-${String(index).padStart(4, '0')}`
 }
 
-function createClient (target: Target, session: string, index: number, counters: ConnectionCounters): BenchClient {
+export function createClient (target: Target, session: string, index: number, counters: ConnectionCounters): BenchClient {
   const doc = new Y.Doc()
   const polyfill = target.framing === 'hocuspocus' ? HocuspocusSocket : WebSocket
   const provider = new WebsocketProvider(target.url, session, doc, {

@@ -20,7 +20,7 @@ const HOST = '127.0.0.1'
  * builds first), not the sources through tsx, whose keep-names helper alone cost ~4% of the
  * server's time in a profile. `BENCH_MNEMO_CLI` points elsewhere (`src/cli/index.ts`, say).
  */
-const MNEMO_CLI = process.env.BENCH_MNEMO_CLI ?? join(REPO_ROOT, 'dist/cli/index.js')
+export const MNEMO_CLI = process.env.BENCH_MNEMO_CLI ?? join(REPO_ROOT, 'dist/cli/index.js')
 const READY_TIMEOUT_MS = 45_000
 
 export interface RunningServer {
@@ -57,7 +57,7 @@ export function killAllChildren (): void {
 }
 
 /** The environment a server child gets: ours, minus anything that would change its mode. */
-function serverEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function serverEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra }
   for (const key of ['YPERSISTENCE', 'CALLBACK_URL', 'MNEMO_AUTH_SECRET', 'NODE_OPTIONS']) delete env[key]
   return env
