@@ -8,6 +8,7 @@ import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.
 import { readDocChanges } from './queries/readDocChanges.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
 import { readVersions } from './queries/readVersions.js'
+import { loadSnapshot, saveSnapshot } from './queries/snapshots.js'
 import { snapshotPositions } from './queries/snapshotPositions.js'
 import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
 import { createRecentCommits } from './recentCommits.js'
@@ -135,28 +136,8 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       const through = head?.version
       return verifySession((after) => readVersions(driver, session, { after, through, limit: 1000 }), head)
     },
-    async saveSnapshot(snapshot) {
-      await driver.query(
-        `INSERT INTO snapshots (session_id, version, position, state) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (session_id, position) DO NOTHING`,
-        [snapshot.session, snapshot.version, snapshot.position, snapshot.state],
-      )
-    },
-    async loadSnapshot(session, atOrBefore) {
-      const rows = await driver.query<{ version: number; position: string | number; state: Uint8Array; created_at: Date }>(
-        `SELECT version, position, state, created_at FROM snapshots
-         WHERE session_id = $1 AND ($2::bigint IS NULL OR position <= $2::bigint)
-         ORDER BY position DESC LIMIT 1`,
-        [session, atOrBefore ?? null],
-      )
-      const row = rows[0]
-      if (!row) return undefined
-      const snapshot: Snapshot = {
-        session, version: row.version, position: Number(row.position),
-        state: new Uint8Array(row.state), createdAt: new Date(row.created_at).toISOString(),
-      }
-      return snapshot
-    },
+    saveSnapshot: (snapshot) => saveSnapshot(driver, snapshot),
+    loadSnapshot: (session, atOrBefore) => loadSnapshot(driver, session, atOrBefore),
     snapshotPositions: (session) => snapshotPositions(driver, session),
     async ping() {
       await driver.query('SELECT 1')
