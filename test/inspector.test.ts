@@ -147,6 +147,53 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       await page.close()
     })
 
+    it('shows who is here across two pages and what each looks at, a Node client\'s focus too', async () => {
+      expect((await call(server.url, 'POST', '/api/sessions', { id: 'here', title: 'Presence' })).status).toBe(201)
+      const alice = peer(`${server.url.replace('http', 'ws')}/sync`, 'here', { id: 'alice', name: 'Alice', kind: 'human' })
+      peers.push(alice)
+      await alice.synced()
+      select(alice.doc, 'm-1', 'alice')
+      annotate(alice.doc, { id: 'a-1', target: 'm-1', author: 'alice', text: 'look here' })
+      const [one, two] = await Promise.all([0, 1].map(() => browser.newPage({ viewport: { width: 1440, height: 900 } })))
+      for (const page of [one!, two!]) {
+        await page.goto(`${server.url}/#/s/here`)
+        await pageUntil(page, 'the annotation', `!!document.querySelector('[data-annotation="a-1"]')`)
+      }
+      // Each page lists itself, the other page and alice.
+      for (const page of [one!, two!]) {
+        await pageUntil(page, 'three here now', `document.querySelectorAll('[data-testid=here-now] [data-presence]').length === 3`)
+        await pageUntil(page, 'alice here', `!!document.querySelector('[data-testid=here-now] [data-presence="alice"]')`)
+      }
+      const selfOf = (page: Page) => page.evaluate(`document.querySelector('[data-testid=here-now] [data-self="true"]').dataset.presence`) as Promise<string>
+      const twoId = await selfOf(two!)
+      // The pointer resting on an entry on one page shows on the other, on the entry too.
+      await two!.hover('[data-annotation="a-1"]')
+      await pageUntil(one!, 'the other page on a-1', `document.querySelector('[data-presence="${twoId}"]')?.dataset.focus === 'annotations:a-1'`)
+      await pageUntil(one!, 'a-1 marked as watched', `document.querySelector('[data-annotation="a-1"]')?.classList.contains('focused')`)
+      // A client that sets its own focus (an agent reading a selection, say).
+      alice.provider.awareness.setLocalStateField('focus', { path: 'selections', key: 'm-1' })
+      await pageUntil(two!, 'alice on m-1', `document.querySelector('[data-presence="alice"]')?.dataset.focus === 'selections:m-1'`)
+      await shot(one!, 'presence')
+      // A page that leaves leaves the other's list.
+      await two!.close()
+      await pageUntil(one!, 'two here now', `document.querySelectorAll('[data-testid=here-now] [data-presence]').length === 2`)
+      await one!.close()
+    })
+
+    it('loads a session of 10,000 events (the time is printed, not asserted)', async () => {
+      expect((await call(server.url, 'POST', '/api/sessions', { id: 'long' })).status).toBe(201)
+      for (let batch = 0; batch < 10; batch++) {
+        const events = Array.from({ length: 1000 }, (_, i) => ({ type: 'conversation.turn', data: { role: i % 2 ? 'assistant' : 'user', content: `turn ${batch * 1000 + i}` } }))
+        expect((await call(server.url, 'POST', '/api/sessions/long/events', { events })).status).toBe(201)
+      }
+      const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+      await page.goto(`${server.url}/#/s/long`)
+      await pageUntil(page, 'the session loaded', `performance.getEntriesByName('mnemo:session-loaded').length === 1`)
+      const ms = await page.evaluate(`performance.getEntriesByName('mnemo:session-loaded')[0].startTime`) as number
+      console.log(`inspector: a session of 10,001 events loaded in ${Math.round(ms)} ms after navigation (goal < 1,000 ms)`)
+      await page.close()
+    })
+
     it('plays the timeline with the replay stream', async () => {
       const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
       await page.goto(`${server.url}/#/s/demo`)

@@ -5,12 +5,21 @@ interface Props {
   state: SessionState
   /** `path\0key` of the entries changed after the shown position (time travel), else empty. */
   changedSince: ReadonlySet<string>
+  /** `path\0key` → who else is looking at that entry now (their awareness `focus`). */
+  focusedBy?: ReadonlyMap<string, string[]>
 }
 
 const time = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toLocaleTimeString() : '')
 
-export function DocumentView({ state, changedSince }: Props) {
-  const mark = (path: string, key: string) => (changedSince.has(`${path}\u0000${key}`) ? 'changed' : undefined)
+export function DocumentView({ state, changedSince, focusedBy = new Map() }: Props) {
+  const mark = (path: string, key: string) => {
+    const classes = [changedSince.has(`${path}\u0000${key}`) ? 'changed' : '', focusedBy.has(`${path}\u0000${key}`) ? 'focused' : ''].filter(Boolean)
+    return classes.length > 0 ? classes.join(' ') : undefined
+  }
+  const watchers = (path: string, key: string) => {
+    const names = focusedBy.get(`${path}\u0000${key}`)
+    return names ? <span class="watchers" data-watchers={names.join(',')}>👁 {names.join(', ')}</span> : null
+  }
   const selections = Object.entries(state.selections)
   const annotations = Object.values(state.annotations)
   const decisions = Object.values(state.decisions)
@@ -22,7 +31,7 @@ export function DocumentView({ state, changedSince }: Props) {
           <ul class="plain">
             {selections.map(([memoryId, s]) => (
               <li key={memoryId} class={mark('selections', memoryId)} data-selection={memoryId}>
-                <code>{memoryId}</code> <span class="muted">by {s.by} at {time(s.at)}</span>
+                <code>{memoryId}</code> <span class="muted">by {s.by} at {time(s.at)}</span>{watchers('selections', memoryId)}
               </li>
             ))}
           </ul>
@@ -34,7 +43,7 @@ export function DocumentView({ state, changedSince }: Props) {
           <ol class="path">
             {state.explorationPath.map((step, i) => (
               <li key={`${i}-${step.memoryId}`} class={mark('explorationPath', step.memoryId)} data-step={step.memoryId}>
-                <code>{step.memoryId}</code> <span class="muted">by {step.by}</span>
+                <code>{step.memoryId}</code> <span class="muted">by {step.by}</span>{watchers('explorationPath', step.memoryId)}
                 {step.note ? <div class="note">{step.note}</div> : null}
               </li>
             ))}
@@ -48,7 +57,7 @@ export function DocumentView({ state, changedSince }: Props) {
             {annotations.map((a) => (
               <li key={a.id} class={mark('annotations', a.id)} data-annotation={a.id}>
                 <div><code>{a.target}</code> <span class="muted">{a.author}</span>{' '}
-                  <span class={a.resolved ? 'tag ok' : 'tag'}>{a.resolved ? 'resolved' : 'open'}</span></div>
+                  <span class={a.resolved ? 'tag ok' : 'tag'}>{a.resolved ? 'resolved' : 'open'}</span>{watchers('annotations', a.id)}</div>
                 <div class="text">{a.text}</div>
               </li>
             ))}
@@ -62,7 +71,7 @@ export function DocumentView({ state, changedSince }: Props) {
           for (const [voter, option] of Object.entries(d.votes)) tally.set(option, [...(tally.get(option) ?? []), voter])
           return (
             <div key={d.id} class={`decision ${mark('decisions', d.id) ?? ''}`} data-decision={d.id}>
-              <div><strong>{d.question}</strong> <span class={`tag ${d.status === 'accepted' ? 'ok' : d.status === 'rejected' ? 'bad' : ''}`}>{d.status}{d.outcome ? `: ${d.outcome}` : ''}</span></div>
+              <div><strong>{d.question}</strong> <span class={`tag ${d.status === 'accepted' ? 'ok' : d.status === 'rejected' ? 'bad' : ''}`}>{d.status}{d.outcome ? `: ${d.outcome}` : ''}</span>{watchers('decisions', d.id)}</div>
               <ul class="plain options">
                 {d.options.map((option) => (
                   <li key={option}>

@@ -11,6 +11,7 @@ import { api, download, readSse, type Envelope, type GraphJson, type SessionDeta
 import { foldParticipants, type Participant } from './describe.js'
 import { DocumentView } from './DocumentView.js'
 import { MemoryGraph, type Lit } from './MemoryGraph.js'
+import { focusedBy, focusOf, HereNow, usePresence } from './Presence.js'
 import type { Rights } from './rights.js'
 import { Timeline } from './Timeline.js'
 
@@ -197,6 +198,9 @@ export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights
   }, [at, revision])
   const participants = useMemo(() => foldParticipants(at === null ? events : events.slice(0, indexAt(events, at) + 1)), [revision, at])
   const highlighted = useMemo(() => new Set(found?.results.map((r) => r.memoryId) ?? []), [found])
+  const presence = usePresence(id)
+  const othersFocus = useMemo(() => focusedBy(presence.present), [presence.present])
+  useEffect(() => presence.setAt(at), [at, presence.setAt])
 
   const head = events.at(-1)?.position ?? 0
   const stopReplay = () => {
@@ -305,8 +309,11 @@ export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights
       <div class="panes">
         <div class="pane">
           <People participants={participants} />
+          <HereNow present={presence.present} />
           <h3 class="pane-title">Document {at !== null ? <span class="tag travel-tag">as of #{atState?.position ?? at}{changedSince.size ? ` · ${changedSince.size} entries changed since` : ''}</span> : null}</h3>
-          {state ? <DocumentView state={state} changedSince={changedSince} /> : <p class="empty">{loaded ? 'loading…' : 'loading the session…'}</p>}
+          <div onMouseOver={(e) => presence.setFocus(focusOf(e.target))} onMouseLeave={() => presence.setFocus(null)}>
+            {state ? <DocumentView state={state} changedSince={changedSince} focusedBy={othersFocus} /> : <p class="empty">{loaded ? 'loading…' : 'loading the session…'}</p>}
+          </div>
         </div>
         <div class="pane graph-pane">
           <h3 class="pane-title">Memory graph <span class="count">{graphShown.memories.length}</span></h3>
