@@ -154,6 +154,7 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       await alice.synced()
       select(alice.doc, 'm-1', 'alice')
       annotate(alice.doc, { id: 'a-1', target: 'm-1', author: 'alice', text: 'look here' })
+      alice.provider.awareness.setLocalStateField('focus', { path: 'annotations', key: 'a-1' })
       const [one, two] = await Promise.all([0, 1].map(() => browser.newPage({ viewport: { width: 1440, height: 900 } })))
       for (const page of [one!, two!]) {
         await page.goto(`${server.url}/#/s/here`)

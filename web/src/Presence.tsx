@@ -23,7 +23,9 @@ export interface Present {
   id?: string
   kind?: string
   color?: string
-  focus?: Focus
+  /** An entry, or (as the SDK's `presence({ focus })` sends) free text such as a memory id. */
+  focus?: Focus | string
+  status?: string
   at?: number
 }
 
@@ -52,7 +54,8 @@ function toPresent(clientId: number, self: boolean, state: Record<string, unknow
     id: text(user.id),
     kind: text(user.kind),
     color: text(user.color),
-    focus: isFocus(state.focus) ? { path: state.focus.path, key: state.focus.key } : undefined,
+    focus: isFocus(state.focus) ? { path: state.focus.path, key: state.focus.key } : text(state.focus),
+    status: text(state.status),
     at: typeof state.at === 'number' ? state.at : undefined,
   }
 }
@@ -98,7 +101,7 @@ export function usePresence(session: string): { present: Present[]; setFocus(foc
 export function focusedBy(present: readonly Present[]): Map<string, string[]> {
   const map = new Map<string, string[]>()
   for (const p of present) {
-    if (p.self || !p.focus) continue
+    if (p.self || !p.focus || typeof p.focus === 'string') continue
     const key = `${p.focus.path}\u0000${p.focus.key}`
     map.set(key, [...(map.get(key) ?? []), p.name])
   }
@@ -124,11 +127,13 @@ export function HereNow({ present }: { present: readonly Present[] }) {
       <ul class="plain">
         {present.map((p) => (
           <li key={p.clientId} data-presence={p.id ?? String(p.clientId)} data-self={String(p.self)}
-            data-focus={p.focus ? `${p.focus.path}:${p.focus.key}` : ''}>
+            data-focus={typeof p.focus === 'string' ? p.focus : p.focus ? `${p.focus.path}:${p.focus.key}` : ''}>
             <span class="dot" style={p.color ? { background: p.color } : undefined} /> {p.name}
             {p.self ? <span class="muted"> (you)</span> : null}
             {p.kind === 'agent' ? <span class="tag">agent</span> : null}
-            {p.focus ? <span class="muted"> · on {p.focus.path} {p.focus.key}</span> : null}
+            {p.status ? <span class="muted"> · {p.status}</span> : null}
+            {typeof p.focus === 'string' ? <span class="muted"> · on {p.focus}</span>
+              : p.focus ? <span class="muted"> · on {p.focus.path} {p.focus.key}</span> : null}
             {p.at !== undefined ? <span class="muted"> · at #{p.at}</span> : null}
           </li>
         ))}
