@@ -8,19 +8,12 @@ import { PROJECTED_TYPES } from '../memory/projection.js'
 import { RUN_REVERTED } from '../memory/retractions.js'
 import type { DiffEntry } from '../session/diff.js'
 import { revertUpdates, type AttributedUpdate } from '../session/revert.js'
-import type { RootName } from '../session/schema.js'
+import type { TouchedByOthers } from '../session/history.js'
 import type { EventStore, StoredEvent } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { toChangeRecord } from './changeLog.js'
 
-/** An entry the run changed that someone else changed after it: the revert may take their edit with it. */
-export interface TouchedByOthers {
-  path: RootName
-  key: string
-  /** The last of those changes. */
-  by: Actor
-  version: number
-}
+export type { TouchedByOthers }
 
 export type RevertPlan =
   | { found: false }
