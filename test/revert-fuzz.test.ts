@@ -15,6 +15,7 @@ import type { PathStep, SessionState } from '../src/session/schema.js'
 import { annotationText } from '../src/session/write.js'
 import { getAnnotations, getDecisions, getExplorationPath } from '../src/session/roots.js'
 import { revertUpdates, type AttributedUpdate } from '../src/session/revert.js'
+import { withoutRun } from './fixtures/revertOracle.js'
 
 interface Actor {
   id: string
@@ -192,86 +193,6 @@ function contested(log: Entry[]): Set<string> {
   return out
 }
 
-/** Clock ranges by client. */
-type Ranges = Map<number, Array<[number, number]>>
-const inRanges = (ranges: Ranges, client: number, clock: number) =>
-  (ranges.get(client) ?? []).some(([from, len]) => clock >= from && clock < from + len)
-function addRange(ranges: Ranges, client: number, clock: number, len: number) {
-  if (!ranges.has(client)) ranges.set(client, [])
-  ranges.get(client)!.push([clock, len])
-}
-
-/**
- * The oracle: the document as if the run had never been, read off the whole log's document
- * (kept without garbage collection): every item the run inserted is invisible, and so is
- * everything inside it; every deletion the run made is ignored; everyone else's stand.
- */
-function withoutRun(log: Entry[]): SessionState {
-  const full = new Y.Doc({ gc: false })
-  const inserted: Ranges = new Map()
-  const deleted: Ranges = new Map()
-  for (const e of log) {
-    Y.applyUpdate(full, e.update)
-    const { structs, ds } = Y.decodeUpdate(e.update)
-    if (e.run === REVERTED) for (const s of structs) addRange(inserted, s.id.client, s.id.clock, s.length)
-    else for (const [client, items] of ds.clients) for (const d of items) addRange(deleted, client, d.clock, d.len)
-  }
-  type Item = NonNullable<Y.AbstractType<any>['_start']>
-  const visibleAt = (item: Item, offset: number): boolean => {
-    const { client, clock } = item.id
-    if (inRanges(inserted, client, clock + offset) || inRanges(deleted, client, clock + offset)) return false
-    const parent = (item.parent as Y.AbstractType<any>)._item
-    return parent === null || visibleAt(parent, 0)
-  }
-  const sequence = (type: Y.AbstractType<any>): unknown[] => {
-    const out: unknown[] = []
-    for (let item = type._start; item !== null; item = item.right) {
-      if (!item.countable) continue
-      const content = item.content.getContent()
-      for (let i = 0; i < content.length; i++) if (visibleAt(item, i)) out.push(content[i])
-    }
-    return out
-  }
-  /**
-   * A map's value of `key`: the rightmost item of the key's chain that the run did not insert
-   * (Yjs keeps the rightmost, and deletes the others as they arrive, in no update's delete
-   * set), unless someone else deleted it.
-   */
-  const valueOf = (map: Y.AbstractType<any>, key: string): unknown => {
-    let item: Item | null = map._map.get(key) ?? null
-    // Yjs may merge one writer's successive values of a key into one item: its last is the value.
-    while (item !== null && inRanges(inserted, item.id.client, item.id.clock + item.length - 1)) item = item.left
-    return item !== null && visibleAt(item, item.length - 1) ? item.content.getContent().at(-1) : undefined
-  }
-  const plain = (value: unknown): unknown => {
-    if (value instanceof Y.Text) return sequence(value).join('')
-    if (value instanceof Y.Array) return sequence(value).map(plain)
-    if (value instanceof Y.Map) {
-      const out: Record<string, unknown> = {}
-      for (const key of value._map.keys()) {
-        const v = valueOf(value, key)
-        if (v !== undefined) out[key] = plain(v)
-      }
-      return out
-    }
-    return value
-  }
-  // Rebuilt as plain JSON in a document of its own, then read as the server reads any document.
-  const doc = new Y.Doc()
-  doc.transact(() => {
-    for (const root of ['selections', 'annotations', 'decisions']) {
-      const source = full.getMap(root)
-      const target = doc.getMap(root)
-      for (const key of source._map.keys()) {
-        const value = valueOf(source, key)
-        if (value !== undefined) target.set(key, plain(value))
-      }
-    }
-    doc.getArray('explorationPath').push(sequence(full.getArray('explorationPath')).map(plain))
-  })
-  return readState(doc)
-}
-
 function check(seed: number, steps: number) {
   const { server, log } = simulate(seed, steps)
   const attributed: AttributedUpdate[] = log.map((e) => ({ update: e.update, inRun: e.run === REVERTED }))
@@ -282,7 +203,7 @@ function check(seed: number, steps: number) {
   const before = readState(reverted)
   if (update) Y.applyUpdate(reverted, update)
   const got = readState(reverted)
-  const want = withoutRun(log)
+  const want = withoutRun(log.map((e) => ({ update: e.update, inRun: e.run === REVERTED })))
 
   const skip = contested(log)
   const gotUnits = unitsOf(got)
