@@ -6,12 +6,16 @@
  * run had never been). A dry run stores nothing; the run's memory events leave the graph,
  * search and context (and stay out after a rebuild), but stay in the log; refusals.
  */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import * as prng from 'lib0/prng'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { joinSession, type AgentSession, type RunRevert } from '../src/agent/index.js'
+import { createMcpServer } from '../src/agent/mcp.js'
 import { mintToken } from '../src/auth/tokens.js'
 import { rebuildProjection } from '../src/memory/projection.js'
 import { vote } from '../src/session/decisions.js'
@@ -138,8 +142,23 @@ describe('reverting one run', () => {
     expect(answer.diff.length).toBeGreaterThan(0)
     for (const entry of answer.diff) expect(['added', 'changed', 'removed']).toContain(entry.change)
     expect((await sessionLog(server.store, SESSION)).length).toBe(before)
-    // The agent may look at its own run; the SDK says the same.
+    // The agent may look at its own run; the SDK and the MCP tool say the same.
     expect((await bot.revertRun(RUN, { dryRun: true })).diff).toEqual(answer.diff)
+    const mcp = createMcpServer(bot)
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+    await mcp.connect(serverSide)
+    const client = new Client({ name: 'revert-test', version: '1.0.0' })
+    await client.connect(clientSide)
+    try {
+      const result = await client.callTool({ name: 'revert_run', arguments: { run: RUN, dryRun: true } }) as CallToolResult
+      expect(JSON.parse((result.content[0] as { text: string }).text).diff).toEqual(answer.diff)
+      const unknown = await client.callTool({ name: 'revert_run', arguments: { run: 'r-never', dryRun: true } }) as CallToolResult
+      expect(unknown.isError).toBe(true)
+    } finally {
+      await client.close()
+      await mcp.close()
+    }
+    expect((await sessionLog(server.store, SESSION)).length).toBe(before)
   })
 
   it('refuses what it must: 400, 403, 404', async () => {
