@@ -23,6 +23,7 @@ import { readState } from '../src/session/readState.js'
 import { getAnnotations, getDecisions, getExplorationPath, getSelections } from '../src/session/roots.js'
 import { annotate, annotationText, deselect, explore, select } from '../src/session/write.js'
 import type { StoredEvent } from '../src/store/types.js'
+import { startTestApp, type TestApp } from './fixtures/app.js'
 import { sessionLog } from './fixtures/clients.js'
 import { withoutRun } from './fixtures/revertOracle.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
@@ -235,5 +236,36 @@ describe('reverting one run', () => {
     await bot.formMemory({ memoryId: 'mem-bot-later', content: 'a later finding about the billing queue' })
     const later = (await call(server.url, 'POST', `/api/sessions/${SESSION}/memories/search`, { query: 'billing queue' }, as('alice'))).body
     expect(later.results.map((r: { memoryId: string }) => r.memoryId)).toEqual(['mem-bot-later'])
+  })
+})
+
+describe('reverting a run that only recorded memories (no server: app.request)', () => {
+  let t: TestApp
+  const request = async (path: string, body: unknown, headers: Record<string, string>) => {
+    const response = await t.app.request(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+    return { status: response.status, body: await response.json() as any }
+  }
+  const agent = { 'x-mnemo-id': 'scout', 'x-mnemo-kind': 'agent', 'x-mnemo-run': 'r-mem' }
+
+  beforeAll(async () => {
+    t = await startTestApp()
+  })
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  it('stores only run.reverted, and the graph forgets the run\'s memories', async () => {
+    expect((await request('/api/sessions', { id: 'mem1' }, { 'x-mnemo-id': 'ada' })).status).toBe(201)
+    await request('/api/sessions/mem1/events', { type: 'memory.formed', data: { memoryId: 'kept', content: 'kept' } }, { 'x-mnemo-id': 'ada' })
+    await request('/api/sessions/mem1/events', { type: 'memory.formed', data: { memoryId: 'gone', content: 'gone', connections: [{ to: 'kept', strength: 0.5 }] } }, agent)
+    const done = await request('/api/sessions/mem1/runs/r-mem/revert', {}, agent) // its own run
+    expect(done.status).toBe(201)
+    expect(done.body).toMatchObject({ diff: [], updates: 0, memoryEvents: 1 })
+    const log = await sessionLog(t.store, 'mem1')
+    expect(log.at(-1)).toMatchObject({ type: 'run.reverted', data: { run: 'r-mem' }, id: done.body.event })
+    expect(log.filter((e) => e.type === 'doc.update')).toEqual([])
+    const graph = await (await t.app.request('/api/sessions/mem1/memories')).json() as { memories: Array<{ id: string }>; connections: unknown[] }
+    expect([graph.memories.map((m) => m.id), graph.connections]).toEqual([['kept'], []])
+    expect((await request('/api/sessions/mem1/runs/r-mem/revert', { dryRun: true }, agent)).status).toBe(409)
   })
 })
