@@ -5,10 +5,11 @@
  * p99 time until a human sees an agent's edit (goal < 50 ms) and the server's RSS; writes
  * bench/agents/last-run.md. `--quick`: 5 s. `--wait-quiet`: wait (up to
  * 10 min) until other processes use under a quarter of a core before the operations start.
- * Then, on the same server: blame of a 10,000-entry document (bench/agents/blame.ts);
- * `--blame-only` measures just that.
+ * Then, on the same server: blame of a 10,000-entry document (bench/agents/blame.ts), and the
+ * revert of a 1,000-update run inside a 100,000-update session (bench/agents/revert.ts);
+ * `--blame-only` / `--revert-only` measure just that, `--revert-scale 0.01` a smaller revert.
  *
- *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--blame-only] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
+ *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--blame-only] [--revert-only] [--revert-scale 1] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
  */
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -17,12 +18,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { measureBlame, type BlameResult } from './agents/blame.js'
+import { measureRevert, type RevertResult } from './agents/revert.js'
 import type { HumansConfig, HumansResult } from './agents/humans.js'
 import type { LoadConfig, LoadResult } from './agents/load.js'
 import {
   cpuSeconds, createDatabase, waitForQuiet, dropDatabase, machineCpuSeconds, postgresCpuSeconds, rssMiB, startServer, stopChild, type ServerChild,
 } from './agents/processes.js'
-import { blameRows, printTable, rows, writeLastRun, type Sampled } from './agents/report.js'
+import { blameRows, printTable, revertRows, rows, writeLastRun, type Sampled } from './agents/report.js'
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'agents')
 const { values: args } = parseArgs({
@@ -34,6 +36,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     'wait-quiet': { type: 'boolean', default: false },
     'blame-only': { type: 'boolean', default: false },
+    'revert-only': { type: 'boolean', default: false },
+    'revert-scale': { type: 'string', default: '1' },
   },
 })
 const config = {
@@ -63,6 +67,16 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
   try {
     server = await startServer(databaseUrl)
+    const scale = Number(args['revert-scale'])
+    const revertOptions = { updates: Math.round(100_000 * scale), runUpdates: Math.max(1, Math.round(1_000 * scale)) }
+    const revertOf = () => {
+      log(`revert of a ${revertOptions.runUpdates}-update run inside a ${revertOptions.updates}-update session`)
+      return measureRevert(server!.url, databaseUrl, revertOptions)
+    }
+    if (args['revert-only']) {
+      process.stdout.write(`\n${printTable(revertRows(await revertOf()))}\n\n`)
+      return
+    }
     if (args['blame-only']) {
       log('blame of a 10,000-entry document')
       process.stdout.write(`\n${printTable(blameRows(await measureBlame(server.url)))}\n\n`)
@@ -126,8 +140,9 @@ async function main(): Promise<void> {
     }
     log('blame of a 10,000-entry document')
     const blame: BlameResult = await measureBlame(server.url)
-    process.stdout.write(`\n${printTable([...rows(agents, watched, sampled, info), ...blameRows(blame)])}\n\n`)
-    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info, blame)}`)
+    const reverted: RevertResult = await revertOf()
+    process.stdout.write(`\n${printTable([...rows(agents, watched, sampled, info), ...blameRows(blame), ...revertRows(reverted)])}\n\n`)
+    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info, blame, reverted)}`)
   } finally {
     await stopAll()
   }

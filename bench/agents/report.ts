@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BlameResult } from './blame.js'
+import type { RevertResult } from './revert.js'
 import type { HumansResult } from './humans.js'
 import type { LoadResult } from './load.js'
 
@@ -68,13 +69,23 @@ export function blameRows(blame: BlameResult): Array<[string, string]> {
   ]
 }
 
+export function revertRows(revert: RevertResult): Array<[string, string]> {
+  return [
+    [`revert of a ${int(revert.runUpdates)}-update run in a ${int(revert.updates)}-update session (ms): p50 / p99`, `${ms(revert.ms.p50)} / ${ms(revert.ms.p99)}`],
+    ['  its dry run (ms): p50 / p99', `${ms(revert.dryMs.p50)} / ${ms(revert.dryMs.p99)}`],
+    ['  the session filled in (s)', revert.fillSeconds.toFixed(1)],
+  ]
+}
+
 export function printTable(lines: Array<[string, string]>): string {
   const width = Math.max(...lines.map(([k]) => k.length))
   return lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')
 }
 
-export function writeLastRun(dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo, blame?: BlameResult): string {
-  const table = [...rows(agents, humans, sampled, info), ...(blame ? blameRows(blame) : [])]
+export function writeLastRun(
+  dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo, blame?: BlameResult, revert?: RevertResult,
+): string {
+  const table = [...rows(agents, humans, sampled, info), ...(blame ? blameRows(blame) : []), ...(revert ? revertRows(revert) : [])]
   const text = `# Agents benchmark: last run
 
 - command: \`${info.command}\`

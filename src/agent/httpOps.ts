@@ -2,14 +2,14 @@
  * The SDK's operations over the HTTP API: memory events (formed, connected, strength
  * changed), conversation turns and any custom event, each with a client-generated id so the
  * queue may resend it; cascades, search, the context summary and the memory graph; document
- * writes (`POST …/doc`, guarded by `basedOn`), blame and activity.
+ * writes (`POST …/doc`, guarded by `basedOn`), blame, activity and reverting a run.
  */
 import { randomUUID } from 'node:crypto'
 import type { DocOp } from '../session/docOps.js'
 import type { HttpClient } from './http.js'
 import type {
   Activity, ActivityQuery, BlameEntry, DocWriteOptions, DocWriteResult, EventEnvelope, EventRef, MemoryGraph, NewMemory,
-  SearchResult, SessionContext, SessionRead, WriteOptions,
+  RunRevert, SearchResult, SessionContext, SessionRead, WriteOptions,
 } from './types.js'
 
 export type TurnRole = 'user' | 'assistant' | 'system' | 'agent'
@@ -41,6 +41,12 @@ export interface HttpOps {
   blame(): Promise<{ entries: BlameEntry[] }>
   /** The document changes grouped by actor and run; filter by actor, run, time. */
   activity(query?: ActivityQuery): Promise<Activity>
+  /**
+   * Takes back every document change of `run`, keeping everyone else's later edits, and
+   * retracts its memory events (`POST …/runs/:run/revert`); with `dryRun`, answers the diff only.
+   * An agent may revert only its own runs; a second revert of a run is MnemoError 409 `run_already_reverted`.
+   */
+  revertRun(run: string, options?: { dryRun?: boolean; rationale?: string }): Promise<RunRevert>
 }
 
 export function createHttpOps(http: HttpClient, session: string): HttpOps {
@@ -111,6 +117,12 @@ export function createHttpOps(http: HttpClient, session: string): HttpOps {
         },
       }),
     blame: () => http.request({ method: 'GET', path: path('/blame'), idempotent: true, what: 'blame' }),
+    revertRun: (run, { dryRun, rationale } = {}) =>
+      http.request<RunRevert>({
+        // Only a dry run is resent on a lost answer: a revert stored already would answer 409.
+        method: 'POST', path: path(`/runs/${encodeURIComponent(run)}/revert`), idempotent: dryRun === true, what: 'revertRun',
+        body: { ...(dryRun !== undefined ? { dryRun } : {}), ...(rationale !== undefined ? { rationale } : {}) },
+      }),
     activity: ({ actor, run, from, to, after, limit } = {}) =>
       http.request({
         method: 'GET', path: path('/activity'), idempotent: true, what: 'activity',

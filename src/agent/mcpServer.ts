@@ -31,7 +31,8 @@ export function createMcpServer(session: AgentSession, options: McpServerOptions
         'Read get_context first. Edits (select, explore, annotate, vote) are seen live by everyone in the session; ' +
         'memory tools record what you learn in the session\'s log. Give a short rationale with each write, and pass the ' +
         '`version` get_state gave you as `basedOn` when the write relies on what you read: if someone changed it since, ' +
-        'the write is refused and says who changed what; read again. blame and activity show who changed what.',
+        'the write is refused and says who changed what; read again. blame and activity show who changed what; ' +
+        'revert_run takes one of your runs back (dryRun first).',
     },
   )
   const contextUri = `mnemo://session/${session.session}/context`

@@ -131,6 +131,18 @@ export function registerSessionTools(server: McpServer, s: AgentSession): void {
     annotations: READ,
   }, guarded((query) => s.activity(query)))
 
+  tool('revert_run', {
+    description: 'Take back every document change one run made (remove what it inserted, restore what it deleted, undo its map writes), ' +
+      'keeping everyone else\'s later edits, and retract its memory events. An agent may revert only its own runs. ' +
+      'Use dryRun first to see the diff: the entries that would be added, changed or removed.',
+    inputSchema: {
+      run: id('The run to revert (as activity and blame name it)'),
+      dryRun: z.boolean().optional().describe('Only answer what would change; store nothing'),
+      rationale,
+    },
+    annotations: { ...WRITE, destructiveHint: true },
+  }, guarded(({ run, dryRun, rationale }) => s.revertRun(run, { dryRun, rationale })))
+
   registerMemoryTools(server, s)
 }
 

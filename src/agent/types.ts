@@ -7,7 +7,8 @@
 import type { ChangeOp, RootName, SessionState } from '../session/schema.js'
 import type { Actor, SessionParticipant } from '../vocabulary.js'
 
-export type { Activity, ActivityChange, ActivityGroup, BlameEntry, StaleEntry } from '../session/history.js'
+export type { Activity, ActivityChange, ActivityGroup, BlameEntry, RunRevert, StaleEntry, TouchedByOthers } from '../session/history.js'
+export type { DiffEntry } from '../session/diff.js'
 
 export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
 

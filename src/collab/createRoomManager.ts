@@ -10,6 +10,7 @@ import type { EventStore } from '../store/types.js'
 import type { Participant } from '../vocabulary.js'
 import { createBudgets, type Budgets } from '../control/budgets.js'
 import { writeDocument, type DocumentWrite, type DocumentWriteResult } from './documentWrites.js'
+import { storeComputedUpdate, type ComputedUpdate, type StoreUpdateResult } from './storeUpdate.js'
 import { createUpdateFeed, type Tap } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
@@ -74,6 +75,8 @@ export interface RoomManager {
    * The caller checked that the session exists.
    */
   writeDocument(session: string, write: DocumentWrite): Promise<DocumentWriteResult>
+  /** Stores an update the server computed from the log (a revert) through the room's pipeline; see storeUpdate.ts. */
+  storeComputedUpdate(session: string, write: ComputedUpdate): Promise<StoreUpdateResult>
   stats(): RoomStats
   /** How far the update feed has read the log; undefined before the first room started it. */
   feedPosition(): number | undefined
@@ -302,6 +305,14 @@ export function createRoomManager({
       const room = await roomFor(session)
       try {
         return await writeDocument(ctx, room, write)
+      } finally {
+        scheduleUnload(room)
+      }
+    },
+    async storeComputedUpdate(session, write) {
+      const room = await roomFor(session)
+      try {
+        return await storeComputedUpdate(ctx, room, write)
       } finally {
         scheduleUnload(room)
       }

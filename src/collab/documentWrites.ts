@@ -13,10 +13,10 @@
  * 10,000-entry document costs about 100 ms), and thrown away when a write it made is not
  * stored, to be copied anew for the next.
  */
-import { randomInt } from 'node:crypto'
 import * as Y from 'yjs'
 import { uuidv4 } from 'lib0/random'
 import { findStaleEntries, type StaleEntry } from '../replay/staleWrites.js'
+import { freshClientId } from '../session/clientIds.js'
 import { applyDocOp, entryOfOp, guardedEntries, type DocOp, type WrittenEntry } from '../session/docOps.js'
 import type { Change } from '../session/schema.js'
 import { summarizeUpdate } from '../session/summarizeUpdate.js'
@@ -190,12 +190,4 @@ function holds(doc: Y.Doc, update: Uint8Array): boolean {
     if (Y.getState(doc.store, client) < clock) return false
   }
   return true
-}
-
-/** A client id the document has not seen. */
-function freshClientId(doc: Y.Doc): number {
-  for (;;) {
-    const id = randomInt(1, 2 ** 32 - 1)
-    if (!doc.store.clients.has(id)) return id
-  }
 }

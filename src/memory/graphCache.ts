@@ -6,10 +6,14 @@
  */
 import { applyMemoryEvents, emptyGraph, type MemoryEventLike } from './graph.js'
 import { PROJECTED_TYPES } from './projection.js'
+import { RUN_REVERTED } from './retractions.js'
 import { linkSlim, loadSlimGraph, type SlimGraph } from './projectionQueries.js'
 import { lastPositionOfTypes } from '../store/queries/lastPositionOfTypes.js'
 import { readOfTypes } from '../store/queries/readOfTypes.js'
 import type { SqlExecutor } from '../store/types.js'
+
+/** A revert retracts events folded in already: the graph is then loaded again from the (refolded) projection. */
+const FOLLOWED_TYPES: readonly string[] = [...PROJECTED_TYPES, RUN_REVERTED]
 
 export interface GraphCacheOptions {
   /** Memories + connections kept over all sessions before the least recently used are dropped. */
@@ -49,7 +53,7 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
   async function load(session: string): Promise<Entry> {
     // Position first, tables second: the tables may then hold events past the position, and
     // folding those again later is harmless (each event sets absolute values, in log order).
-    const position = await lastPositionOfTypes(db, session, PROJECTED_TYPES)
+    const position = await lastPositionOfTypes(db, session, FOLLOWED_TYPES)
     const graph = await loadSlimGraph(db, session)
     let edges = 0
     for (const neighbours of graph.adjacency.values()) edges += neighbours.size
@@ -57,9 +61,9 @@ export function createGraphCache(db: SqlExecutor, options: GraphCacheOptions = {
   }
 
   async function catchUp(session: string, entry: Entry): Promise<Entry> {
-    const rows = await readOfTypes(db, { types: PROJECTED_TYPES, sessions: [session], after: entry.position, limit: maxDelta + 1 })
+    const rows = await readOfTypes(db, { types: FOLLOWED_TYPES, sessions: [session], after: entry.position, limit: maxDelta + 1 })
     if (rows.length === 0) return entry
-    if (rows.length > maxDelta) return load(session)
+    if (rows.length > maxDelta || rows.some((r) => r.type === RUN_REVERTED)) return load(session)
     const delta = applyMemoryEvents(emptyGraph(), rows as MemoryEventLike[])
     for (const m of delta.memories.values()) entry.graph.memories.set(m.id, { importance: m.importance })
     for (const c of delta.links.values()) linkSlim(entry.graph, c.a, c.b, c.strength)

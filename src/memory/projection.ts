@@ -1,9 +1,12 @@
 /**
  * The write side of the memory graph projection (migrations/0003): the append hook that
  * folds memory events into `memories` / `memory_connections` inside the append transaction,
- * the start-up catch-up, and `rebuildProjection` (delete and refold from the log).
+ * the start-up catch-up, and `rebuildProjection` (delete and refold from the log). A
+ * `run.reverted` retracts the run's earlier memory events (retractions.ts): its session is
+ * refolded from the log without them, in the transaction that appends it.
  */
 import { applyMemoryEvent, emptyGraph, type MemoryGraph } from './graph.js'
+import { isRetracted, noteReverted, RUN_REVERTED, type Retractions } from './retractions.js'
 import { lockLog } from '../store/queries/lockLog.js'
 import { readOfTypes } from '../store/queries/readOfTypes.js'
 import type { Actor, AppendHook, SqlDriver, SqlExecutor, StoredEvent } from '../store/types.js'
@@ -11,6 +14,8 @@ import type { Actor, AppendHook, SqlDriver, SqlExecutor, StoredEvent } from '../
 /** The event types the projection folds; everything else leaves it unchanged. */
 export const PROJECTED_TYPES: readonly string[] = ['memory.formed', 'memory.connected', 'memory.strength_changed']
 const projected = new Set(PROJECTED_TYPES)
+/** What the projection reads: its events, and the reverts that retract some of them. */
+const FOLDED_TYPES: readonly string[] = [...PROJECTED_TYPES, RUN_REVERTED]
 
 /** Events read back for folding per query (catch-up and rebuild work in chunks of this). */
 const CHUNK = 5000
@@ -21,7 +26,7 @@ interface FoldEvent {
   position: number
   type: string
   data: Record<string, unknown>
-  actor: Pick<Actor, 'id' | 'name' | 'kind'>
+  actor: Pick<Actor, 'id' | 'name' | 'kind' | 'run'>
   recordedAt: string
 }
 
@@ -37,9 +42,10 @@ interface Delta {
  * tables as folding the whole log, because every memory event sets absolute values; and
  * `formed_*` keep the values of the lowest position whatever order deltas arrive in.
  */
-function foldBySession(events: Iterable<FoldEvent>): Map<string, Delta> {
+function foldBySession(events: Iterable<FoldEvent>, retractions?: Retractions): Map<string, Delta> {
   const deltas = new Map<string, Delta>()
   for (const event of events) {
+    if (!projected.has(event.type) || (retractions && isRetracted(retractions, event))) continue
     let delta = deltas.get(event.session)
     if (!delta) deltas.set(event.session, (delta = { graph: emptyGraph(), formedAt: new Map() }))
     applyMemoryEvent(delta.graph, event)
@@ -94,9 +100,43 @@ async function writeDeltas(tx: SqlExecutor, deltas: Map<string, Delta>, checkpoi
   return Number(row.checkpoint)
 }
 
-/** Projected events with `after` < position < `before`, oldest first, at most `limit`. */
+/** Projected events and reverts with `after` < position < `before`, oldest first, at most `limit`. */
 function readEvents(tx: SqlExecutor, after: number, before: number, limit: number): Promise<FoldEvent[]> {
-  return readOfTypes(tx, { types: PROJECTED_TYPES, after, before, limit })
+  return readOfTypes(tx, { types: FOLDED_TYPES, after, before, limit })
+}
+
+/** The sessions some of `events` revert a run of. */
+function revertedSessions(events: readonly FoldEvent[]): string[] {
+  return [...new Set(events.filter((e) => e.type === RUN_REVERTED).map((e) => e.session))]
+}
+
+/** The reverts of `sessions` (of all, for none) before position `before`. */
+async function readRetractions(tx: SqlExecutor, sessions: readonly string[] | undefined, before: number): Promise<Retractions> {
+  const retractions: Retractions = new Map()
+  for (let after = 0; ; ) {
+    const chunk = await readOfTypes(tx, { types: [RUN_REVERTED], after, before, sessions, limit: CHUNK })
+    for (const e of chunk) noteReverted(retractions, e)
+    if (chunk.length < CHUNK) return retractions
+    after = chunk.at(-1)!.position
+  }
+}
+
+/**
+ * Deletes the projection of `sessions` and folds their events before `before` again, without
+ * the retracted ones. Called under the log's lock (an append's transaction, a rebuild's).
+ */
+async function refold(tx: SqlExecutor, sessions: readonly string[], before: number): Promise<number> {
+  await tx.query('DELETE FROM memories WHERE session_id = ANY($1::text[])', [sessions])
+  await tx.query('DELETE FROM memory_connections WHERE session_id = ANY($1::text[])', [sessions])
+  const retractions = await readRetractions(tx, sessions, before)
+  let events = 0
+  for (let after = 0; ; ) {
+    const chunk = await readOfTypes(tx, { types: PROJECTED_TYPES, after, before, sessions, limit: CHUNK })
+    await writeDeltas(tx, foldBySession(chunk, retractions))
+    events += chunk.length
+    if (chunk.length < CHUNK) return events
+    after = chunk.at(-1)!.position
+  }
 }
 
 /**
@@ -109,23 +149,28 @@ function readEvents(tx: SqlExecutor, after: number, before: number, limit: numbe
  */
 export function createProjectionHook(): AppendHook {
   // Batches without memory events skip the hook and are written in one round trip.
-  return Object.assign(projectMemoryEvents, { types: PROJECTED_TYPES })
+  return Object.assign(projectMemoryEvents, { types: FOLDED_TYPES })
   async function projectMemoryEvents(tx: SqlExecutor, events: StoredEvent[]): Promise<void> {
-    const mine = events.filter((e) => projected.has(e.type))
+    const mine = events.filter((e) => projected.has(e.type) || e.type === RUN_REVERTED)
     if (mine.length === 0) return
     const first = mine[0].position
-    const checkpoint = await writeDeltas(tx, foldBySession(mine), events.at(-1)!.position)
-    if (checkpoint >= first - 1) return
-    for (let after = checkpoint; ; ) {
-      const missed = await readEvents(tx, after, first, CHUNK)
-      if (missed.length === 0 && after === checkpoint) return
-      if (missed.length < CHUNK) {
-        await writeDeltas(tx, foldBySession([...missed, ...mine]))
-        return
+    const last = events.at(-1)!.position
+    const checkpoint = await writeDeltas(tx, foldBySession(mine), last)
+    const reverted = new Set(revertedSessions(mine))
+    if (checkpoint < first - 1) {
+      for (let after = checkpoint; ; ) {
+        const missed = await readEvents(tx, after, first, CHUNK)
+        if (missed.length === 0 && after === checkpoint) break
+        for (const session of revertedSessions(missed)) reverted.add(session)
+        if (missed.length < CHUNK) {
+          await writeDeltas(tx, foldBySession([...missed, ...mine]))
+          break
+        }
+        await writeDeltas(tx, foldBySession(missed))
+        after = missed.at(-1)!.position
       }
-      await writeDeltas(tx, foldBySession(missed))
-      after = missed.at(-1)!.position
     }
+    if (reverted.size > 0) await refold(tx, [...reverted], last + 1)
   }
 }
 
@@ -142,6 +187,8 @@ export async function catchUpProjection(driver: SqlDriver): Promise<number> {
       const [{ position }] = await tx.query<{ position: string | number }>('SELECT position FROM memory_projection')
       const chunk = await readEvents(tx, Number(position), head + 1, CHUNK)
       if (chunk.length > 0) await writeDeltas(tx, foldBySession(chunk), chunk.at(-1)!.position)
+      const reverted = revertedSessions(chunk)
+      if (reverted.length > 0) await refold(tx, reverted, chunk.at(-1)!.position + 1)
       return chunk.length
     })
     total += folded
@@ -172,11 +219,12 @@ export async function rebuildProjection(driver: SqlDriver, sessions?: readonly s
     await tx.query(`DELETE FROM memories ${where}`, only ? [only] : [])
     await tx.query(`DELETE FROM memory_connections ${where}`, only ? [only] : [])
     const seen = new Set<string>(only ?? [])
+    const retractions = await readRetractions(tx, only ?? undefined, head + 1)
     let events = 0
     for (let after = 0; ; ) {
       const chunk = await readOfTypes(tx, { types: PROJECTED_TYPES, after, before: head + 1, sessions: only ?? undefined, limit: CHUNK })
       for (const e of chunk) seen.add(e.session)
-      await writeDeltas(tx, foldBySession(chunk))
+      await writeDeltas(tx, foldBySession(chunk, retractions))
       events += chunk.length
       if (chunk.length < CHUNK) break
       after = chunk.at(-1)!.position

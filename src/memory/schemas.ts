@@ -137,6 +137,8 @@ export type ValidationResult = { ok: true; data: Record<string, unknown> } | Ref
 const SERVER_MEMORY_TYPES = new Set(['memory.cascade', 'memory.retrieved'])
 /** The kill switch's record (control/suspensions.ts); other `agent.` types (`agent.rationale`) are the clients'. */
 const SERVER_AGENT_TYPES = new Set(['agent.suspended', 'agent.resumed'])
+/** A run's revert (http/routes/runs.ts): it retracts the run's memory events, so only the server records it. */
+const SERVER_RUN_TYPES = new Set(['run.reverted'])
 
 function refuse(status: 400 | 413, code: ValidationCode, message: string): Refusal {
   return { ok: false, status, code, message }
@@ -159,7 +161,7 @@ export function checkClientType(type: unknown): Refusal | undefined {
     )
   }
   if (type in CLIENT_MEMORY_SCHEMAS) return undefined
-  if (SERVER_MEMORY_TYPES.has(type) || SERVER_AGENT_TYPES.has(type)) {
+  if (SERVER_MEMORY_TYPES.has(type) || SERVER_AGENT_TYPES.has(type) || SERVER_RUN_TYPES.has(type)) {
     return refuse(400, 'reserved_event_type', `type: ${shown} is recorded by the server; clients cannot append it`)
   }
   const prefix = RESERVED_PREFIXES.find((p) => type.startsWith(p))

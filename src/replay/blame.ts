@@ -11,8 +11,7 @@
  * the nearest to the change in the log.
  */
 import type * as Y from 'yjs'
-import { readPathStep, readState } from '../session/readState.js'
-import { getExplorationPath } from '../session/roots.js'
+import { readPathSteps, readState } from '../session/readState.js'
 import { ROOTS, type Change, type RootName } from '../session/schema.js'
 import type { EventStore } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
@@ -111,7 +110,7 @@ export function blameEntries(index: BlameIndex, doc: Y.Doc): BlameEntry[] {
   const state = readState(doc)
   const out: BlameEntry[] = []
   for (const key of Object.keys(state.selections)) out.push(entryOf(index, ROOTS.selections, key, index.entries.get(entryId(ROOTS.selections, key))))
-  for (const [i, { key, step }] of pathSteps(doc).entries()) {
+  for (const [i, { value: { memoryId: key }, step }] of readPathSteps(doc).entries()) {
     const found = index.entries.get(stepId(step)) ?? index.entries.get(entryId(ROOTS.explorationPath, key))
     out.push({ ...entryOf(index, ROOTS.explorationPath, key, found), step, index: i })
   }
@@ -170,18 +169,4 @@ function nearestRationale(index: BlameIndex, { last, before }: History, path: Ro
     if (!best || Math.abs(r.position - last.position) < Math.abs(best.position - last.position)) best = r
   }
   return best?.text
-}
-
-/** The exploration path's steps that readState lists, in its order, each with its key and Yjs id. */
-function pathSteps(doc: Y.Doc): Array<{ key: string; step: string }> {
-  const steps: Array<{ key: string; step: string }> = []
-  for (let item = getExplorationPath(doc)._start; item !== null; item = item.right) {
-    if (item.deleted || !item.countable) continue
-    const content = item.content.getContent()
-    for (let i = 0; i < content.length; i++) {
-      const step = readPathStep(content[i])
-      if (step) steps.push({ key: step.memoryId, step: `${item.id.client}:${item.id.clock + i}` })
-    }
-  }
-  return steps
 }

@@ -1,10 +1,11 @@
 /**
  * What the log says of a session's entries, as the server answers it and the SDK types it:
- * the entries a stale write names, blame, and activity (replay/staleWrites.ts, blame.ts,
- * activity.ts compute them; src/agent re-exports these types, as it may not import server code).
+ * the entries a stale write names, blame, activity and a run's revert (replay/staleWrites.ts, blame.ts,
+ * activity.ts, revertRun.ts compute them; src/agent re-exports these types, as it may not import server code).
  */
 import type { ChangeOp, RootName } from './schema.js'
 import type { Actor } from '../vocabulary.js'
+import type { DiffEntry } from './diff.js'
 
 /** An entry someone else changed since: the newest such change (`error.details` of a 409 `stale_write`). */
 export interface StaleEntry {
@@ -65,4 +66,29 @@ export interface Activity {
   groups: ActivityGroup[]
   /** The `after` of the next page; null when this one reached the end of the range. */
   next: number | null
+}
+
+/** An entry a run changed that someone else changed after it (a revert's `touchedByOthers`). */
+export interface TouchedByOthers {
+  path: RootName
+  key: string
+  /** The last of those changes: who, at which session version. */
+  by: Actor
+  version: number
+}
+
+/** The answer of `POST …/runs/:run/revert` (dry or not). */
+export interface RunRevert {
+  run: string
+  dryRun: boolean
+  /** The entries the revert changes (would change). */
+  diff: DiffEntry[]
+  /** The run's `doc.update` events taken back, and its memory events retracted. */
+  updates: number
+  memoryEvents: number
+  touchedByOthers: TouchedByOthers[]
+  /** Stored: the first event's version and position, and the `run.reverted` event's id (the `doc.update`'s causation). */
+  version?: number
+  position?: number
+  event?: string
 }

@@ -91,3 +91,17 @@ export function readDecision(value: unknown, key: string): Decision | undefined 
 function isDefined<T>(value: T | undefined): value is T {
   return value !== undefined
 }
+
+/** The steps of the exploration path that `readState` lists, in its order, each with its Yjs id (`client:clock`). */
+export function readPathSteps(doc: Y.Doc): Array<{ step: string; value: PathStep }> {
+  const steps: Array<{ step: string; value: PathStep }> = []
+  for (let item = getExplorationPath(doc)._start; item !== null; item = item.right) {
+    if (item.deleted || !item.countable) continue
+    const content = item.content.getContent()
+    for (let i = 0; i < content.length; i++) {
+      const value = readPathStep(content[i])
+      if (value) steps.push({ step: `${item.id.client}:${item.id.clock + i}`, value })
+    }
+  }
+  return steps
+}

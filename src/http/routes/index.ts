@@ -21,12 +21,13 @@ import { healthRoutes } from './health.js'
 import { instanceRoutes } from './instances.js'
 import { memoryRoutes } from './memory.js'
 import { replayRoutes } from './replay.js'
+import { runRoutes } from './runs.js'
 import { sessionRoutes } from './sessions.js'
 
 export interface ApiRoutesDeps {
   store: EventStore
   memory: MemoryService
-  rooms: Pick<RoomManager, 'docOf' | 'writeDocument'>
+  rooms: Pick<RoomManager, 'docOf' | 'writeDocument' | 'storeComputedUpdate'>
   metrics: Metrics
   suspensions: Suspensions
   maxBatchEvents: number
@@ -61,6 +62,7 @@ export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
     eventRoutes({ store, memory, maxBatchEvents: deps.maxBatchEvents, maxStreamsPerIdentity: deps.maxStreamsPerIdentity }),
     sessionRoutes({ store, stateOf }),
     documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
+    runRoutes({ store, storeComputedUpdate: rooms.storeComputedUpdate }),
     memoryRoutes({ store, memory, stateOf }),
     replayRoutes({ store }),
     instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
