@@ -35,9 +35,9 @@ interface Connected {
   end(): Promise<void>
 }
 
-async function connect(server: TestServer, token: string, query = ''): Promise<Connected> {
+async function connect(server: TestServer, token: string | Record<string, string>, query = ''): Promise<Connected> {
   const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp${query}`), {
-    requestInit: { headers: { authorization: `Bearer ${token}` } },
+    requestInit: { headers: typeof token === 'string' ? { authorization: `Bearer ${token}` } : token },
   })
   const client = new Client({ name: 'mnemo-http-test', version: '1.0.0' })
   await client.connect(transport)
@@ -151,6 +151,13 @@ describe('MCP over Streamable HTTP', () => {
     expect(bad.status).toBe(401)
     await expect(connect(server, 'not-a-token')).rejects.toMatchObject({ code: 401, message: expect.stringContaining('token_invalid') })
 
+    const plain = await call(server.url, 'POST', '/mcp', JSON.stringify(initialize), { ...accept, ...bearer(agent), 'content-type': 'text/plain' })
+    expect(plain.status).toBe(415)
+    expect(plain.body.error.code).toBe('unsupported_media_type')
+    const noAccept = await call(server.url, 'POST', '/mcp?session=h6', initialize, bearer(agent))
+    expect(noAccept.status).toBe(406)
+    expect(noAccept.body.error.message).toContain('text/event-stream')
+    expect(server.mcp.count()).toBe(0)
     const notJson = await call(server.url, 'POST', '/mcp', '{"jsonrpc":', { ...accept, ...bearer(agent), 'content-type': 'application/json' })
     expect(notJson.status).toBe(400)
     expect(notJson.body.error.code).toBe('invalid_json')
@@ -219,6 +226,26 @@ describe('MCP sessions over HTTP: limits and shutdown', () => {
       expect(server.mcp.count()).toBe(0)
     } finally {
       for (const mcp of open) await mcp.client.close()
+      await server.stop()
+    }
+  }, 60_000)
+})
+
+describe('MCP over HTTP in open mode', () => {
+  it('joins as the identity the caller names, and attributes its writes to it', async () => {
+    const server = await startTestServer()
+    try {
+      const mcp = await connect(server, { 'x-mnemo-id': 'local-bot', 'x-mnemo-name': 'Local bot', 'x-mnemo-kind': 'agent' }, '?session=o1')
+      try {
+        expect((await mcp.use('select_memory', { memoryId: 'm-open' })).isError).toBeFalsy()
+        await until(async () => (await server.store.read('o1', { after: 0, limit: 100 })).some((e) => e.type === 'doc.update'), { what: 'the update stored' })
+        const update = (await server.store.read('o1', { after: 0, limit: 100 })).find((e) => e.type === 'doc.update')!
+        expect(update.actor).toMatchObject({ id: 'local-bot', name: 'Local bot', kind: 'agent', run: expect.stringMatching(/^run-/) })
+      } finally {
+        await mcp.end()
+      }
+      await until(() => server.mcp.count() === 0 && server.rooms.stats().connections === 0, { what: 'closed' })
+    } finally {
       await server.stop()
     }
   }, 60_000)

@@ -163,6 +163,8 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
     async handle(c) {
       if (closed) throw new HttpError(503, 'shutting_down', 'this instance is shutting down: open the MCP session again (elsewhere)', { 'Retry-After': '1' })
       const identity = c.var.identity
+      // Checked before anything is joined (the transport would check them only after).
+      if (c.req.method === 'POST') assertPostHeaders(c)
       const body = c.req.method === 'POST' ? await readJson(c) : undefined
       const id = c.req.header('mcp-session-id')
       if (id === undefined) {
@@ -187,6 +189,18 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
       closed = true
       await Promise.all([...entries.values()].map(close))
     },
+  }
+}
+
+/** What the Streamable HTTP transport asks of a POST, in this API's error shape. */
+function assertPostHeaders(c: Context): void {
+  const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new HttpError(415, 'unsupported_media_type', `POST /mcp takes Content-Type: application/json (got ${JSON.stringify(type ?? null)})`)
+  }
+  const accept = c.req.header('accept') ?? ''
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    throw new HttpError(406, 'not_acceptable', 'POST /mcp answers JSON or an SSE stream: send Accept: application/json, text/event-stream')
   }
 }
 

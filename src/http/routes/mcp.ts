@@ -34,7 +34,7 @@ export function mcpRoutes(sessions: McpSessions) {
         content: { 'text/event-stream': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'object' } } },
       },
       202: { description: 'accepted: the body held only notifications or responses' },
-      ...errorResponses([400, 404]),
+      ...errorResponses([400, 404, 406, 415]),
     },
   }), handle)
 
