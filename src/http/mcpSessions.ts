@@ -75,14 +75,16 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
   let closed = false
 
   function close(entry: Entry): Promise<void> {
-    entry.closing ??= (async () => {
-      entries.delete(entry.id)
-      clearTimeout(entry.timer)
-      entry.unwatch()
+    if (entry.closing) return entry.closing
+    entries.delete(entry.id)
+    clearTimeout(entry.timer)
+    entry.unwatch()
+    // Set before anything runs: closing the server closes the transport, whose onclose comes back here.
+    entry.closing = Promise.resolve().then(async () => {
       await entry.server.close().catch(() => {})
       await Promise.all([...entry.joined.values()].map((joined) => joined.then((s) => s.close(), () => {})))
       entry.joined.clear()
-    })()
+    })
     return entry.closing
   }
 
@@ -112,8 +114,11 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
     }
   }
 
+  /** MCP sessions being opened, by identity: counted against the cap while their session is joined. */
+  const opening = new Map<string, number>()
+
   async function open(c: Context, identity: Identity, body: unknown): Promise<Response> {
-    const open = [...entries.values()].filter((e) => e.identity.id === identity.id).length
+    const open = [...entries.values()].filter((e) => e.identity.id === identity.id).length + (opening.get(identity.id) ?? 0)
     if (open >= maxPerIdentity) {
       throw new HttpError(429, 'too_many_mcp_sessions', `"${identity.id}" holds ${open} MCP sessions on this instance, the most allowed ` +
         `(MNEMO_MCP_SESSIONS_PER_IDENTITY): close one with DELETE /mcp and its Mcp-Session-Id, or wait for an idle one to time out`)
@@ -132,7 +137,20 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
       server = createAnySessionMcpServer({ me: identity, sessionOf })
     } else {
       assertCan(identity, 'read', session)
-      server = createMcpServer(await sessionOf(session).catch((error: unknown) => { throw asHttpError(error) }))
+      opening.set(identity.id, (opening.get(identity.id) ?? 0) + 1)
+      let agent: AgentSession
+      try {
+        agent = await sessionOf(session).catch((error: unknown) => { throw asHttpError(error) })
+      } finally {
+        const left = opening.get(identity.id)! - 1
+        if (left === 0) opening.delete(identity.id)
+        else opening.set(identity.id, left)
+      }
+      if (closed) {
+        await agent.close()
+        throw shuttingDown()
+      }
+      server = createMcpServer(agent)
     }
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => id })
     const entry: Entry = {
@@ -161,7 +179,7 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
 
   return {
     async handle(c) {
-      if (closed) throw new HttpError(503, 'shutting_down', 'this instance is shutting down: open the MCP session again (elsewhere)', { 'Retry-After': '1' })
+      if (closed) throw shuttingDown()
       const identity = c.var.identity
       // Checked before anything is joined (the transport would check them only after).
       if (c.req.method === 'POST') assertPostHeaders(c)
@@ -191,6 +209,9 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
     },
   }
 }
+
+const shuttingDown = () =>
+  new HttpError(503, 'shutting_down', 'this instance is shutting down: open the MCP session again (elsewhere)', { 'Retry-After': '1' })
 
 /** What the Streamable HTTP transport asks of a POST, in this API's error shape. */
 function assertPostHeaders(c: Context): void {
