@@ -56,6 +56,8 @@ const EnvSchema = z.object({
   }),
   MNEMO_HEARTBEAT_MS: int('MNEMO_HEARTBEAT_MS', 100, 600_000, 5000),
   MNEMO_SHUTDOWN_DELAY_MS: int('MNEMO_SHUTDOWN_DELAY_MS', 0, 600_000, 0),
+  MNEMO_MCP_IDLE_MS: int('MNEMO_MCP_IDLE_MS', 1000, 86_400_000, 1_800_000),
+  MNEMO_MCP_SESSIONS_PER_IDENTITY: int('MNEMO_MCP_SESSIONS_PER_IDENTITY', 1, 10_000, 8),
 })
 
 export interface Config {
@@ -98,6 +100,10 @@ export interface Config {
   heartbeatMs: number
   /** On shutdown, /health answers 503 for this long before the sync sockets are closed (1012). */
   shutdownDelayMs: number
+  /** An MCP session (`/mcp`) without a request for this long is closed. */
+  mcpIdleMs: number
+  /** MCP sessions one identity may hold open on this instance (429 beyond). */
+  mcpSessionsPerIdentity: number
   cascade: CascadeConfig
 }
 
@@ -150,6 +156,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: e.MNEMO_PUBLIC_URL || undefined,
     heartbeatMs: e.MNEMO_HEARTBEAT_MS,
     shutdownDelayMs: e.MNEMO_SHUTDOWN_DELAY_MS,
+    mcpIdleMs: e.MNEMO_MCP_IDLE_MS,
+    mcpSessionsPerIdentity: e.MNEMO_MCP_SESSIONS_PER_IDENTITY,
     cascade,
   }
 }

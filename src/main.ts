@@ -22,6 +22,8 @@ import { startInstanceRegistry, type InstanceRegistry } from './instances/regist
 import { Gauge } from 'prom-client'
 import { apiRoutes } from './http/routes/index.js'
 import { inspectorRoutes } from './http/routes/inspector.js'
+import { mcpRoutes } from './http/routes/mcp.js'
+import { createMcpSessions, type McpSessions } from './http/mcpSessions.js'
 import { createMemoryService } from './memory/memoryService.js'
 import { logger as defaultLogger, type Logger } from './log.js'
 import { openEventLog } from './openEventLog.js'
@@ -36,6 +38,8 @@ export interface RunningServer {
   port: number
   store: EventStore
   rooms: RoomManager
+  /** The MCP sessions served at `/mcp`. */
+  mcp: Pick<McpSessions, 'count'>
   server: Server
   close(): Promise<void>
 }
@@ -125,6 +129,16 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   // The registry starts once the port is known (its advertised URL has it).
   let registry: InstanceRegistry | undefined
   const authenticate = createAuthenticator(mode)
+  // MCP sessions join this server as their callers, at its own URL once it listens.
+  let selfUrl: string | undefined
+  const mcp = createMcpSessions({
+    auth: mode.mode,
+    selfUrl: () => selfUrl,
+    idleMs: config.mcpIdleMs,
+    maxPerIdentity: config.mcpSessionsPerIdentity,
+    suspensions,
+    log: log.child({ module: 'mcp' }),
+  })
   const app = createApp({
     log,
     metrics,
@@ -140,6 +154,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
         maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
         draining: () => draining, registry: () => registry,
       }),
+      mcpRoutes(mcp),
       inspectorRoutes(),
     ],
   })
@@ -185,6 +200,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   const wildcard = config.host === '0.0.0.0' || config.host === '::'
+  selfUrl = wildcard ? `http://${config.host === '::' ? '[::1]' : '127.0.0.1'}:${port}` : url
   try {
     registry = await startInstanceRegistry({
       driver: store.driver,
@@ -227,6 +243,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     port,
     store,
     rooms,
+    mcp,
     server,
     close() {
       closing ??= (async () => {
@@ -236,6 +253,8 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
         draining = true
         if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs))
         await started.close()
+        // Before the rooms: the MCP sessions' agents leave while their writes can still land.
+        await mcp.close()
         suspensions.close()
         await rooms.close()
     await sharedLimits?.close()

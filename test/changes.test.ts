@@ -10,7 +10,7 @@ import { annotate, annotationText, deselect, explore, resolveAnnotation, select 
 import { acceptDecision, propose, rejectDecision, vote } from '../src/session/decisions.js'
 import { getAnnotations, getDecisions, getExplorationPath } from '../src/session/roots.js'
 import { readState } from '../src/session/readState.js'
-import type { Change, SessionState } from '../src/session/schema.js'
+import type { Change, DocChange, SessionState } from '../src/session/schema.js'
 import { validateUpdate } from '../src/protocol/updates.js'
 
 function replica(of: Y.Doc, clientID: number): Y.Doc {
@@ -24,7 +24,7 @@ function replica(of: Y.Doc, clientID: number): Y.Doc {
  * The changes `edit` makes on a replica of `base`, summarized against `base`. Checks that
  * the diff update and the replica's own incremental updates agree, and `base` is untouched.
  */
-function changesOf(base: Y.Doc, edit: (doc: Y.Doc) => void): Change[] {
+function changesOf(base: Y.Doc, edit: (doc: Y.Doc) => void): DocChange[] {
   const doc = replica(base, 2)
   const incremental: Uint8Array[] = []
   doc.on('update', (u: Uint8Array) => incremental.push(u))
@@ -132,6 +132,38 @@ describe('summarizeUpdate', () => {
     expect(summarizeUpdate(base, Y.encodeStateAsUpdate(doc))).toEqual([])
   })
 
+  it('rich text: one update per fragment edited, named by the fragment, after the collections', () => {
+    const base = baseDoc()
+    const rich = (op: 'update', key: string) => ({ path: 'richText', op, key })
+    // What Tiptap's Collaboration extension writes: paragraphs of text in a fragment.
+    const paragraph = (text: string) => {
+      const p = new Y.XmlElement('paragraph')
+      p.insert(0, [new Y.XmlText(text)])
+      return p
+    }
+    expect(changesOf(base, d => d.getXmlFragment('richText').insert(0, [paragraph('Hello')]))).toEqual([rich('update', 'richText')])
+    // Like the server's copy, base never defines the fragment: it knows the root only from updates.
+    const writer = replica(base, 5)
+    writer.getXmlFragment('richText').insert(0, [paragraph('Hello')])
+    Y.applyUpdate(base, Y.encodeStateAsUpdate(writer))
+    expect(base.share.get('richText')).not.toBeInstanceOf(Y.XmlFragment)
+    const textOf = (d: Y.Doc) => (d.getXmlFragment('richText').get(0) as Y.XmlElement).get(0) as Y.XmlText
+    expect(changesOf(base, d => textOf(d).insert(5, ', world'))).toEqual([rich('update', 'richText')])
+    expect(changesOf(base, d => textOf(d).format(0, 5, { bold: true }))).toEqual([rich('update', 'richText')])
+    expect(changesOf(base, d => (d.getXmlFragment('richText').get(0) as Y.XmlElement).setAttribute('textAlign', 'center'))).toEqual([rich('update', 'richText')])
+    expect(changesOf(base, d => textOf(d).delete(0, 2))).toEqual([rich('update', 'richText')])
+    expect(changesOf(base, d => d.getXmlFragment('richText').delete(0, 1))).toEqual([rich('update', 'richText')])
+    // Beside a collection's entry, and in two fragments at once.
+    expect(changesOf(base, d => {
+      select(d, 'm9', 'b', 1)
+      d.getXmlFragment('default').insert(0, [paragraph('x')])
+      textOf(d).insert(0, '> ')
+    })).toEqual([change('selections', 'add', 'm9'), rich('update', 'default'), rich('update', 'richText')])
+    // Not rich text: a root that holds something else, or XML created and removed within the update.
+    expect(changesOf(base, d => d.getArray('other').insert(0, [1]))).toEqual([])
+    expect(changesOf(base, d => { d.getXmlFragment('notes').insert(0, [paragraph('gone')]); d.getXmlFragment('notes').delete(0, 1) })).toEqual([])
+  })
+
   it('handles updates that depend on structs the doc does not have yet', () => {
     const base = baseDoc()
     const other = replica(base, 4)
@@ -151,7 +183,7 @@ describe('summarizeUpdate', () => {
       randomEdits(gen, base, prng.int32(gen, 0, 2)) // concurrent edits the replica lacks
       randomEdits(gen, doc, prng.int32(gen, 1, 4))
       const update = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(base))
-      const changes = summarizeUpdate(base, update)
+      const changes = summarizeUpdate(base, update) as Change[] // no rich text here
       const before = readState(base)
       Y.applyUpdate(base, update)
       expectCovered(before, readState(base), changes)

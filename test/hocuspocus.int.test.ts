@@ -350,7 +350,7 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (ma
     expect(server.rooms.participants('leave-1').map((p) => p.id)).toEqual(['ada'])
   })
 
-  it('carries rich text (a Y.XmlFragment beside the four collections): doc.update has no changes for it, state and context ignore it', async () => {
+  it('carries rich text (a Y.XmlFragment beside the four collections): doc.update names the field edited, state leaves it out, context shows its start', async () => {
     const a = hocus('rich', ada)
     const b = ysync('rich', bob)
     await Promise.all([a.settled(), b.synced()])
@@ -367,8 +367,8 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (ma
 
     const updates = (await events('rich')).filter((e: StoredEvent) => e.type === 'doc.update')
     expect(updates.map((e: any) => [e.actor.id, e.data.changes])).toEqual([
-      ['ada', []],
-      ['bob', []],
+      ['ada', [{ path: 'richText', op: 'update', key: 'default' }]],
+      ['bob', [{ path: 'richText', op: 'update', key: 'default' }]],
       ['ada', [{ path: 'selections', op: 'add', key: 'm-1' }]],
     ])
     const session = await call(server.url, 'GET', '/api/sessions/rich', undefined, { authorization: `Bearer ${admin}` })
@@ -377,8 +377,10 @@ describe.each(PROVIDERS)('the Hocuspocus endpoint, @hocuspocus/provider %s', (ma
     const context = await call(server.url, 'GET', '/api/sessions/rich/context', undefined, { authorization: `Bearer ${admin}` })
     expect(context.status).toBe(200)
     expect(context.body.selections.map((s: any) => s.memoryId)).toEqual(['m-1'])
+    expect(context.body.richText).toEqual([{ field: 'default', excerpt: 'Hello, world', characters: 12 }])
     const markdown = await call(server.url, 'GET', '/api/sessions/rich/context?format=md', undefined, { authorization: `Bearer ${admin}` })
     expect(markdown.body).toContain('m-1')
+    expect(markdown.body).toContain('## Rich text\n- default (12 characters): Hello, world\n')
   })
 })
 

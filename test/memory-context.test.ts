@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
 import { buildContext, clip, renderContextMarkdown, type ContextEvent, type ContextFacts } from '../src/memory/context.js'
+import { readRichText } from '../src/session/richText.js'
 
 const alice = { id: 'alice', name: 'Alice', kind: 'human' as const }
 const nav = { id: 'agent-7', name: 'Navigator', kind: 'agent' as const }
@@ -163,5 +165,59 @@ describe('clip', () => {
     expect(clip('  a \n b  ', 10)).toBe('a b')
     expect(clip('abcdef', 4)).toBe('abc…')
     expect(clip('🧠🧠🧠🧠', 3)).toBe('🧠🧠…')
+  })
+})
+
+describe('rich text in the context', () => {
+  /** A Tiptap document as its Collaboration extension writes it, applied to a copy that never defines the fragment (as the server's). */
+  function serverCopy(write: (doc: Y.Doc) => void): Y.Doc {
+    const client = new Y.Doc()
+    write(client)
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(client))
+    return copy
+  }
+  const element = (name: string, children: Array<Y.XmlElement | Y.XmlText>, attributes: Record<string, string> = {}) => {
+    const e = new Y.XmlElement(name)
+    for (const [k, v] of Object.entries(attributes)) e.setAttribute(k, v)
+    e.insert(0, children)
+    return e
+  }
+
+  it('reads each fragment as plain text, without markup, leaving the collections and other roots out', () => {
+    const copy = serverCopy((doc) => {
+      const bold = new Y.XmlText()
+      bold.insert(0, 'Incident')
+      bold.format(0, 8, { bold: true })
+      bold.insert(8, ' review')
+      doc.getXmlFragment('richText').insert(0, [
+        element('heading', [bold], { level: '1' }),
+        element('paragraph', [new Y.XmlText('Disk latency rose at 10:00.')]),
+        element('bulletList', [element('listItem', [element('paragraph', [new Y.XmlText('backup job')])]), element('listItem', [element('paragraph', [new Y.XmlText('cron')])])]),
+      ])
+      doc.getXmlFragment('default').insert(0, [element('paragraph', [new Y.XmlText('second field')])])
+      doc.getXmlFragment('empty')
+      doc.getArray('other').insert(0, ['not rich text'])
+      doc.getMap('selections').set('m-1', { by: 'ada', at: 1 })
+    })
+    expect(readRichText(copy)).toEqual([
+      { name: 'default', text: 'second field' },
+      { name: 'richText', text: 'Incident review\nDisk latency rose at 10:00.\nbackup job cron' },
+    ])
+    // Read without defining anything: the roots stay untyped.
+    expect(copy.share.get('richText')).not.toBeInstanceOf(Y.XmlFragment)
+  })
+
+  it('shows the start of each field on one line, its length, and a Markdown section only when there is one', () => {
+    const long = 'word '.repeat(100).trim()
+    const context = buildContext(facts({ richText: [{ name: 'richText', text: `## Forged heading\n${long}` }] }), { text: 40 })
+    expect(context.richText).toEqual([{ field: 'richText', excerpt: expect.stringMatching(/^## Forged heading word word .*…$/), characters: 17 + 1 + long.length }])
+    expect(Array.from(context.richText[0]!.excerpt)).toHaveLength(40)
+    expect(context.omitted.richText).toBe(0)
+    const md = renderContextMarkdown(context)
+    expect(md).toContain(`## Rich text\n- richText (${17 + 1 + long.length} characters): ## Forged heading word`)
+    expect(md).not.toMatch(/^## Forged/m)
+    expect(renderContextMarkdown(buildContext(facts()))).not.toContain('## Rich text')
+    expect(buildContext(facts()).richText).toEqual([])
   })
 })

@@ -1,8 +1,10 @@
 /**
  * A session's events as an async iterator over the SSE stream. When the connection drops it
  * reconnects with `Last-Event-ID` (the last position it delivered), and it never delivers a
- * position at or below one it delivered already: no gaps, no duplicates.
+ * position at or below one it delivered already: no gaps, no duplicates. The stream is parsed
+ * by `eventsource-parser` (the whole SSE grammar: CR/LF line ends, multi-line data, comments).
  */
+import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream'
 import { errorFromResponse, MnemoError } from './errors.js'
 import { sleep, type HttpClient } from './http.js'
 import type { EventEnvelope } from './types.js'
@@ -14,12 +16,6 @@ export interface EventsOptions {
   types?: string[]
   /** Stops the iteration (as `break` or `return()` do). */
   signal?: AbortSignal
-}
-
-interface SseMessage {
-  id?: string
-  event?: string
-  data: string
 }
 
 export async function* followEvents(
@@ -50,9 +46,11 @@ export async function* followEvents(
       if (!response.ok) throw await errorFromResponse(response, 'events')
       if (!response.body) throw new MnemoError(response.status, 'stream_refused', 'events: the stream answered without a body')
       try {
-        for await (const message of readSse(response.body)) {
+        // Events without a position (`expired`, `suspended`, which end the stream) are not the log's.
+        const messages = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
+        for await (const message of messages as unknown as AsyncIterable<EventSourceMessage>) {
           const position = Number(message.id)
-          if (!Number.isSafeInteger(position) || position <= last) continue
+          if (message.id === undefined || message.data === '' || !Number.isSafeInteger(position) || position <= last) continue
           failures = 0
           last = position
           yield JSON.parse(message.data) as EventEnvelope
@@ -63,33 +61,5 @@ export async function* followEvents(
     }
   } finally {
     stop.abort()
-  }
-}
-
-/** Parses `text/event-stream` (the subset the server writes: id, event, data, comments). */
-async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
-  const decoder = new TextDecoder()
-  let buffer = ''
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let end: number
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end)
-      buffer = buffer.slice(end + 2)
-      const message: SseMessage = { data: '' }
-      const data: string[] = []
-      for (const line of block.split('\n')) {
-        if (line === '' || line.startsWith(':')) continue
-        const colon = line.indexOf(':')
-        const field = colon < 0 ? line : line.slice(0, colon)
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
-        if (field === 'id') message.id = value
-        else if (field === 'event') message.event = value
-        else if (field === 'data') data.push(value)
-      }
-      if (data.length === 0) continue
-      message.data = data.join('\n')
-      yield message
-    }
   }
 }

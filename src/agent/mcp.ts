@@ -5,3 +5,5 @@
  */
 export { createMcpServer, runMcpServer } from './mcpServer.js'
 export type { McpServerOptions } from './mcpServer.js'
+export { createAnySessionMcpServer } from './mcpAnySession.js'
+export type { AnySessionMcpOptions } from './mcpAnySession.js'

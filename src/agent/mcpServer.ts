@@ -6,6 +6,7 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js'
 import { joinSession, type AgentSession, type JoinOptions } from './joinSession.js'
 import { registerSessionTools } from './mcpTools.js'
 
@@ -25,30 +26,41 @@ export interface McpServerOptions {
 export function createMcpServer(session: AgentSession, options: McpServerOptions = {}): McpServer {
   const server = new McpServer(
     { name: options.name ?? 'mnemo', version: options.version ?? '0.1.0' },
-    {
-      instructions:
-        `You are a participant in the mnemo session "${session.session}" as ${session.me.name} (${session.me.id}). ` +
-        'Read get_context first. Edits (select, explore, annotate, vote) are seen live by everyone in the session; ' +
-        'memory tools record what you learn in the session\'s log. Give a short rationale with each write, and pass the ' +
-        '`version` get_state gave you as `basedOn` when the write relies on what you read: if someone changed it since, ' +
-        'the write is refused and says who changed what; read again. blame and activity show who changed what; ' +
-        'revert_run takes one of your runs back (dryRun first).',
-    },
+    { instructions: instructions(session.me, `the mnemo session "${session.session}"`) },
   )
-  const contextUri = `mnemo://session/${session.session}/context`
-  server.registerResource('session-context', contextUri, {
-    title: `Session ${session.session}: context`,
-    description: 'Participants, selections, exploration path, open annotations, decisions and recent memory events',
-    mimeType: 'text/markdown',
-  }, async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'text/markdown', text: await session.context({ format: 'md' }) }] }))
-  const stateUri = `mnemo://session/${session.session}/state`
-  server.registerResource('session-state', stateUri, {
-    title: `Session ${session.session}: document`,
-    description: 'The shared session document as JSON',
-    mimeType: 'application/json',
-  }, async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(session.state(), null, 2) }] }))
+  server.registerResource('session-context', `mnemo://session/${session.session}/context`, {
+    title: `Session ${session.session}: context`, ...CONTEXT_RESOURCE,
+  }, (uri) => readContext(session, uri))
+  server.registerResource('session-state', `mnemo://session/${session.session}/state`, {
+    title: `Session ${session.session}: document`, ...STATE_RESOURCE,
+  }, (uri) => readDocument(session, uri))
   registerSessionTools(server, session)
   return server
+}
+
+/** What the model is told first: who it is in the session(s), and how to write safely. */
+export function instructions(me: { id: string; name: string }, where: string): string {
+  return `You are a participant in ${where} as ${me.name} (${me.id}). ` +
+    'Read get_context first. Edits (select, explore, annotate, vote) are seen live by everyone in the session; ' +
+    'memory tools record what you learn in the session\'s log. Give a short rationale with each write, and pass the ' +
+    '`version` get_state gave you as `basedOn` when the write relies on what you read: if someone changed it since, ' +
+    'the write is refused and says who changed what; read again. blame and activity show who changed what; ' +
+    'revert_run takes one of your runs back (dryRun first).'
+}
+
+export const CONTEXT_RESOURCE = {
+  description: 'Participants, selections, exploration path, open annotations, decisions and recent memory events',
+  mimeType: 'text/markdown',
+}
+
+export const STATE_RESOURCE = { description: 'The shared session document as JSON', mimeType: 'application/json' }
+
+export async function readContext(session: AgentSession, uri: URL): Promise<ReadResourceResult> {
+  return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: await session.context({ format: 'md' }) }] }
+}
+
+export async function readDocument(session: AgentSession, uri: URL): Promise<ReadResourceResult> {
+  return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(session.state(), null, 2) }] }
 }
 
 export interface RunningMcpServer {

@@ -21,7 +21,8 @@ function ok(value: unknown): CallToolResult {
   return { content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value, null, 2) }] }
 }
 
-function toolError(error: unknown): CallToolResult {
+/** A failure as a tool result the model can read: the message, and the code when it does not say it. */
+export function toolError(error: unknown): CallToolResult {
   const message = error instanceof Error ? error.message : String(error)
   const code = error instanceof MnemoError && !message.includes(error.code) ? ` [${error.code}]` : ''
   return { isError: true, content: [{ type: 'text', text: `${message}${code}` }] }
@@ -39,7 +40,10 @@ const guarded = <A>(fn: (args: A) => Promise<unknown>) => async (args: A): Promi
 const READ = { readOnlyHint: true, openWorldHint: false }
 const WRITE = { readOnlyHint: false, destructiveHint: false, openWorldHint: false }
 
-export function registerSessionTools(server: McpServer, s: AgentSession): void {
+/** Where tools are registered: an McpServer, or a wrapper of one (mcpAnySession.ts adds a `session` argument). */
+export type ToolRegistry = Pick<McpServer, 'registerTool'>
+
+export function registerSessionTools(server: ToolRegistry, s: AgentSession): void {
   const tool = server.registerTool.bind(server)
 
   tool('get_context', {
@@ -146,7 +150,7 @@ export function registerSessionTools(server: McpServer, s: AgentSession): void {
   registerMemoryTools(server, s)
 }
 
-function registerMemoryTools(server: McpServer, s: AgentSession): void {
+function registerMemoryTools(server: ToolRegistry, s: AgentSession): void {
   const tool = server.registerTool.bind(server)
   const connection = z.strictObject({ to: id('The other memory'), strength: unit('0..1') })
 

@@ -148,6 +148,8 @@ export interface SessionContext {
     quorum: number
     tally: Array<{ option: string; votes: number }>
   }>
+  /** Each rich-text field (a Tiptap document in the session) as the start of its plain text. */
+  richText: Array<{ field: string; excerpt: string; characters: number }>
   recentMemoryEvents: Array<{ position: number; type: string; line: string }>
   omitted: Record<string, number>
 }

@@ -18,7 +18,7 @@ import { uuidv4 } from 'lib0/random'
 import { findStaleEntries, type StaleEntry } from '../replay/staleWrites.js'
 import { freshClientId } from '../session/clientIds.js'
 import { applyDocOp, entryOfOp, guardedEntries, type DocOp, type WrittenEntry } from '../session/docOps.js'
-import type { Change } from '../session/schema.js'
+import type { DocChange } from '../session/schema.js'
 import { summarizeUpdate } from '../session/summarizeUpdate.js'
 import type { Actor } from '../vocabulary.js'
 import { docWouldExceed, reserveDocBytes } from './limits.js'
@@ -44,7 +44,7 @@ export type DocumentWriteResult =
     /** The Yjs update stored; undefined when the operations changed nothing. */
     update?: Uint8Array
     written: WrittenEntry[]
-    changes: Change[]
+    changes: DocChange[]
   }
   | { ok: false; reason: 'invalid'; index: number; message: string }
   | { ok: false; reason: 'stale'; stale: StaleEntry[]; basedOn: number }

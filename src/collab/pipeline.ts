@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
-import type { Change } from '../session/schema.js'
+import type { DocChange } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { AppendResult, EventMeta, NewEvent, StoredEvent } from '../store/types.js'
 import type { WriteCost } from '../control/budgets.js'
@@ -33,7 +33,7 @@ export interface PersistOptions {
   /** How many of `from`'s messages storing this confirms, for a dialect that acknowledges (types.ts `Dialect`). */
   acknowledgements?: number
   /** The update's summary, when the caller made it already against the room's current doc. */
-  changes?: Change[]
+  changes?: DocChange[]
   /** The `doc.update`'s meta (an HTTP write's rationale). */
   meta?: Partial<EventMeta>
   /** Stored only while the session is at this version (an HTTP write's guard); else nothing is. */
@@ -259,7 +259,7 @@ export function afterApply(ctx: CollabContext, room: Room): void {
   maybeSnapshot(ctx, room)
 }
 
-function changesOf(ctx: CollabContext, room: Room, update: Uint8Array, decoded: DecodedUpdate | undefined): Change[] {
+function changesOf(ctx: CollabContext, room: Room, update: Uint8Array, decoded: DecodedUpdate | undefined): DocChange[] {
   try {
     return summarizeUpdate(room.doc, update, decoded)
   } catch (error) {

@@ -41,8 +41,9 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.corsOrigins.length > 0) {
     app.use(cors({
       origin: deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins,
-      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-Mnemo-Id', 'X-Mnemo-Name', 'X-Mnemo-Kind', 'X-Mnemo-Run'],
-      exposeHeaders: ['Retry-After'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-Mnemo-Id', 'X-Mnemo-Name', 'X-Mnemo-Kind', 'X-Mnemo-Run',
+        'Mcp-Session-Id', 'Mcp-Protocol-Version'],
+      exposeHeaders: ['Retry-After', 'Mcp-Session-Id'],
     }))
   }
   app.use(bodyLimit({

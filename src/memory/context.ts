@@ -1,8 +1,10 @@
 /**
  * The summary an agent puts in its context window (`GET …/context`): who is here, what is
- * selected, the path, open annotations, decisions and recent memory events, capped in size.
+ * selected, the path, open annotations, decisions, the start of each rich-text field and recent
+ * memory events, capped in size.
  * Every item is one line, so user text cannot forge headings in the Markdown form.
  */
+import type { RichTextField } from '../session/richText.js'
 import type { SessionState } from '../session/schema.js'
 import type { Actor, SessionParticipant } from '../vocabulary.js'
 
@@ -21,6 +23,8 @@ export interface ContextFacts {
   recentEvents: ContextEvent[]
   /** Memory contents, to show what a selected or visited memory is about. */
   memories?: ReadonlyMap<string, { content: string }>
+  /** The document's rich-text fields as plain text (session/richText.ts). */
+  richText?: RichTextField[]
 }
 
 export interface ContextLimits {
@@ -48,9 +52,11 @@ export interface SessionContext {
     quorum: number
     tally: { option: string; votes: number }[]
   }[]
+  /** Each rich-text field's start as one line of plain text, and how long the whole is. */
+  richText: { field: string; excerpt: string; characters: number }[]
   recentMemoryEvents: { position: number; type: string; line: string }[]
   /** How many items each list left out. */
-  omitted: Record<'participants' | 'selections' | 'explorationPath' | 'openAnnotations' | 'decisions' | 'recentMemoryEvents', number>
+  omitted: Record<'participants' | 'selections' | 'explorationPath' | 'openAnnotations' | 'decisions' | 'richText' | 'recentMemoryEvents', number>
 }
 
 /** One line of at most `max` characters (code points), cut with `…`. */
@@ -158,6 +164,10 @@ export function buildContext(facts: ContextFacts, limits: ContextLimits = {}): S
       }),
     items,
   )
+  const richText = cap(
+    (facts.richText ?? []).map((f) => ({ field: ref(f.name), excerpt: clip(f.text, text), characters: Array.from(f.text).length })),
+    items,
+  )
   const recent = cap(
     facts.recentEvents
       .filter((e) => e.type.startsWith('memory.'))
@@ -174,6 +184,7 @@ export function buildContext(facts: ContextFacts, limits: ContextLimits = {}): S
     explorationPath: path.items,
     openAnnotations: annotations.items,
     decisions: decisions.items,
+    richText: richText.items,
     recentMemoryEvents: recent.items,
     omitted: {
       participants: participants.omitted,
@@ -181,6 +192,7 @@ export function buildContext(facts: ContextFacts, limits: ContextLimits = {}): S
       explorationPath: path.omitted,
       openAnnotations: annotations.omitted,
       decisions: decisions.omitted,
+      richText: richText.omitted,
       recentMemoryEvents: recent.omitted,
     },
   }
@@ -215,6 +227,10 @@ export function renderContextMarkdown(context: SessionContext): string {
     }),
     o.decisions,
   )
+  // Only for a session that has rich text: most have none.
+  if (context.richText.length > 0) {
+    section('Rich text', context.richText.map((f) => `- ${f.field} (${f.characters} characters): ${f.excerpt}`), o.richText)
+  }
   section('Recent memory events', context.recentMemoryEvents.map((e) => `- ${e.line}`), o.recentMemoryEvents, true)
   return `${out.join('\n')}\n`
 }

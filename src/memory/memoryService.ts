@@ -12,6 +12,7 @@ import { createGraphCache, type GraphCacheOptions } from './graphCache.js'
 import { readContents, readGraphJson, readStrengths, type GraphJson } from './projectionQueries.js'
 import { searchMemories, type SearchHit } from './search.js'
 import { readRecentMemoryEvents } from './sessionFacts.js'
+import type { RichTextField } from '../session/richText.js'
 import type { SessionState } from '../session/schema.js'
 import { toEnvelope } from '../store/rows.js'
 import { findUnstorable } from './issues.js'
@@ -66,7 +67,7 @@ export interface MemoryService {
   /** Undefined when the session does not exist. */
   graph(session: string): Promise<GraphJson | undefined>
   /** The summary from the document's state and the participants (both read elsewhere) and the log's memory events. */
-  context(session: string, facts: { state: SessionState; participants: SessionParticipant[] }): Promise<SessionContext>
+  context(session: string, facts: { state: SessionState; participants: SessionParticipant[]; richText?: RichTextField[] }): Promise<SessionContext>
 }
 
 const str = (v: unknown): v is string => typeof v === 'string'
@@ -193,11 +194,11 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
       return head ? graph : undefined
     },
 
-    async context(session, { state, participants }) {
+    async context(session, { state, participants, richText }) {
       const recentEvents = await readRecentMemoryEvents(store, session, CONTEXT_EVENTS)
       const ids = [...Object.keys(state.selections), ...state.explorationPath.map((s) => s.memoryId)]
       const memories = await readContents(db, session, ids)
-      return buildContext({ session, participants, state, recentEvents, memories }, { events: CONTEXT_EVENTS })
+      return buildContext({ session, participants, state, richText, recentEvents, memories }, { events: CONTEXT_EVENTS })
     },
   }
 }

@@ -80,6 +80,20 @@ export interface Change {
   votes?: VoteChange[]
 }
 
+/**
+ * A rich-text field (a `Y.XmlFragment` root beside the four collections, see richText.ts) that an
+ * update edited: `key` is the fragment's name; `op` is always `update` (a root is never added or
+ * removed; emptying it is an edit too).
+ */
+export interface RichTextChange {
+  path: 'richText'
+  op: 'update'
+  key: string
+}
+
+/** What a `doc.update`'s `changes` hold: entries of the four collections, and rich-text fields. */
+export type DocChange = Change | RichTextChange
+
 export interface VoteChange {
   /** The voter's participantId: the vote's key in the decision's `votes`. */
   key: string

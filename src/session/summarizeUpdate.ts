@@ -4,10 +4,13 @@
  * these `changes` in the `doc.update` event it persists before applying the update. Beyond
  * the entry, a change names the step (exploration path), the fields (an update inside an
  * annotation or decision) and the votes it touched, which blame and the stale-write guard read.
+ * An edit of a rich-text field (a Tiptap document beside the collections) is one change per
+ * field, `{ path: 'richText', op: 'update', key: <fragment name> }`, after the collections'.
  */
 import * as Y from 'yjs'
 import { isRecord } from './roots.js'
-import { ROOTS, type Change, type ChangeOp, type RootName, type VoteChange } from './schema.js'
+import { isXmlNode, mayBeRichText, RICH_TEXT } from './richText.js'
+import { ROOTS, type Change, type ChangeOp, type DocChange, type RichTextChange, type RootName, type VoteChange } from './schema.js'
 import { createStructIndex, type EntryRef, type StructIndex } from './structIndex.js'
 
 const PATH_ORDER: readonly RootName[] = [ROOTS.selections, ROOTS.explorationPath, ROOTS.annotations, ROOTS.decisions]
@@ -47,6 +50,9 @@ interface Detail {
 
 type TouchFn = (path: RootName, key: string, kind: TouchKind, detail?: Detail) => void
 
+/** Notes an edit of the rich-text field `name`. */
+type RichTextFn = (name: string) => void
+
 const marks = (): Marks => ({ set: false, remove: false, nested: false })
 
 /**
@@ -55,7 +61,7 @@ const marks = (): Marks => ({ set: false, remove: false, nested: false })
  * structs the doc already has are ignored; `doc` is only read. `decoded`: the update already
  * decoded (nothing here mutates it), to spare a second decode on the server's hot path.
  */
-export function summarizeUpdate(doc: Y.Doc, update: Uint8Array, decoded: DecodedUpdate = Y.decodeUpdate(update)): Change[] {
+export function summarizeUpdate(doc: Y.Doc, update: Uint8Array, decoded: DecodedUpdate = Y.decodeUpdate(update)): DocChange[] {
   const { structs, ds } = decoded
   const index = createStructIndex(doc, structs)
   const touches = new Map<string, Touch>()
@@ -75,11 +81,19 @@ export function summarizeUpdate(doc: Y.Doc, update: Uint8Array, decoded: Decoded
       entry.votes.set(detail.vote.voter, vote)
     }
   }
+  const richText = new Set<string>()
+  const edited: RichTextFn = (name) => void richText.add(name)
   for (const struct of structs) {
-    if (struct instanceof Y.Item) summarizeInsert(doc, index, ds, struct, touch)
+    if (struct instanceof Y.Item) summarizeInsert(doc, index, ds, struct, touch, edited)
   }
-  summarizeDeletes(doc, index, ds, touch)
-  return [...touches.values()].map(t => changeOf(doc, t)).sort(byPathThenKey)
+  summarizeDeletes(doc, index, ds, touch, edited)
+  const fields: RichTextChange[] = [...richText].sort().map((key) => ({ path: RICH_TEXT, op: 'update', key }))
+  return [...[...touches.values()].map(t => changeOf(doc, t)).sort(byPathThenKey), ...fields]
+}
+
+/** Whether an item whose entry is in no collection edits a rich-text field: its root holds XML, the item is inside. */
+function inRichText(entry: EntryRef): boolean {
+  return entry.sub === null && mayBeRichText(entry.root) && isXmlNode(entry.top)
 }
 
 function changeOf(doc: Y.Doc, t: Touch): Change {
@@ -94,11 +108,16 @@ function changeOf(doc: Y.Doc, t: Touch): Change {
   return change
 }
 
-function summarizeInsert(doc: Y.Doc, index: StructIndex, ds: DeleteSet, item: Y.Item, touch: TouchFn): void {
+function summarizeInsert(doc: Y.Doc, index: StructIndex, ds: DeleteSet, item: Y.Item, touch: TouchFn, edited: RichTextFn): void {
   const known = Y.getState(doc.store, item.id.client)
   if (item.id.clock + item.length <= known) return // the doc has it already
   const entry = index.entryOf(item)
   const path = entry && pathOf(entry)
+  if (entry && !path && inRichText(entry)) {
+    // Skipped like the collections' entries: what was created and deleted within the update, or lies in a deleted node.
+    if (!isGone(index, ds, entry.top) && !Y.isDeleted(ds, item.id)) edited(entry.root)
+    return
+  }
   if (!entry || !path) return
   if (entry.top === item) {
     // Elements created and deleted within this update never showed: skip them.
@@ -118,7 +137,7 @@ function summarizeInsert(doc: Y.Doc, index: StructIndex, ds: DeleteSet, item: Y.
   touch(path, key, 'nested', { step: stepOf(path, entry, 0), field: fieldOf(index, entry), vote })
 }
 
-function summarizeDeletes(doc: Y.Doc, index: StructIndex, ds: DeleteSet, touch: TouchFn): void {
+function summarizeDeletes(doc: Y.Doc, index: StructIndex, ds: DeleteSet, touch: TouchFn, edited: RichTextFn): void {
   for (const [client, ranges] of ds.clients) {
     const structs = doc.store.clients.get(client)
     const state = Y.getState(doc.store, client)
@@ -129,15 +148,19 @@ function summarizeDeletes(doc: Y.Doc, index: StructIndex, ds: DeleteSet, touch: 
       for (let i = Y.findIndexSS(structs, clock); i < structs.length && structs[i]!.id.clock < end; i++) {
         const struct = structs[i]!
         // Already-deleted items: full-state updates repeat the whole delete set.
-        if (struct instanceof Y.Item && !struct.deleted) summarizeDelete(index, struct, clock, end, touch)
+        if (struct instanceof Y.Item && !struct.deleted) summarizeDelete(index, struct, clock, end, touch, edited)
       }
     }
   }
 }
 
-function summarizeDelete(index: StructIndex, item: Y.Item, from: number, end: number, touch: TouchFn): void {
+function summarizeDelete(index: StructIndex, item: Y.Item, from: number, end: number, touch: TouchFn, edited: RichTextFn): void {
   const entry = index.entryOf(item)
   const path = entry && pathOf(entry)
+  if (entry && !path && inRichText(entry)) {
+    if (entry.top === item || !entry.top.deleted) edited(entry.root)
+    return
+  }
   if (!entry || !path) return
   if (entry.top !== item) {
     const key = entry.top.deleted ? undefined : keyOf(path, entry, 0)

@@ -1,5 +1,5 @@
 /** Plain-language lines for the timeline: who did what, from an event's envelope. */
-import type { Change } from '../../src/session/schema.js'
+import type { Change, DocChange } from '../../src/session/schema.js'
 import type { Actor, Envelope } from './api.js'
 
 /** "Navigator (for alice), run 7" */
@@ -10,16 +10,18 @@ export function describeActor(actor: Actor): string {
   return who
 }
 
-const VERBS: Record<Change['path'], Record<Change['op'], string>> = {
+const VERBS: Record<DocChange['path'], Partial<Record<Change['op'], string>>> = {
   selections: { add: 'selected', update: 'reselected', delete: 'deselected' },
   explorationPath: { add: 'explored', update: 'changed the step at', delete: 'removed the step at' },
   annotations: { add: 'annotated', update: 'edited annotation', delete: 'deleted annotation' },
   decisions: { add: 'opened decision', update: 'updated decision', delete: 'deleted decision' },
+  richText: { update: 'edited the rich text' },
 }
 
 /** "updated decision d1 (votes: ada, nav)", "edited annotation a1 (text)": what summaries say beyond the entry. */
-export function describeChange(change: Change): string {
+export function describeChange(change: DocChange): string {
   const what = `${VERBS[change.path]?.[change.op] ?? `${change.op} ${change.path}`} ${change.key}`
+  if (change.path === 'richText') return what
   const votes = Array.isArray(change.votes) && change.votes.length > 0 ? change.votes.map((v) => v.key).join(', ') : undefined
   if (votes) return `${what} (votes: ${votes})`
   return Array.isArray(change.fields) && change.fields.length > 0 ? `${what} (${change.fields.join(', ')})` : what
@@ -32,7 +34,7 @@ export function describeWhat(event: Envelope): string {
   const d = event.data
   switch (event.type) {
     case 'doc.update': {
-      const changes = Array.isArray(d.changes) ? d.changes as Change[] : []
+      const changes = Array.isArray(d.changes) ? d.changes as DocChange[] : []
       return changes.length > 0 ? changes.map(describeChange).join(', ') : 'a document update with no schema change'
     }
     case 'session.created': return `created the session${d.title ? ` "${str(d.title)}"` : ''}`

@@ -12,6 +12,7 @@ import type { InstanceRegistry } from '../../instances/registry.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { loadDocument } from '../../replay/loadDocument.js'
 import { readState } from '../../session/readState.js'
+import { readRichText } from '../../session/richText.js'
 import type { EventStore } from '../../store/types.js'
 import type { Metrics } from '../metrics.js'
 import { agentRoutes } from './agents.js'
@@ -40,15 +41,16 @@ export interface ApiRoutesDeps {
 
 export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
   const { store, memory, rooms } = deps
-  // The live room's document when the session is loaded here, else the log's.
-  const stateOf = async (session: string) => {
+  // Read off the live room's document when the session is loaded here, else the log's.
+  const readDocument = async <T>(session: string, read: (doc: Y.Doc) => T): Promise<T> => {
     const live = rooms.docOf(session)
-    if (live) return readState(live)
+    if (live) return read(live)
     const loaded = await loadDocument(store, session)
-    const state = readState(loaded.doc)
+    const value = read(loaded.doc)
     loaded.doc.destroy()
-    return state
+    return value
   }
+  const stateOf = (session: string) => readDocument(session, readState)
   // A copy of the document to read at leisure: the live room's (taken now), else the log's.
   const copyDocument = async (session: string) => {
     const live = rooms.docOf(session)
@@ -63,7 +65,7 @@ export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
     sessionRoutes({ store, stateOf }),
     documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
     runRoutes({ store, storeComputedUpdate: rooms.storeComputedUpdate }),
-    memoryRoutes({ store, memory, stateOf }),
+    memoryRoutes({ store, memory, documentOf: (session) => readDocument(session, (doc) => ({ state: readState(doc), richText: readRichText(doc) })) }),
     replayRoutes({ store }),
     instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
     agentRoutes({ store, suspensions: deps.suspensions }),

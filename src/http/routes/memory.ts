@@ -13,6 +13,7 @@ import { cascadeRequestSchema, MAX_QUERY_CHARS } from '../../memory/schemas.js'
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../memory/search.js'
 import { listParticipants } from '../../replay/participants.js'
 import type { SessionState } from '../../session/schema.js'
+import type { RichTextField } from '../../session/richText.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
@@ -24,7 +25,8 @@ export interface MemoryRoutesDeps {
   store: EventStore
   memory: MemoryService
   /** The session document as plain JSON (the sync rooms know it). */
-  stateOf(session: string): Promise<SessionState>
+  /** The session's document as JSON, and its rich-text fields as plain text. */
+  documentOf(session: string): Promise<{ state: SessionState; richText: RichTextField[] }>
 }
 
 const searchRequestSchema = z.strictObject({
@@ -41,7 +43,7 @@ async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.out
 }
 
 export function memoryRoutes(deps: MemoryRoutesDeps) {
-  const { store, memory, stateOf } = deps
+  const { store, memory, documentOf } = deps
   const app = new Hono()
 
   const noSession = sessionNotFound
@@ -97,7 +99,7 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
 
   app.get('/api/sessions/:id/context', describeRoute({
     tags: ['memory'],
-    summary: "A compact summary for an agent's context: participants, selections, path, open annotations, decisions, recent memory events",
+    summary: "A compact summary for an agent's context: participants, selections, path, open annotations, decisions, rich text (the start of each field), recent memory events",
     parameters: [query('format', 'string', '`json` (default) or `md`', { enum: ['json', 'md'] })],
     responses: {
       200: { description: 'the summary', content: { 'application/json': { schema: { type: 'object' } }, 'text/markdown': { schema: { type: 'string' } } } },
@@ -108,8 +110,8 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
     const format = c.req.query('format') ?? 'json'
     if (format !== 'json' && format !== 'md') throw badRequest(`format must be "md" or "json" (got "${format.slice(0, 40)}")`)
     await existingSession(store, session)
-    const [state, participants] = await Promise.all([stateOf(session), listParticipants(store, session)])
-    const context = await memory.context(session, { state, participants })
+    const [{ state, richText }, participants] = await Promise.all([documentOf(session), listParticipants(store, session)])
+    const context = await memory.context(session, { state, participants, richText })
     if (format === 'json') return c.json(context)
     c.header('Content-Type', 'text/markdown; charset=utf-8')
     return c.body(renderContextMarkdown(context))
