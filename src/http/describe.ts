@@ -22,6 +22,27 @@ export const ErrorBody = z.object({
   }),
 })
 
+/** An event as every read answers it (the store's envelope). */
+export const EventEnvelopeSchema = z.object({
+  id: z.string(),
+  session: z.string(),
+  position: z.int().describe('its place in the global log'),
+  version: z.int().describe('its place in the session'),
+  type: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  actor: z.object({ id: z.string(), name: z.string(), kind: z.enum(['human', 'agent', 'server']) }).loose(),
+  meta: z.record(z.string(), z.unknown()),
+  recordedAt: z.string(),
+  hash: z.string(),
+  prevHash: z.string(),
+})
+
+/** A page of events: `next` is the `after` of the next page, null at the end. */
+export const EventPageSchema = z.object({ events: z.array(EventEnvelopeSchema), next: z.int().nullable() })
+
+/** What an append answers: the events' places. */
+export const AppendedSchema = z.object({ events: z.array(z.object({ id: z.string(), position: z.int(), version: z.int() })) })
+
 const ERROR_MEANING = {
   400: 'invalid input; `error.message` names the parameter or field',
   401: 'no token, or a bad or expired one (token mode)',

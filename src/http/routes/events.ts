@@ -16,7 +16,7 @@ import { chargeBudget } from '../middleware/agentControl.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
 import { createStreamLimit, streamEvents } from '../sse.js'
-import { afterParam, describeRoute, errorResponses, jsonBody, jsonResponse, lastEventIdHeader, limitQuery, sseResponse, typesQuery } from '../describe.js'
+import { AppendedSchema, afterParam, describeRoute, EventPageSchema, errorResponses, jsonBody, jsonResponse, lastEventIdHeader, limitQuery, sseResponse, typesQuery } from '../describe.js'
 
 const Meta = z.strictObject({
   causationId: storableString().max(128).nullable().optional(),
@@ -62,8 +62,8 @@ export function eventRoutes(deps: EventRoutesDeps) {
       content: jsonBody(z.union([SingleBody, BatchBody])).content,
     },
     responses: {
-      201: jsonResponse('`{ events: [{ id, position, version }] }`'),
-      200: jsonResponse('the same event ids again: the original events, nothing appended'),
+      201: jsonResponse('`{ events: [{ id, position, version }] }`', AppendedSchema),
+      200: jsonResponse('the same event ids again: the original events, nothing appended', AppendedSchema),
       ...errorResponses([400, 403, 404, 409, 413, 429]),
     },
   }), async (c) => {
@@ -104,7 +104,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     tags: ['events'],
     summary: "A page of a session's events in order",
     parameters: [afterParam, limitQuery, typesQuery],
-    responses: { 200: jsonResponse('`{ events, next }`: `next` is the `after` of the next page, null at the end'), ...errorResponses([400, 404]) },
+    responses: { 200: jsonResponse('`{ events, next }`: `next` is the `after` of the next page, null at the end', EventPageSchema), ...errorResponses([400, 404]) },
   }), async (c) => {
     const session = sessionParam(c, 'read')
     const limit = limitParam(c)
@@ -129,7 +129,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     tags: ['events'],
     summary: "A page of all sessions' events in global order (admin)",
     parameters: [afterParam, limitQuery, typesQuery],
-    responses: { 200: jsonResponse('`{ events, next }`'), ...errorResponses([400]) },
+    responses: { 200: jsonResponse('`{ events, next }`', EventPageSchema), ...errorResponses([400]) },
   }), async (c) => {
     assertCan(c.var.identity, 'admin')
     const limit = limitParam(c)
