@@ -7,9 +7,10 @@
  * 10 min) until other processes use under a quarter of a core before the operations start.
  * Then, on the same server: blame of a 10,000-entry document (bench/agents/blame.ts), and the
  * revert of a 1,000-update run inside a 100,000-update session (bench/agents/revert.ts);
- * `--blame-only` / `--revert-only` measure just that, `--revert-scale 0.01` a smaller revert.
+ * and the cost of a scoped token's check per update (bench/agents/scope.ts);
+ * `--blame-only` / `--revert-only` / `--scope-only` measure just that, `--revert-scale 0.01` a smaller revert.
  *
- *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--blame-only] [--revert-only] [--revert-scale 1] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
+ *   node --import tsx bench/agents.ts [--quick] [--wait-quiet] [--blame-only] [--revert-only] [--scope-only] [--revert-scale 1] [--agents 200] [--sessions 20] [--rate 10] [--seconds 20]
  */
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -19,12 +20,13 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { measureBlame, type BlameResult } from './agents/blame.js'
 import { measureRevert, type RevertResult } from './agents/revert.js'
+import { measureScope } from './agents/scope.js'
 import type { HumansConfig, HumansResult } from './agents/humans.js'
 import type { LoadConfig, LoadResult } from './agents/load.js'
 import {
   cpuSeconds, createDatabase, waitForQuiet, dropDatabase, machineCpuSeconds, postgresCpuSeconds, rssMiB, startServer, stopChild, type ServerChild,
 } from './agents/processes.js'
-import { blameRows, printTable, revertRows, rows, writeLastRun, type Sampled } from './agents/report.js'
+import { blameRows, printTable, revertRows, rows, scopeRows, writeLastRun, type Sampled } from './agents/report.js'
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'agents')
 const { values: args } = parseArgs({
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     'wait-quiet': { type: 'boolean', default: false },
     'blame-only': { type: 'boolean', default: false },
     'revert-only': { type: 'boolean', default: false },
+    'scope-only': { type: 'boolean', default: false },
     'revert-scale': { type: 'string', default: '1' },
   },
 })
@@ -49,6 +52,10 @@ const config = {
 const log = (line: string) => process.stderr.write(`bench:agents: ${line}\n`)
 
 async function main(): Promise<void> {
+  if (args['scope-only']) {
+    process.stdout.write(`\n${printTable(scopeRows(measureScope()))}\n\n`)
+    return
+  }
   const database = `mnemo_bench_agents_${randomBytes(4).toString('hex')}`
   const databaseUrl = await createDatabase(database)
   const sessions = Array.from({ length: config.sessions }, (_, i) => `bench-agents-${i}`)
@@ -141,8 +148,10 @@ async function main(): Promise<void> {
     log('blame of a 10,000-entry document')
     const blame: BlameResult = await measureBlame(server.url)
     const reverted: RevertResult = await revertOf()
-    process.stdout.write(`\n${printTable([...rows(agents, watched, sampled, info), ...blameRows(blame), ...revertRows(reverted)])}\n\n`)
-    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info, blame, reverted)}`)
+    log('scope checks per update')
+    const scoped = measureScope()
+    process.stdout.write(`\n${printTable([...rows(agents, watched, sampled, info), ...blameRows(blame), ...revertRows(reverted), ...scopeRows(scoped)])}\n\n`)
+    log(`wrote ${writeLastRun(HERE, agents, watched, sampled, info, blame, reverted, scoped)}`)
   } finally {
     await stopAll()
   }

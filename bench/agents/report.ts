@@ -1,4 +1,5 @@
 /** The agents benchmark's report: one table for the terminal and bench/agents/last-run.md. */
+import type { ScopeResult } from './scope.js'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BlameResult } from './blame.js'
@@ -69,6 +70,13 @@ export function blameRows(blame: BlameResult): Array<[string, string]> {
   ]
 }
 
+export function scopeRows(scope: ScopeResult): Array<[string, string]> {
+  return [
+    [`a scoped token's check per Yjs update (µs), ${int(scope.updates)} agent updates on a 1,000-entry document`, scope.checkUs.toFixed(1)],
+    ['  the update\'s own path: decode, summarize, apply (µs): unchecked / checked', `${scope.uncheckedUs.toFixed(1)} / ${scope.checkedUs.toFixed(1)}`],
+  ]
+}
+
 export function revertRows(revert: RevertResult): Array<[string, string]> {
   return [
     [`revert of a ${int(revert.runUpdates)}-update run in a ${int(revert.updates)}-update session (ms): p50 / p99`, `${ms(revert.ms.p50)} / ${ms(revert.ms.p99)}`],
@@ -83,9 +91,9 @@ export function printTable(lines: Array<[string, string]>): string {
 }
 
 export function writeLastRun(
-  dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo, blame?: BlameResult, revert?: RevertResult,
+  dir: string, agents: LoadResult, humans: HumansResult, sampled: Sampled, info: RunInfo, blame?: BlameResult, revert?: RevertResult, scope?: ScopeResult,
 ): string {
-  const table = [...rows(agents, humans, sampled, info), ...(blame ? blameRows(blame) : []), ...(revert ? revertRows(revert) : [])]
+  const table = [...rows(agents, humans, sampled, info), ...(blame ? blameRows(blame) : []), ...(revert ? revertRows(revert) : []), ...(scope ? scopeRows(scope) : [])]
   const text = `# Agents benchmark: last run
 
 - command: \`${info.command}\`
