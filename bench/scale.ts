@@ -11,7 +11,7 @@
  * (every client) and the orchestrator, which only reads /proc between windows.
  */
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { startChildServer, type ChildServer } from '../test/fixtures/child.js'
@@ -232,6 +232,7 @@ async function main (): Promise<void> {
   const text = report(runs, idle)
   console.log(text)
   const out = join(REPO_ROOT, 'bench/scale/last-run.md')
+  mkdirSync(join(REPO_ROOT, 'bench/scale'), { recursive: true })
   writeFileSync(out, text)
   log(`written to ${out}`)
   await dropAllDatabases()
