@@ -20,6 +20,7 @@ import { eventRoutes } from './events.js'
 import { healthRoutes } from './health.js'
 import { instanceRoutes } from './instances.js'
 import { memoryRoutes } from './memory.js'
+import { proposalRoutes } from './proposals.js'
 import { replayRoutes } from './replay.js'
 import { sessionRoutes } from './sessions.js'
 
@@ -61,6 +62,7 @@ export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
     eventRoutes({ store, memory, maxBatchEvents: deps.maxBatchEvents, maxStreamsPerIdentity: deps.maxStreamsPerIdentity }),
     sessionRoutes({ store, stateOf }),
     documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
+    proposalRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
     memoryRoutes({ store, memory, stateOf }),
     replayRoutes({ store }),
     instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
