@@ -160,7 +160,7 @@ describe('writes guarded by basedOn', () => {
     expect(loser.body.error.details).toEqual([expect.objectContaining({ path: 'selections', key: 'm-1', version: winner.body.version })])
   })
 
-  it('validates the body, naming the field; refuses onConflict, a future basedOn and an unknown session', async () => {
+  it('validates the body, naming the field; refuses an unknown onConflict, a future basedOn and an unknown session', async () => {
     const ada = await human('g4')
     select(ada.doc, 'm-1', 'ada')
     await stored('g4', 'ada', 'm-1')
@@ -171,7 +171,8 @@ describe('writes guarded by basedOn', () => {
       [{ ops: [{ op: 'propose', question: 'q', options: ['a'], quorum: 0 }] }, /^ops\[0\]\.quorum: must be at least 1$/],
       [{ ops: [{ op: 'fly', memoryId: 'm-1' }] }, /^ops\[0\]\.op: /],
       [{ ops: [{ op: 'select', memoryId: 'm-1' }], basedOn: -1 }, /^basedOn: must be at least 0$/],
-      [{ ops: [{ op: 'select', memoryId: 'm-1' }], basedOn: 1, onConflict: 'propose' }, /^onConflict: unknown field$/],
+      [{ ops: [{ op: 'select', memoryId: 'm-1' }], basedOn: 1, onConflict: 'merge' }, /^onConflict: /],
+      [{ ops: [{ op: 'select', memoryId: 'm-1' }], title: 'a title' }, /^title: only with onConflict: "propose"$/],
       [{ ops: [{ op: 'select', memoryId: 'm-1' }], rationale: 'a\u0000b' }, /^rationale: must not contain U\+0000/],
     ]
     for (const [body, message] of problems) {

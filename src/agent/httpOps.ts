@@ -34,7 +34,8 @@ export interface HttpOps {
   /**
    * Several document operations as one `doc.update` (`POST …/doc`), attributed to this agent
    * with `meta.rationale`; with `basedOn`, refused (MnemoError 409 `stale_write`, `details`
-   * naming each entry, who changed it and when) when someone else changed an entry it writes since.
+   * naming each entry, who changed it and when) when someone else changed an entry it writes since;
+   * with `onConflict: 'propose'` it then opens a proposal instead (the answer's `proposal`).
    */
   writeDocument(ops: DocOp[], options?: DocWriteOptions): Promise<DocWriteResult>
   /** Who created and who last changed every entry of the document, when, in which run, why. */
@@ -114,6 +115,8 @@ export function createHttpOps(http: HttpClient, session: string): HttpOps {
           ops,
           ...(options.basedOn !== undefined ? { basedOn: options.basedOn } : {}),
           ...(options.rationale !== undefined ? { rationale: options.rationale } : {}),
+          ...(options.onConflict !== undefined ? { onConflict: options.onConflict } : {}),
+          ...(options.title !== undefined ? { title: options.title } : {}),
         },
       }),
     blame: () => http.request({ method: 'GET', path: path('/blame'), idempotent: true, what: 'blame' }),

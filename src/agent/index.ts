@@ -8,6 +8,7 @@ export type { AgentSession, ConnectionStatus, JoinOptions } from './joinSession.
 export type { DocOps, NewProposal } from './docOps.js'
 export type { DocOp } from '../session/docOps.js'
 export type { HttpOps, TurnRole } from './httpOps.js'
+export type { NewChangeProposal, OpenedProposal, ProposalOps } from './proposals.js'
 export type { EventsOptions } from './events.js'
 export type { RetryOptions } from './http.js'
 export type { AgentIdentity } from './identity.js'

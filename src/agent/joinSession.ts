@@ -16,6 +16,7 @@ import { followEvents, type EventsOptions } from './events.js'
 import { createHttpClient, sleep, type RetryOptions } from './http.js'
 import { createHttpOps, type HttpOps } from './httpOps.js'
 import { httpIdentity, resolveIdentity, syncParams, type AgentIdentity } from './identity.js'
+import { createProposalOps, type ProposalOps } from './proposals.js'
 import { connectSync, type SyncConnection } from './sync.js'
 import type { ChangeListener, EventEnvelope, LiveParticipant, Presence } from './types.js'
 
@@ -53,6 +54,8 @@ export interface AgentSession extends DocOps, HttpOps {
   /** The live session document (read it with `state()`; edit it with the operations). */
   readonly doc: Y.Doc
   readonly awareness: Awareness
+  /** Proposals: open, list, get, accept (humans), reject (see proposals.ts). */
+  readonly proposals: ProposalOps
   /** The document as plain JSON. */
   state(): SessionState
   /** Everyone who took part (from the log) with the live presence of those connected. */
@@ -166,6 +169,7 @@ export async function joinSession(options: JoinOptions): Promise<AgentSession> {
     me,
     doc,
     awareness,
+    proposals: createProposalOps(http, session, applyStored),
     state: () => readState(doc),
     async participants() {
       const { participants } = await http.request<{ participants: LiveParticipant[] }>({

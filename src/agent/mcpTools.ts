@@ -6,8 +6,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
+import type { DocOp } from '../session/docOps.js'
 import { MnemoError } from './errors.js'
 import type { AgentSession } from './joinSession.js'
+import type { DocWriteOptions } from './types.js'
 
 const id = (what: string) => z.string().min(1).max(256).describe(what)
 const unit = (what: string) => z.number().min(0).max(1).describe(what)
@@ -15,6 +17,9 @@ const rationale = z.string().max(2000).optional().describe('Why you are doing th
 const basedOn = z.int().min(0).optional().describe(
   'The session version you last read (get_state\'s `version`). The write is then refused, naming who changed what and when, ' +
   'if someone else changed that entry since: read again and decide anew.')
+const onConflict = z.enum(['propose']).optional().describe(
+  '`propose`: if the write is stale (see basedOn), open it as a proposal instead, for a human to review and accept; ' +
+  'the answer then names the proposal and the conflicts.')
 const memoryId = id('The memory\'s id')
 
 function ok(value: unknown): CallToolResult {
@@ -46,6 +51,21 @@ export type ToolRegistry = Pick<McpServer, 'registerTool'>
 export function registerSessionTools(server: ToolRegistry, s: AgentSession): void {
   const tool = server.registerTool.bind(server)
 
+  /**
+   * A document write, answered as `shape` says (given the key of the entry it wrote). With
+   * `onConflict` it goes through `writeDocument`, whose answer tells a write that became a proposal.
+   */
+  async function write(op: DocOp, options: DocWriteOptions, shape: (key: string) => object, direct: () => Promise<string | void>): Promise<object> {
+    if (options.onConflict === undefined) return shape((await direct()) ?? '')
+    const answer = await s.writeDocument([op], options)
+    const result = shape(answer.entries[0]?.key ?? '')
+    if (!answer.proposal) return result
+    return {
+      proposal: answer.proposal.id, conflicts: answer.conflicts, proposed: result,
+      note: 'The write was stale, so it was not applied: it is now a proposal for a human to review (get_proposal shows its diff).',
+    }
+  }
+
   tool('get_context', {
     description: 'A compact summary of the session: participants, selected memories, the exploration path, open annotations, decisions and recent memory events. Read this first.',
     inputSchema: { format: z.enum(['md', 'json']).optional().describe('md (default) for reading, json for structure') },
@@ -69,28 +89,34 @@ export function registerSessionTools(server: ToolRegistry, s: AgentSession): voi
 
   tool('select_memory', {
     description: 'Mark a memory as selected by you, so others see what you are working on.',
-    inputSchema: { memoryId, rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ memoryId, rationale, basedOn }) => (await s.select(memoryId, { rationale, basedOn }), { selected: memoryId })))
+    inputSchema: { memoryId, rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ memoryId, ...options }) =>
+    write({ op: 'select', memoryId }, options, () => ({ selected: memoryId }), () => s.select(memoryId, options))))
 
   tool('deselect_memory', {
     description: 'Remove a memory\'s selection.',
-    inputSchema: { memoryId, rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ memoryId, rationale, basedOn }) => (await s.deselect(memoryId, { rationale, basedOn }), { deselected: memoryId })))
+    inputSchema: { memoryId, rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ memoryId, ...options }) =>
+    write({ op: 'deselect', memoryId }, options, () => ({ deselected: memoryId }), () => s.deselect(memoryId, options))))
 
   tool('explore_memory', {
     description: 'Add a step to the shared exploration path: you looked at this memory next.',
-    inputSchema: { memoryId, note: z.string().max(2000).optional().describe('What you found there'), rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ memoryId, note, rationale, basedOn }) => (await s.explore(memoryId, note, { rationale, basedOn }), { explored: memoryId })))
+    inputSchema: { memoryId, note: z.string().max(2000).optional().describe('What you found there'), rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ memoryId, note, ...options }) =>
+    write(note === undefined ? { op: 'explore', memoryId } : { op: 'explore', memoryId, note }, options, () => ({ explored: memoryId }),
+      () => s.explore(memoryId, note, options))))
 
   tool('annotate_memory', {
     description: 'Attach a note to a memory for everyone in the session. Returns the annotation id.',
-    inputSchema: { target: id('The memory to annotate'), text: z.string().min(1).max(10_000).describe('The note'), rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ target, text, rationale, basedOn }) => ({ annotationId: await s.annotate(target, text, { rationale, basedOn }) })))
+    inputSchema: { target: id('The memory to annotate'), text: z.string().min(1).max(10_000).describe('The note'), rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ target, text, ...options }) =>
+    write({ op: 'annotate', target, text }, options, (key) => ({ annotationId: key }), () => s.annotate(target, text, options))))
 
   tool('resolve_annotation', {
     description: 'Mark an annotation as resolved.',
-    inputSchema: { annotationId: id('The annotation id'), rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ annotationId, rationale, basedOn }) => (await s.resolve(annotationId, { rationale, basedOn }), { resolved: annotationId })))
+    inputSchema: { annotationId: id('The annotation id'), rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ annotationId, ...options }) =>
+    write({ op: 'resolve', annotationId }, options, () => ({ resolved: annotationId }), () => s.resolve(annotationId, options))))
 
   tool('propose_decision', {
     description: 'Open a decision for the session to vote on. It is accepted when one option gets `quorum` votes. Returns the decision id.',
@@ -100,20 +126,25 @@ export function registerSessionTools(server: ToolRegistry, s: AgentSession): voi
       quorum: z.int().min(1).max(1000).describe('Votes for one option that accept it'),
       rationale,
       basedOn,
+      onConflict,
     },
     annotations: WRITE,
-  }, guarded(async ({ question, options, quorum, rationale, basedOn }) => ({ decisionId: await s.propose({ question, options, quorum }, { rationale, basedOn }) })))
+  }, guarded(({ question, options: choices, quorum, ...options }) =>
+    write({ op: 'propose', question, options: choices, quorum }, options, (key) => ({ decisionId: key }),
+      () => s.propose({ question, options: choices, quorum }, options))))
 
   tool('vote', {
     description: 'Vote (or change your vote) on an open decision.',
-    inputSchema: { decisionId: id('The decision id'), option: z.string().min(1).describe('One of the decision\'s options'), rationale, basedOn },
+    inputSchema: { decisionId: id('The decision id'), option: z.string().min(1).describe('One of the decision\'s options'), rationale, basedOn, onConflict },
     annotations: WRITE,
-  }, guarded(async ({ decisionId, option, rationale, basedOn }) => (await s.vote(decisionId, option, { rationale, basedOn }), { voted: option, decisionId })))
+  }, guarded(({ decisionId, option, ...options }) =>
+    write({ op: 'vote', decisionId, option }, options, () => ({ voted: option, decisionId }), () => s.vote(decisionId, option, options))))
 
   tool('reject_decision', {
     description: 'Reject an open decision (usually its creator does).',
-    inputSchema: { decisionId: id('The decision id'), rationale, basedOn }, annotations: WRITE,
-  }, guarded(async ({ decisionId, rationale, basedOn }) => (await s.reject(decisionId, { rationale, basedOn }), { rejected: decisionId })))
+    inputSchema: { decisionId: id('The decision id'), rationale, basedOn, onConflict }, annotations: WRITE,
+  }, guarded(({ decisionId, ...options }) =>
+    write({ op: 'reject', decisionId }, options, () => ({ rejected: decisionId }), () => s.reject(decisionId, options))))
 
   tool('blame', {
     description: 'For every entry of the document (each selection, exploration step, annotation, decision and vote): ' +
@@ -147,7 +178,70 @@ export function registerSessionTools(server: ToolRegistry, s: AgentSession): voi
     annotations: { ...WRITE, destructiveHint: true },
   }, guarded(({ run, dryRun, rationale }) => s.revertRun(run, { dryRun, rationale })))
 
+  registerProposalTools(server, s)
   registerMemoryTools(server, s)
+}
+
+/** One document operation, as `propose_changes` takes it (the operations of the document tools). */
+const DocOpArg = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('select'), memoryId }),
+  z.strictObject({ op: z.literal('deselect'), memoryId }),
+  z.strictObject({ op: z.literal('explore'), memoryId, note: z.string().max(2000).optional() }),
+  z.strictObject({ op: z.literal('annotate'), target: id('The memory to annotate'), text: z.string().min(1).max(10_000), id: id('The new annotation\'s id').optional() }),
+  z.strictObject({ op: z.literal('resolve'), annotationId: id('The annotation id') }),
+  z.strictObject({
+    op: z.literal('propose'), question: z.string().min(1).max(2000), options: z.array(z.string().min(1).max(256)).min(1).max(32),
+    quorum: z.int().min(1).max(1000), id: id('The new decision\'s id').optional(),
+  }),
+  z.strictObject({ op: z.literal('vote'), decisionId: id('The decision id'), option: z.string().min(1).max(256) }),
+  z.strictObject({ op: z.literal('reject'), decisionId: id('The decision id') }),
+])
+
+function registerProposalTools(server: ToolRegistry, s: AgentSession): void {
+  const tool = server.registerTool.bind(server)
+  const proposalId = id('The proposal id')
+
+  tool('propose_changes', {
+    description: 'Propose changes to the shared document instead of making them: a set of operations kept apart from the live document, ' +
+      'with a title and rationale, until a human accepts (or rejects) it. Returns the proposal id; get_proposal shows its diff.',
+    inputSchema: {
+      title: z.string().min(1).max(200).describe('What the proposal does, in a line'),
+      ops: z.array(DocOpArg).min(1).max(100).describe('The operations, applied in order when it is accepted'),
+      rationale,
+      basedOn: z.int().min(0).optional().describe('The session version you read (get_state\'s `version`); entries others change after it are reported as conflicts'),
+    },
+    annotations: WRITE,
+  }, guarded((proposal) => s.proposals.open(proposal)))
+
+  tool('list_proposals', {
+    description: 'The session\'s proposals, each with its status (open, accepted, rejected), author, diff against the live document and conflicts.',
+    inputSchema: { status: z.enum(['open', 'accepted', 'rejected']).optional().describe('Only proposals in this status') },
+    annotations: READ,
+  }, guarded(({ status }) => s.proposals.list({ status })))
+
+  tool('get_proposal', {
+    description: 'One proposal: its operations, and its diff against the live document entry by entry (added, changed, removed; annotation text as a word diff), ' +
+      'with the entries others changed since it was based (conflicts).',
+    inputSchema: { proposalId },
+    annotations: READ,
+  }, guarded(({ proposalId }) => s.proposals.get(proposalId)))
+
+  tool('accept_proposal', {
+    description: 'Accept an open proposal: its changes are merged into the live document as one update by you. Only a human\'s token may accept; ' +
+      'an agent is refused. Conflicts (entries others changed since its base) are reported; with onConflict "abort" they refuse it instead.',
+    inputSchema: {
+      proposalId,
+      onConflict: z.enum(['apply', 'abort']).optional().describe('apply (default): merge anyway and report the conflicts; abort: refuse if there are any'),
+      rationale,
+    },
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+  }, guarded(({ proposalId, ...options }) => s.proposals.accept(proposalId, options)))
+
+  tool('reject_proposal', {
+    description: 'Reject an open proposal (a human), or withdraw one you opened: nothing of it reaches the document.',
+    inputSchema: { proposalId, rationale },
+    annotations: WRITE,
+  }, guarded(({ proposalId, rationale }) => s.proposals.reject(proposalId, { rationale })))
 }
 
 function registerMemoryTools(server: ToolRegistry, s: AgentSession): void {

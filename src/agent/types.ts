@@ -6,9 +6,14 @@
  */
 import type { ChangeOp, RootName, SessionState } from '../session/schema.js'
 import type { Actor, SessionParticipant } from '../vocabulary.js'
+import type { StaleEntry } from '../session/history.js'
 
 export type { Activity, ActivityChange, ActivityGroup, BlameEntry, RunRevert, StaleEntry, TouchedByOthers } from '../session/history.js'
 export type { DiffEntry } from '../session/diff.js'
+
+export type {
+  AcceptedProposal, DiffEntry as ProposalDiffEntry, Inapplicable, Proposal, ProposalStatus, RejectedProposal, TextPiece,
+} from '../session/proposals.js'
 
 export type { Annotation, Decision, PathStep, Selection, SessionState } from '../session/schema.js'
 
@@ -49,6 +54,13 @@ export interface DocWriteOptions extends WriteOptions {
    * 409 `stale_write` when someone else changed an entry it writes after that version.
    */
   basedOn?: number
+  /**
+   * `propose`: a write that would be refused as stale opens a proposal instead (`writeDocument`
+   * answers its `proposal` and `conflicts`; a single operation resolves as if written).
+   */
+  onConflict?: 'propose'
+  /** With `onConflict`: the proposal's title (default "Stale write: <ops>"). */
+  title?: string
 }
 
 /** `POST …/doc`'s answer: where the `doc.update` landed, and the entry each operation wrote. */
@@ -56,8 +68,12 @@ export interface DocWriteResult {
   version: number
   position: number
   entries: Array<{ op: string; path: RootName; key: string }>
-  /** The Yjs update stored (base64); null when the operations changed nothing. */
+  /** The Yjs update stored (base64); null when the operations changed nothing, or became a proposal. */
   update: string | null
+  /** With `onConflict: 'propose'`, a stale write opened this proposal instead (`version`, `position`: its `proposal.opened`). */
+  proposal?: { id: string }
+  /** With `proposal`: the entries others changed after `basedOn`. */
+  conflicts?: StaleEntry[]
 }
 
 

@@ -12,6 +12,9 @@
  * brought up to date with the room's news before each write (a diff, not a copy: copying a
  * 10,000-entry document costs about 100 ms), and thrown away when a write it made is not
  * stored, to be copied anew for the next.
+ *
+ * A write with a `condition` (accepting a proposal) is likewise appended only at the version
+ * the condition was judged at, and the condition's events go in the same append.
  */
 import * as Y from 'yjs'
 import { uuidv4 } from 'lib0/random'
@@ -20,6 +23,7 @@ import { freshClientId } from '../session/clientIds.js'
 import { applyDocOp, entryOfOp, guardedEntries, type DocOp, type WrittenEntry } from '../session/docOps.js'
 import type { DocChange } from '../session/schema.js'
 import { summarizeUpdate } from '../session/summarizeUpdate.js'
+import type { AppendedRef, NewEvent } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { docWouldExceed, reserveDocBytes } from './limits.js'
 import { persistUpdate } from './pipeline.js'
@@ -33,7 +37,18 @@ export interface DocumentWrite {
   rationale?: string
   /** The session version the writer last read: its write is refused if it is stale. */
   basedOn?: number
+  /** The `doc.update`'s `meta.causationId` (an accepted proposal's id). */
+  causationId?: string
+  /**
+   * Judged against the log through version `through`, the version the write is then appended
+   * at (judged again whenever the session moved on): a refusal stops the write, nothing stored;
+   * otherwise its `with` events go in the same append, after the `doc.update` (alone when the
+   * operations change nothing). `changed`: whether the operations make an update.
+   */
+  condition?: (through: number, changed: boolean) => Promise<WriteCondition>
 }
+
+export type WriteCondition = { ok: true; with?: NewEvent[] } | { ok: false; refusal: unknown }
 
 export type DocumentWriteResult =
   | {
@@ -45,7 +60,10 @@ export type DocumentWriteResult =
     update?: Uint8Array
     written: WrittenEntry[]
     changes: DocChange[]
+    /** Where the condition's events landed. */
+    with?: AppendedRef[]
   }
+  | { ok: false; reason: 'refused'; refusal: unknown }
   | { ok: false; reason: 'invalid'; index: number; message: string }
   | { ok: false; reason: 'stale'; stale: StaleEntry[]; basedOn: number }
   | { ok: false; reason: 'ahead'; basedOn: number; version: number }
@@ -70,15 +88,16 @@ export function writeDocument(ctx: CollabContext, room: Room, write: DocumentWri
 async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, write: DocumentWrite): Promise<DocumentWriteResult> {
   let head = await ctx.store.head(room.session)
   if (!head) return { ok: false, reason: 'not_found' }
-  const { basedOn, by } = write
+  const { basedOn, by, condition } = write
   if (basedOn !== undefined && basedOn > head.version) return { ok: false, reason: 'ahead', basedOn, version: head.version }
   // New entries get their ids now, so that every entry the write touches is known before it is made.
   const ops = write.ops.map(withId)
   const guarded = ops.flatMap((op) => guardedEntries(entryOfOp(op)!, by))
-  // Only a write that depends on entries needs its check and its append to be one step.
-  const guard = basedOn !== undefined && guarded.length > 0
+  const checksStale = basedOn !== undefined && guarded.length > 0
+  // Only a write that depends on entries (or on a condition) needs its check and its append to be one step.
+  const guard = checksStale || condition !== undefined
   const staleSince = async (after: number, through: number): Promise<StaleEntry[]> =>
-    guard ? findStaleEntries(ctx.store, room.session, { after, through, guarded, writer: by }) : []
+    checksStale ? findStaleEntries(ctx.store, room.session, { after, through, guarded, writer: by }) : []
   // Checked before the operations are tried: a stale write that cannot be done any more (its
   // decision was closed meanwhile, say) is refused as stale, which says who did it.
   let stale = await staleSince(basedOn ?? 0, head.version)
@@ -86,26 +105,41 @@ async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, 
   const built = build(room, writer, ops, by)
   if ('message' in built) return { ok: false, reason: 'invalid', ...built }
   const { update, written } = built
-  if (!update) return { ok: true, version: head.version, position: head.position, written, changes: [] }
-  if (docWouldExceed(room, update, ctx.config.maxDocBytes)) {
+  if (!update && !condition) return { ok: true, version: head.version, position: head.position, written, changes: [] }
+  if (update && docWouldExceed(room, update, ctx.config.maxDocBytes)) {
     dropReplica(writer)
     return { ok: false, reason: 'too_large', maxBytes: ctx.config.maxDocBytes }
   }
-  const meta = write.rationale === undefined ? undefined : { rationale: write.rationale }
+  const meta = write.rationale === undefined && write.causationId === undefined ? undefined : {
+    ...(write.rationale !== undefined && { rationale: write.rationale }),
+    ...(write.causationId !== undefined && { causationId: write.causationId }),
+  }
   try {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      // Summarized against the room's document as it is now, like a peer's update.
-      const changes = summarizeUpdate(room.doc, update)
-      const persisted = persistUpdate(ctx, room, update, {
-        actor: write.actor, meta, changes, expectedVersion: guard ? head.version : undefined,
-      })
-      reserveDocBytes(room, update.length, persisted)
-      const outcome = await persisted
-      if ('error' in outcome) throw outcome.error
-      const { result } = outcome
+      const judged = condition ? await condition(head.version, update !== undefined) : undefined
+      if (judged && !judged.ok) return { ok: false, reason: 'refused', refusal: judged.refusal }
+      const extra = judged?.with ?? []
+      const expectedVersion = guard ? head.version : undefined
+      let result: Awaited<ReturnType<typeof ctx.store.append>>
+      let changes: DocChange[] = []
+      if (update) {
+        // Summarized against the room's document as it is now, like a peer's update.
+        changes = summarizeUpdate(room.doc, update)
+        const persisted = persistUpdate(ctx, room, update, { actor: write.actor, meta, changes, expectedVersion, with: extra })
+        reserveDocBytes(room, update.length, persisted)
+        const outcome = await persisted
+        if ('error' in outcome) throw outcome.error
+        result = outcome.result
+      } else {
+        // Nothing to change: the condition's events alone, at the version it was judged at.
+        result = extra.length === 0
+          ? { ok: true, events: [], duplicate: false, version: head.version }
+          : await ctx.store.append(room.session, extra, { expectedVersion })
+      }
       if (result.ok) {
+        if (!update) return { ok: true, version: head.version, position: head.position, written, changes, with: result.events }
         const event = result.events[0]!
-        return { ok: true, version: event.version, position: event.position, update, written, changes }
+        return { ok: true, version: event.version, position: event.position, update, written, changes, with: result.events.slice(1) }
       }
       if (result.reason !== 'version_conflict') throw new Error(`storing a document write failed: ${result.message}`)
       const moved = await ctx.store.head(room.session)
@@ -119,7 +153,7 @@ async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, 
     // Stored, the room has the update (the pipeline applied it before answering). Otherwise
     // the replica holds what the room lacks, and the update's clocks may be in the log: a new
     // replica, and a new client id.
-    if (!holds(room.doc, update)) {
+    if (update && !holds(room.doc, update)) {
       dropReplica(writer)
       writer.clientID = freshClientId(room.doc)
     }
@@ -127,7 +161,7 @@ async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, 
 }
 
 /** `op` with the id of the entry it creates chosen, when it creates one. */
-function withId(op: DocOp): DocOp {
+export function withId(op: DocOp): DocOp {
   if ((op.op === 'annotate' || op.op === 'propose') && op.id === undefined) return { ...op, id: uuidv4() }
   return op
 }

@@ -47,9 +47,10 @@ const ERROR_MEANING = {
   400: 'invalid input; `error.message` names the parameter or field',
   401: 'no token, or a bad or expired one (token mode)',
   403: "the token's role or sessions do not allow this (`forbidden`), its `can` claim does not cover the write (`out_of_scope`), or its holder is suspended (`agent_suspended`)",
-  404: 'no such session (`session_not_found`) or entity',
+  404: 'no such session (`session_not_found`), proposal (`proposal_not_found`) or entity',
   406: 'the `Accept` header does not take what the route answers (`not_acceptable`)',
-  409: 'a conflict: the session or event id exists, `expectedVersion` is not the current version, or a `basedOn` write is stale (`stale_write`, with `error.details`)',
+  409: 'a conflict: the session or event id exists, `expectedVersion` is not the current version, a `basedOn` write is stale (`stale_write`, with `error.details`), '
+    + 'or a proposal is closed already (`proposal_closed`), conflicts with `onConflict: "abort"` (`proposal_conflict`) or cannot be applied any more (`proposal_not_applicable`)',
   413: 'the body, a batch or an event is too large',
   415: 'the body is not of the media type the route takes (`unsupported_media_type`)',
   429: 'over the rate limit, the open-stream limit (see `Retry-After`), or the token\'s `budget` (`error.reason: "budget"`; `Retry-After` only for `updatesPerMinute`)',

@@ -24,7 +24,7 @@ export const MAX_DATA_DEPTH = 64
 export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
 
 /** Prefixes only the server writes under, except the client memory types below. */
-export const RESERVED_PREFIXES = ['doc.', 'session.', 'participant.', 'memory.', 'decision.'] as const
+export const RESERVED_PREFIXES = ['doc.', 'session.', 'participant.', 'memory.', 'decision.', 'proposal.'] as const
 
 const memoryId = z.string().min(1).max(MAX_ID_CHARS)
 const unit = z.number().min(0).max(1)

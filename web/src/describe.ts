@@ -47,6 +47,9 @@ export function describeWhat(event: Envelope): string {
     case 'memory.retrieved': return `searched "${str(d.query)}" (${Array.isArray(d.results) ? d.results.length : 0} results)`
     case 'conversation.turn': return `${str(d.role)}: ${str(d.content)}`
     case 'decision.reached': return `decision ${str(d.decisionId)} reached: ${str(d.outcome)}`
+    case 'proposal.opened': return `proposed "${str(d.title)}" (${Array.isArray(d.ops) ? d.ops.length : 0} operations)`
+    case 'proposal.accepted': return `accepted proposal ${str(d.proposal)}${Array.isArray(d.conflicts) && d.conflicts.length > 0 ? ` (${d.conflicts.length} conflicts)` : ''}`
+    case 'proposal.rejected': return `rejected proposal ${str(d.proposal)}`
     default: return JSON.stringify(d).slice(0, 200)
   }
 }

@@ -6,6 +6,7 @@
 import { Hono } from 'hono'
 import type * as Y from 'yjs'
 import { z } from 'zod'
+import { assertMayAppend } from '../../auth/capabilities.js'
 import { toActor } from '../../auth/identity.js'
 import type { DocumentWrite, DocumentWriteResult } from '../../collab/documentWrites.js'
 import { storableString, stringProblem } from '../../memory/issues.js'
@@ -17,10 +18,12 @@ import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { existingSession, positionParam, sessionParam, timeParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse, query } from '../describe.js'
+import { proposeStaleWrite } from './proposalWrites.js'
 
 const id = (what: string) => storableString().min(1).max(256).describe(what)
 
-const DocOpInput = z.discriminatedUnion('op', [
+/** One document operation of a write (or a proposal, proposals.ts). */
+export const DocOpInput = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('select'), memoryId: id('the memory to select') }),
   z.strictObject({ op: z.literal('deselect'), memoryId: id('the memory to deselect') }),
   z.strictObject({ op: z.literal('explore'), memoryId: id('the memory explored next'), note: storableString().max(2000).optional() }),
@@ -39,15 +42,15 @@ const DocOpInput = z.discriminatedUnion('op', [
 ])
 
 /** Operations per write: one update, one event. */
-const MAX_OPS = 100
+export const MAX_OPS = 100
 
-// `onConflict` (turning a stale write into a proposal) is not part of this server yet: as an
-// unknown field it is refused with 400, never silently ignored.
 const DocBody = z.strictObject({
   ops: z.array(DocOpInput).min(1).max(MAX_OPS),
   basedOn: z.int().min(0).optional().describe('the session version the writer last read: refused with 409 `stale_write` if an entry it writes was changed by someone else since'),
   rationale: storableString().max(2000).optional(),
-})
+  onConflict: z.literal('propose').optional().describe('`propose`: a write that would be refused as stale opens a proposal instead (202)'),
+  title: storableString().min(1).max(200).optional().describe('with `onConflict`: the title of the proposal (default "Stale write: <ops>")'),
+}).refine((body) => body.title === undefined || body.onConflict !== undefined, { path: ['title'], message: 'only with onConflict: "propose"' })
 
 const ActorOut = z.object({
   id: z.string(), name: z.string(), kind: z.enum(['human', 'agent', 'server']),
@@ -55,6 +58,14 @@ const ActorOut = z.object({
 })
 const Path = z.enum(['selections', 'explorationPath', 'annotations', 'decisions'])
 const Op = z.enum(['add', 'update', 'delete'])
+
+const ProposedAnswer = z.object({
+  version: z.int().describe('the `proposal.opened` event\'s'), position: z.int(),
+  entries: z.array(z.object({ op: z.string(), path: Path, key: z.string() })),
+  update: z.null(),
+  proposal: z.object({ id: z.string() }),
+  conflicts: z.array(z.unknown()).describe('the stale entries, as a `stale_write`\'s `details`'),
+})
 
 const WriteAnswer = z.object({
   version: z.int().describe('the `doc.update` event\'s session version (the head when nothing changed)'),
@@ -99,9 +110,10 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
   app.post('/api/sessions/:id/doc', describeRoute({
     tags: ['document'],
     summary: 'Write to the session document (editor): operations applied as one `doc.update` attributed to the caller, seen live by every peer; guarded by `basedOn`',
-    requestBody: jsonBody(DocBody, 'ops: `select`, `deselect`, `explore`, `annotate`, `resolve`, `propose`, `vote`, `reject` (as the SDK\'s operations). `onConflict` is not supported yet (400)'),
+    requestBody: jsonBody(DocBody, 'ops: `select`, `deselect`, `explore`, `annotate`, `resolve`, `propose`, `vote`, `reject` (as the SDK\'s operations); `onConflict: "propose"` turns a stale write into a proposal'),
     responses: {
       201: jsonResponse('`{ version, position, entries, update }`', WriteAnswer),
+      202: jsonResponse('with `onConflict: "propose"`, the write was stale: a proposal was opened instead (`proposal.opened`), nothing written to the document', ProposedAnswer),
       200: jsonResponse('the operations changed nothing (deselecting what is not selected, say): nothing stored', WriteAnswer),
       ...errorResponses([400, 404, 409, 413]),
     },
@@ -110,9 +122,16 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
     const parsed = DocBody.safeParse(await readJson(c), { reportInput: true })
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     await existingSession(store, session)
-    const { ops, basedOn, rationale } = parsed.data
+    const { ops, basedOn, rationale, onConflict, title } = parsed.data
     const identity = c.var.identity
+    if (onConflict) assertMayAppend(identity, 'proposal.opened')
     const result = await writeDocument(session, { actor: toActor(identity), by: identity.id, ops, basedOn, rationale })
+    if (!result.ok && result.reason === 'stale' && onConflict === 'propose') {
+      const proposed = await proposeStaleWrite({ store, writeDocument, copyDocument }, session, {
+        actor: toActor(identity), ops, basedOn: result.basedOn, rationale, title, stale: result.stale,
+      })
+      if (proposed) return c.json(proposed, 202)
+    }
     if (!result.ok) throw writeRefusal(session, result)
     const update = result.update ? Buffer.from(result.update).toString('base64') : null
     return c.json({ version: result.version, position: result.position, entries: result.written, update }, result.update ? 201 : 200)
@@ -187,6 +206,8 @@ function writeRefusal(session: string, result: Exclude<DocumentWriteResult, { ok
       return new HttpError(413, 'doc_too_large', `the document would grow past ${result.maxBytes} bytes (MNEMO_MAX_DOC_BYTES); nothing was stored`)
     case 'busy':
       return new HttpError(503, 'busy', `session "${session}" kept changing while this write was checked (${result.attempts} times); try again`, { 'Retry-After': '1' })
+    case 'refused': // only writes with a condition (accepting a proposal) are refused so
+      return new HttpError(409, 'refused', 'the write was refused')
   }
 }
 

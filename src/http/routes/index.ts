@@ -21,6 +21,7 @@ import { eventRoutes } from './events.js'
 import { healthRoutes } from './health.js'
 import { instanceRoutes } from './instances.js'
 import { memoryRoutes } from './memory.js'
+import { proposalRoutes } from './proposals.js'
 import { replayRoutes } from './replay.js'
 import { runRoutes } from './runs.js'
 import { sessionRoutes } from './sessions.js'
@@ -65,6 +66,7 @@ export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
     sessionRoutes({ store, stateOf }),
     documentRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
     runRoutes({ store, storeComputedUpdate: rooms.storeComputedUpdate }),
+    proposalRoutes({ store, writeDocument: rooms.writeDocument, copyDocument }),
     memoryRoutes({ store, memory, documentOf: (session) => readDocument(session, (doc) => ({ state: readState(doc), richText: readRichText(doc) })) }),
     replayRoutes({ store }),
     instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
