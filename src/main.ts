@@ -2,6 +2,7 @@
  * The composition root: config → store → rooms → app → listen. `startServer` is what the CLI's
  * `serve` runs and what tests start on port 0; `close()` shuts it down gracefully.
  */
+import type { StoreConfig } from './store/openStore.js'
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
@@ -44,7 +45,13 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-export async function startServer(config: Config, { log = defaultLogger }: { log?: Logger } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  log?: Logger
+  /** An already open PGlite to serve from instead of MNEMO_DATA_DIR (tests lend one; it stays open). */
+  pglite?: StoreConfig['pglite']
+}
+
+export async function startServer(config: Config, { log = defaultLogger, pglite }: StartOptions = {}): Promise<RunningServer> {
   const mode = authMode({ secret: config.authSecret, host: config.host, allowOpen: config.allowOpen })
   if (mode.mode === 'token') checkSecret(mode.secret)
   else log.warn(mode.warning)
@@ -54,6 +61,7 @@ export async function startServer(config: Config, { log = defaultLogger }: { log
     observeBatch: metrics.observeBatch,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    pglite,
     schema: config.dbSchema,
     poolSize: config.dbPool,
     pollMs: config.pollMs,
