@@ -236,6 +236,16 @@ export function createRoomManager({
     sharedLimits?.releaseConnection(room.session)
   }
 
+  /** Runs an HTTP caller's write in the session's room (loading it), then lets an idle room unload. */
+  async function inRoom<T>(session: string, work: (room: Room) => Promise<T>): Promise<T> {
+    const room = await roomFor(session)
+    try {
+      return await work(room)
+    } finally {
+      scheduleUnload(room)
+    }
+  }
+
   function leave(room: Room, conn: Connection): void {
     releaseSlot(room, conn)
     if (!room.connections.delete(conn)) return
@@ -301,22 +311,8 @@ export function createRoomManager({
       const room = rooms.get(session)
       return room && room.state !== 'closed' ? room.doc : undefined
     },
-    async writeDocument(session, write) {
-      const room = await roomFor(session)
-      try {
-        return await writeDocument(ctx, room, write)
-      } finally {
-        scheduleUnload(room)
-      }
-    },
-    async storeComputedUpdate(session, write) {
-      const room = await roomFor(session)
-      try {
-        return await storeComputedUpdate(ctx, room, write)
-      } finally {
-        scheduleUnload(room)
-      }
-    },
+    writeDocument: (session, write) => inRoom(session, (room) => writeDocument(ctx, room, write)),
+    storeComputedUpdate: (session, write) => inRoom(session, (room) => storeComputedUpdate(ctx, room, write)),
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
     feedPosition: () => ctx.feed.position(),
     tap: (stream) => ctx.feed.tap(stream),
