@@ -112,6 +112,17 @@ describe('scoped tokens', () => {
     expect(await docUpdatesBy('votes', 'voter')).toHaveLength(1)
   })
 
+  it('HTTP document writes: operations in scope are stored; one out of scope is 403 naming it, and nothing is stored', async () => {
+    expect((await call(server.url, 'POST', '/api/sessions', { id: 'doc-scope' }, bearer(await token('owner', {})))).status).toBe(201)
+    const t = bearer(await token('annotator', { can: ['annotations:write', 'decisions:vote'] }))
+    const base = '/api/sessions/doc-scope/doc'
+    expect((await call(server.url, 'POST', base, { ops: [{ op: 'annotate', target: 'm1', text: 'a note' }] }, t)).status).toBe(201)
+    const refused = await call(server.url, 'POST', base, { ops: [{ op: 'annotate', target: 'm2', text: 'fine' }, { op: 'select', memoryId: 'm2' }] }, t)
+    expect(refused.status).toBe(403)
+    expect(refused.body.error).toMatchObject({ code: 'out_of_scope', message: expect.stringContaining('"select" needs selections:write') })
+    expect(await docUpdatesBy('doc-scope', 'annotator')).toHaveLength(1)
+  })
+
   it('HTTP: appends of types in scope are stored; any other type is 403 naming it, and the batch is refused whole', async () => {
     const t = bearer(await token('scribe', { can: ['memory.*:append', 'conversation.turn:append'] }))
     const base = `/api/sessions/http-scope/events`

@@ -95,6 +95,29 @@ export function assertUnscoped(identity: Pick<Identity, 'scope'>, what: string):
   throw new AuthError('out_of_scope', `Forbidden: ${what} needs a token without a \`can\` claim; this one's \`can\` is ${describeScope(identity.scope)}`)
 }
 
+/** The collection each document operation (the SDK's, `POST …/doc`'s) writes. */
+const OP_COLLECTION: Record<string, WritableCollection> = {
+  select: 'selections', deselect: 'selections', explore: 'explorationPath', annotate: 'annotations',
+  resolve: 'annotations', propose: 'decisions', reject: 'decisions', vote: 'decisions',
+}
+
+/**
+ * Refuses (403 `out_of_scope`) document operations a scoped token may not do: each must be in a
+ * collection its `can` lets it write, or a `vote` with `decisions:vote` (a vote is the voter's own
+ * entry). The same rule the sync socket applies to Yjs updates (collab/scope.ts).
+ */
+export function assertMayWriteOps(identity: Pick<Identity, 'scope'>, ops: readonly { op: string }[]): void {
+  const scope = identity.scope
+  if (scope === undefined) return
+  for (const { op } of ops) {
+    const collection = OP_COLLECTION[op]
+    if (collection !== undefined && scope.writes.has(collection)) continue
+    if (op === 'vote' && scope.vote) continue
+    const needs = op === 'vote' ? `${collection}:write or decisions:vote` : `${collection ?? op}:write`
+    throw new AuthError('out_of_scope', `Forbidden: "${op}" needs ${needs}; this token's \`can\` is ${describeScope(scope)}`)
+  }
+}
+
 /** The claim as a short list for messages: `annotations:write, memory.*:append` (or `[]`). */
 export function describeScope(scope: Scope): string {
   return scope.can.length === 0 ? '[] (nothing)' : scope.can.join(', ')

@@ -6,7 +6,7 @@
 import { Hono } from 'hono'
 import type * as Y from 'yjs'
 import { z } from 'zod'
-import { assertMayAppend } from '../../auth/capabilities.js'
+import { assertMayAppend, assertMayWriteOps } from '../../auth/capabilities.js'
 import { toActor } from '../../auth/identity.js'
 import type { DocumentWrite, DocumentWriteResult } from '../../collab/documentWrites.js'
 import { storableString, stringProblem } from '../../memory/issues.js'
@@ -124,6 +124,7 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
     await existingSession(store, session)
     const { ops, basedOn, rationale, onConflict, title } = parsed.data
     const identity = c.var.identity
+    assertMayWriteOps(identity, ops)
     if (onConflict) assertMayAppend(identity, 'proposal.opened')
     const result = await writeDocument(session, { actor: toActor(identity), by: identity.id, ops, basedOn, rationale })
     if (!result.ok && result.reason === 'stale' && onConflict === 'propose') {
