@@ -71,6 +71,19 @@ describe('budgets', () => {
     expect(elsewhere.body.error.message).toContain('bound to run "r-1"')
   })
 
+  it('HTTP document writes count against eventsPerRun too; a refused one counts nothing', async () => {
+    const t = bearer(await token('doc-writer', { budget: { eventsPerRun: 2 }, run: 'r-doc' }))
+    const path = '/api/sessions/b-doc/doc'
+    expect((await call(server.url, 'POST', '/api/sessions', { id: 'b-doc' }, t)).status).toBe(201)
+    expect((await call(server.url, 'POST', path, { ops: [{ op: 'select', memoryId: 'm1' }] }, t)).status).toBe(201)
+    // A refused write (no such annotation) counts nothing.
+    expect((await call(server.url, 'POST', path, { ops: [{ op: 'resolve', annotationId: 'nope' }] }, t)).status).toBeGreaterThanOrEqual(400)
+    expect((await call(server.url, 'POST', path, { ops: [{ op: 'select', memoryId: 'm2' }] }, t)).status).toBe(201)
+    const over = await call(server.url, 'POST', path, { ops: [{ op: 'select', memoryId: 'm3' }] }, t)
+    expect(over.status).toBe(429)
+    expect(over.body.error).toMatchObject({ reason: 'budget', budget: 'eventsPerRun' })
+  })
+
   it('HTTP: updatesPerMinute answers 429 with Retry-After; bytesPerRun counts the events\' data', async () => {
     const fast = bearer(await token('fast', { budget: { updatesPerMinute: 2 } }))
     const path = '/api/sessions/b-rate/events'

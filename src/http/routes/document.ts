@@ -7,6 +7,7 @@ import { Hono } from 'hono'
 import type * as Y from 'yjs'
 import { z } from 'zod'
 import { assertMayAppend, assertMayWriteOps } from '../../auth/capabilities.js'
+import { chargeBudget } from '../middleware/agentControl.js'
 import { toActor } from '../../auth/identity.js'
 import type { DocumentWrite, DocumentWriteResult } from '../../collab/documentWrites.js'
 import { storableString, stringProblem } from '../../memory/issues.js'
@@ -126,16 +127,27 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
     const identity = c.var.identity
     assertMayWriteOps(identity, ops)
     if (onConflict) assertMayAppend(identity, 'proposal.opened')
-    const result = await writeDocument(session, { actor: toActor(identity), by: identity.id, ops, basedOn, rationale })
-    if (!result.ok && result.reason === 'stale' && onConflict === 'propose') {
-      const proposed = await proposeStaleWrite({ store, writeDocument, copyDocument }, session, {
-        actor: toActor(identity), ops, basedOn: result.basedOn, rationale, title, stale: result.stale,
-      })
-      if (proposed) return c.json(proposed, 202)
+    // One write against the token's budget (bytes: the operations as JSON); given back unless something is stored.
+    const refund = chargeBudget(c, { events: 1, bytes: identity.budget ? Buffer.byteLength(JSON.stringify(ops), 'utf8') : 0 })
+    let kept = false
+    try {
+      const result = await writeDocument(session, { actor: toActor(identity), by: identity.id, ops, basedOn, rationale })
+      if (!result.ok && result.reason === 'stale' && onConflict === 'propose') {
+        const proposed = await proposeStaleWrite({ store, writeDocument, copyDocument }, session, {
+          actor: toActor(identity), ops, basedOn: result.basedOn, rationale, title, stale: result.stale,
+        })
+        if (proposed) {
+          kept = true
+          return c.json(proposed, 202)
+        }
+      }
+      if (!result.ok) throw writeRefusal(session, result)
+      kept = result.update !== undefined && result.update !== null
+      const update = result.update ? Buffer.from(result.update).toString('base64') : null
+      return c.json({ version: result.version, position: result.position, entries: result.written, update }, result.update ? 201 : 200)
+    } finally {
+      if (!kept) refund()
     }
-    if (!result.ok) throw writeRefusal(session, result)
-    const update = result.update ? Buffer.from(result.update).toString('base64') : null
-    return c.json({ version: result.version, position: result.position, entries: result.written, update }, result.update ? 201 : 200)
   })
 
   app.get('/api/sessions/:id/blame', describeRoute({
