@@ -99,6 +99,8 @@ describe.each(backends)('rooms on $name', (backend) => {
     const expected = readState(hal.doc)
     hal.destroy()
     await until(() => server.rooms.loadedRooms().length === 0, { what: 'the room to unload' })
+    // The unload's snapshot is written in the background: wait for it, not for a moment.
+    await server.rooms.idle()
     const last = (await store.read('u', { types: ['doc.update'], limit: 10_000 })).at(-1)!
     const snapshot = await store.loadSnapshot('u')
     expect(snapshot?.position).toBe(last.position)
