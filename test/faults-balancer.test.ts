@@ -9,10 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type * as Y from 'yjs'
 import { getSelections } from '../src/session/roots.js'
-import { select } from '../src/session/write.js'
-import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
-import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
-import { haproxyAvailable, startHaproxy, type Balancer } from './fixtures/haproxy.js'
+import { connectClient, type ChildServer } from './fixtures/child.js'
+import { startBalancedInstances, type BalancedInstances, type EditingClient } from './fixtures/balanced.js'
+import { databaseAvailable } from './fixtures/cluster.js'
+import { haproxyAvailable, type Balancer } from './fixtures/haproxy.js'
 import { call } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -22,42 +22,21 @@ const PER_SESSION = 6
 const TICK_MS = 200
 
 describe.skipIf(!databaseAvailable || !haproxyAvailable)('three instances behind HAProxy, one killed mid-run', () => {
-  let db: FreshDatabase
-  const servers: ChildServer[] = []
+  let cluster: BalancedInstances
+  let servers: ChildServer[]
   let balancer: Balancer
-  const clients: Array<StockClient & { session: string; written: number }> = []
+  let clients: EditingClient[]
 
   beforeAll(async () => {
-    db = (await freshDatabase())!
-    const env = {
-      ...databaseEnv(db), MNEMO_HEARTBEAT_MS: '200', MNEMO_PRESENCE_TIMEOUT_MS: '2000', MNEMO_RATE_UPDATES_PER_SEC: '0',
-    }
-    // One after the other: each would run the migrations.
-    for (let i = 0; i < 3; i++) servers.push(await startChildServer({ ...env, MNEMO_INSTANCE_ID: `inst-${i + 1}` }))
-    balancer = await startHaproxy(servers.map((s) => `127.0.0.1:${s.port}`))
+    cluster = await startBalancedInstances({ MNEMO_PRESENCE_TIMEOUT_MS: '2000' })
+    ;({ servers, balancer, clients } = cluster)
   })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    await balancer?.stop()
-    for (const s of servers) await s.kill()
-    await db?.close()
-  })
+  afterAll(async () => cluster?.close())
 
   it('every client reconnects by itself, all converge, and nothing anyone saw is lost', async () => {
-    for (let s = 0; s < SESSIONS; s++) {
-      for (let c = 0; c < PER_SESSION; c++) {
-        const client = connectClient(balancer.url, `lb-${s}`, `c${s}-${c}`, { maxBackoffTime: 500 })
-        clients.push(Object.assign(client, { session: `lb-${s}`, written: 0 }))
-      }
-    }
+    cluster.connect('lb', SESSIONS, PER_SESSION)
     await until(() => clients.every((c) => c.synced()), { what: '60 clients synced through the balancer', timeout: 30_000 })
-    const writing = setInterval(() => {
-      for (const c of clients) {
-        if (!c.synced()) continue // offline edits would merge too, but the run is about what was seen
-        select(c.doc, `${c.name}-${c.written}`, c.name)
-        c.written += 1
-      }
-    }, TICK_MS)
+    const stopWriting = cluster.write(TICK_MS)
     try {
       // Mid-run: every session has seen edits from others.
       await until(() => clients.every((c) => c.seen.size >= 10), { what: 'every client to see 10 edits of others', timeout: 30_000 })
@@ -72,7 +51,7 @@ describe.skipIf(!databaseAvailable || !haproxyAvailable)('three instances behind
       const afterKill = new Map(clients.map((c) => [c, c.written]))
       await until(() => clients.every((c) => c.written >= afterKill.get(c)! + 5), { what: 'every client to write 5 more edits', timeout: 30_000 })
     } finally {
-      clearInterval(writing)
+      stopWriting()
     }
 
     const bySession = new Map<string, typeof clients>()

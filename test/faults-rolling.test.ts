@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type * as Y from 'yjs'
 import { getSelections } from '../src/session/roots.js'
-import { select } from '../src/session/write.js'
-import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
-import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
-import { haproxyAvailable, startHaproxy, type Balancer } from './fixtures/haproxy.js'
+import { connectClient, startChildServer, type ChildServer } from './fixtures/child.js'
+import { startBalancedInstances, type BalancedInstances, type EditingClient } from './fixtures/balanced.js'
+import { databaseAvailable } from './fixtures/cluster.js'
+import { haproxyAvailable, type Balancer } from './fixtures/haproxy.js'
 import { until } from './fixtures/until.js'
 
 const SESSIONS = 4
@@ -19,41 +19,23 @@ const PER_SESSION = 4
 const TICK_MS = 200
 
 describe.skipIf(!databaseAvailable || !haproxyAvailable)('a rolling restart of three instances behind HAProxy', () => {
-  let db: FreshDatabase
-  let env: Record<string, string>
-  const servers: ChildServer[] = []
+  let cluster: BalancedInstances
+  let servers: ChildServer[]
   let balancer: Balancer
-  const clients: Array<StockClient & { session: string; written: number }> = []
+  let clients: EditingClient[]
+  let env: Record<string, string>
 
   beforeAll(async () => {
-    db = (await freshDatabase())!
     // Draining: /health fails for 1 s (HAProxy checks every 300 ms, down after 2 failures) before sockets close with 1012.
-    env = { ...databaseEnv(db), MNEMO_HEARTBEAT_MS: '200', MNEMO_SHUTDOWN_DELAY_MS: '1000', MNEMO_RATE_UPDATES_PER_SEC: '0' }
-    for (let i = 0; i < 3; i++) servers.push(await startChildServer({ ...env, MNEMO_INSTANCE_ID: `inst-${i + 1}` }))
-    balancer = await startHaproxy(servers.map((s) => `127.0.0.1:${s.port}`))
+    cluster = await startBalancedInstances({ MNEMO_SHUTDOWN_DELAY_MS: '1000' })
+    ;({ servers, balancer, clients, env } = cluster)
   })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    await balancer?.stop()
-    for (const s of servers) await s.kill()
-    await db?.close()
-  })
+  afterAll(async () => cluster?.close())
 
   it('clients see only reconnects, HTTP callers no error, and nothing anyone saw is lost', async () => {
-    for (let s = 0; s < SESSIONS; s++) {
-      for (let c = 0; c < PER_SESSION; c++) {
-        const client = connectClient(balancer.url, `roll-${s}`, `c${s}-${c}`, { maxBackoffTime: 500 })
-        clients.push(Object.assign(client, { session: `roll-${s}`, written: 0 }))
-      }
-    }
+    cluster.connect('roll', SESSIONS, PER_SESSION)
     await until(() => clients.every((c) => c.synced()), { what: 'the clients synced through the balancer', timeout: 30_000 })
-    const writing = setInterval(() => {
-      for (const c of clients) {
-        if (!c.synced()) continue
-        select(c.doc, `${c.name}-${c.written}`, c.name)
-        c.written += 1
-      }
-    }, TICK_MS)
+    const stopWriting = cluster.write(TICK_MS)
     // An HTTP caller reading through the balancer all along.
     const httpStatuses = new Map<number, number>()
     let polling = true
@@ -79,7 +61,7 @@ describe.skipIf(!databaseAvailable || !haproxyAvailable)('a rolling restart of t
       const after = new Map(clients.map((c) => [c, c.written]))
       await until(() => clients.every((c) => c.written >= after.get(c)! + 3), { what: 'every client to write 3 more edits', timeout: 30_000 })
     } finally {
-      clearInterval(writing)
+      stopWriting()
       polling = false
       await poller
     }

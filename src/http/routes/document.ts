@@ -142,7 +142,7 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
         }
       }
       if (!result.ok) throw writeRefusal(session, result)
-      kept = result.update !== undefined && result.update !== null
+      kept = Boolean(result.update)
       const update = result.update ? Buffer.from(result.update).toString('base64') : null
       return c.json({ version: result.version, position: result.position, entries: result.written, update }, result.update ? 201 : 200)
     } finally {
