@@ -199,9 +199,17 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
       await page.goto(`${server.url}/#/s/demo`)
       await pageUntil(page, 'the session loaded', `document.querySelectorAll('.row').length > 3`)
-      const head = (await call(server.url, 'GET', '/api/sessions/demo')).body.position as number
+      // The page's own presence connection appends participant.joined: play once the page has
+      // caught up with the log's head, which it then replays up to.
+      let head = 0
+      let shown: unknown
+      await until(async () => {
+        head = (await call(server.url, 'GET', '/api/sessions/demo')).body.position as number
+        shown = await page.evaluate(`document.querySelector('[data-testid=position]')?.textContent`)
+        return typeof shown === 'string' && (shown === `live · #${head}` || shown.startsWith(`live · #${head} `))
+      }, { what: 'the page at the head of the log', timeout: 20_000, every: 50, explain: () => ({ head, shown }) })
       await page.click('[data-testid=play-100]')
-      await pageUntil(page, 'the replay reaching the head', `document.querySelector('[data-testid=position]')?.textContent.startsWith('#${head} of')`)
+      await pageUntil(page, 'the replay reaching the head', `document.querySelector('[data-testid=position]')?.textContent.startsWith('#${head} of #${head}')`)
       await pageUntil(page, 'the replay over', `document.querySelector('[data-testid=play-100]')?.textContent.includes('▶')`)
       await page.close()
     })
