@@ -23,7 +23,7 @@ const SECRET = 'fuzz-secret-0123456789abcdef-0123456789abcdef'
 const SESSION = 'fuzzed'
 // Against a live server with reconnects and polite editors; hostile-fuzz.test.ts throws 105,000
 // frames at the protocol in process. MNEMO_FUZZ_FRAMES runs a longer campaign here.
-const FRAMES = Number(process.env.MNEMO_FUZZ_FRAMES ?? 4_000)
+const FRAMES = Number(process.env.MNEMO_FUZZ_FRAMES ?? 2_000)
 const WORKERS = 16
 const SEED = 0x6d6e656d
 

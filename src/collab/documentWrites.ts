@@ -17,7 +17,7 @@
  * the condition was judged at, and the condition's events go in the same append.
  */
 import * as Y from 'yjs'
-import { uuidv4 } from 'lib0/random'
+import { randomId } from '../session/randomId.js'
 import { findStaleEntries, type StaleEntry } from '../replay/staleWrites.js'
 import { freshClientId } from '../session/clientIds.js'
 import { applyDocOp, entryOfOp, guardedEntries, type DocOp, type WrittenEntry } from '../session/docOps.js'
@@ -162,7 +162,7 @@ async function writeNow(ctx: CollabContext, room: Room, writer: DocumentWriter, 
 
 /** `op` with the id of the entry it creates chosen, when it creates one. */
 export function withId(op: DocOp): DocOp {
-  if ((op.op === 'annotate' || op.op === 'propose') && op.id === undefined) return { ...op, id: uuidv4() }
+  if ((op.op === 'annotate' || op.op === 'propose') && op.id === undefined) return { ...op, id: randomId() }
   return op
 }
 

@@ -3,7 +3,7 @@
  * a peer) accepts them. Each write is one Yjs transaction carrying the optional `origin`.
  */
 import * as Y from 'yjs'
-import { uuidv4 } from 'lib0/random'
+import { randomId } from './randomId.js'
 import { readDecision } from './readState.js'
 import { getDecisions, type EntryMap } from './roots.js'
 import type { Decision } from './schema.js'
@@ -21,7 +21,7 @@ export interface NewDecision {
 
 /** Opens a decision; returns its id. */
 export function propose(doc: Y.Doc, decision: NewDecision, origin?: unknown): string {
-  const { question, options, quorum, createdBy, id = uuidv4() } = decision
+  const { question, options, quorum, createdBy, id = randomId() } = decision
   requireId(id, 'decision id')
   if (options.length === 0 || options.some(o => typeof o !== 'string' || o.length === 0)) {
     throw new Error('options must be a non-empty list of non-empty strings')

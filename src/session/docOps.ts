@@ -5,7 +5,7 @@
  * `POST …/doc` takes them; the agent SDK sends them there when a write names `basedOn`.
  */
 import type * as Y from 'yjs'
-import { uuidv4 } from 'lib0/random'
+import { randomId } from './randomId.js'
 import { propose, rejectDecision, vote } from './decisions.js'
 import { ROOTS, type RootName } from './schema.js'
 import { annotate, deselect, explore, resolveAnnotation, select } from './write.js'
@@ -56,7 +56,7 @@ export function applyDocOp(doc: Y.Doc, op: DocOp, by: string, origin?: unknown, 
       explore(doc, { memoryId: op.memoryId, by, note: op.note, at: now }, origin)
       return { op: op.op, path: ROOTS.explorationPath, key: op.memoryId }
     case 'annotate': {
-      const id = annotate(doc, { target: op.target, author: by, text: op.text, id: op.id ?? uuidv4(), createdAt: now }, origin)
+      const id = annotate(doc, { target: op.target, author: by, text: op.text, id: op.id ?? randomId(), createdAt: now }, origin)
       return { op: op.op, path: ROOTS.annotations, key: id }
     }
     case 'resolve':

@@ -3,7 +3,7 @@
  * transaction carrying the optional `origin`, so observers see one change per call.
  */
 import * as Y from 'yjs'
-import { uuidv4 } from 'lib0/random'
+import { randomId } from './randomId.js'
 import { getAnnotations, getExplorationPath, getSelections } from './roots.js'
 import type { PathStep } from './schema.js'
 
@@ -44,7 +44,7 @@ export interface NewAnnotation {
 
 /** Adds an annotation on memory `target`; returns its id. */
 export function annotate(doc: Y.Doc, annotation: NewAnnotation, origin?: unknown): string {
-  const { target, author, text, id = uuidv4(), createdAt = Date.now() } = annotation
+  const { target, author, text, id = randomId(), createdAt = Date.now() } = annotation
   requireId(target, 'target')
   requireId(id, 'annotation id')
   const annotations = getAnnotations(doc)
