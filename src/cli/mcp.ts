@@ -3,7 +3,6 @@
  * command). stdout carries only MCP messages; what a person should read goes to stderr.
  */
 import { Command, Option } from 'commander'
-import { runMcpServer } from '../agent/mcpServer.js'
 
 interface McpOptions {
   url: string
@@ -41,6 +40,7 @@ export function registerMcpCommand(program: Command): Command {
     .addOption(new Option('--run <run>', 'groups this run\'s work in the log (default: a new run-… id)'))
     .addHelpText('after', examples)
     .action(async (options: McpOptions) => {
+      const { runMcpServer } = await import('../agent/mcpServer.js')
       const running = await runMcpServer({
         url: options.url,
         session: options.session,
