@@ -13,6 +13,7 @@ const areas = [
   { name: 'replay', entry: 'bench/replay.ts', result: 'bench/replay/last-run.md' },
   { name: 'agents', entry: 'bench/agents.ts', result: 'bench/agents/last-run.md' },
   { name: 'hardening', entry: 'bench/hardening/stalled-reader.ts', result: 'bench/hardening/last-run.md' },
+  { name: 'inspector', entry: 'bench/inspector.ts', result: 'bench/inspector/last-run.md' },
 ]
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
