@@ -15,7 +15,7 @@
  * headless mode), so each figure is printed as a ratio to the frame budget or to its goal.
  * Writes bench/inspector/last-run.md.
  *
- *   node --import tsx bench/inspector.ts [--sizes 10000,100000] [--wait-quiet]
+ *   node --import tsx bench/inspector.ts [--sizes 10000,100000] [--wait-quiet] [--attribute]
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -34,6 +34,9 @@ const FRAME = 1000 / 60
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10000,100000' },
+    // Print where the scrolling frames' time went (the Long Animation Frames API: script by
+    // function, style and layout, the rest of rendering), to profile before changing the page.
+    attribute: { type: 'boolean', default: false },
     'wait-quiet': { type: 'boolean', default: false },
   },
 })
@@ -116,6 +119,40 @@ function scroll(page: Page, frames: number): Promise<number[]> {
       requestAnimationFrame(step)
     })
   }), frames)
+}
+
+/**
+ * Where the long frames' time went while `during` ran: the Long Animation Frames API's
+ * entries (frames over 50 ms of work, or any frame with a script when observed this way)
+ * split into script (by function), style and layout, and the rest of rendering (paint).
+ */
+async function attribute(page: Page, during: () => Promise<unknown>): Promise<string> {
+  await page.evaluate(() => {
+    const w = globalThis as unknown as { __loaf: PerformanceEntry[] }
+    w.__loaf = []
+    new PerformanceObserver((list) => w.__loaf.push(...list.getEntries())).observe({ type: 'long-animation-frame' })
+  })
+  await during()
+  return page.evaluate(() => {
+    type Script = { duration: number; sourceFunctionName: string; invoker: string; sourceURL: string; sourceCharPosition: number }
+    type Loaf = { duration: number; startTime: number; renderStart: number; styleAndLayoutStart: number; scripts: Script[] }
+    const entries = (globalThis as unknown as { __loaf: Loaf[] }).__loaf
+    let script = 0, style = 0, render = 0, total = 0
+    const byFunction = new Map<string, number>()
+    for (const e of entries) {
+      total += e.duration
+      const end = e.startTime + e.duration
+      if (e.styleAndLayoutStart) style += end - e.styleAndLayoutStart
+      if (e.renderStart) render += (e.styleAndLayoutStart || end) - e.renderStart
+      for (const s of e.scripts) {
+        script += s.duration
+        const key = `${s.invoker} ${s.sourceFunctionName || '?'}@${s.sourceCharPosition}`
+        byFunction.set(key, (byFunction.get(key) ?? 0) + s.duration)
+      }
+    }
+    const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${Math.round(v)} ms`).join('; ')
+    return `${entries.length} long frames, ${Math.round(total)} ms: script ${Math.round(script)} ms, rendering before style ${Math.round(render)} ms, style+layout+paint ${Math.round(style)} ms; top scripts: ${top}`
+  })
 }
 
 /** ms from changing a filter until the frame after the list shows its result. */
@@ -223,7 +260,9 @@ async function main(): Promise<void> {
       }
       log(`${id}: loads ${loads.map((l) => Math.round(l)).join(', ')} ms`)
       const load = summarize(loads)
-      const scrolled = await scroll(page!, 300)
+      let scrolled: number[] = []
+      if (args.attribute) log(`${id} scrolling: ${await attribute(page!, async () => { scrolled = await scroll(page!, 300) })}`)
+      else scrolled = await scroll(page!, 300)
       const typed = await filter(page!, '[data-filter=text]', 'option 3')
       await filter(page!, '[data-filter=text]', '')
       const typeSet = await filter(page!, '[data-filter=type]', 'memory.formed')

@@ -24,14 +24,20 @@ interface Node extends SimulationNodeDatum {
   id: string
   memory: MemoryJson
   el: SVGGElement
+  /** The transform last drawn. */
+  transform?: string
 }
 
 interface Link extends SimulationLinkDatum<Node> {
   key: string
   strength: number
   el: SVGLineElement
+  /** Its ends' transforms when last drawn. */
+  ends?: string
 }
 
+/** From this many memories on, the layout settles faster and is drawn less often. */
+const LARGE = 400
 const SVG = 'http://www.w3.org/2000/svg'
 const radius = (importance: number) => 5 + 11 * Math.max(0, Math.min(1, importance))
 
@@ -57,21 +63,37 @@ export function MemoryGraph({ graph, lit, highlighted }: Props) {
       .force('x', forceX<Node>(0).strength(0.04))
       .force('y', forceY<Node>(0).strength(0.04))
       .velocityDecay(0.45)
-      .on('tick', () => {
-        const w = world.current!
-        let minX = -100, minY = -80, maxX = 100, maxY = 80
-        for (const n of w.nodes.values()) {
-          n.el.setAttribute('transform', `translate(${n.x!.toFixed(1)},${n.y!.toFixed(1)})`)
-          minX = Math.min(minX, n.x! - 30); maxX = Math.max(maxX, n.x! + 30)
-          minY = Math.min(minY, n.y! - 30); maxY = Math.max(maxY, n.y! + 30)
-        }
-        for (const l of w.links.values()) {
-          const s = l.source as Node, t = l.target as Node
-          l.el.setAttribute('x1', s.x!.toFixed(1)); l.el.setAttribute('y1', s.y!.toFixed(1))
-          l.el.setAttribute('x2', t.x!.toFixed(1)); l.el.setAttribute('y2', t.y!.toFixed(1))
-        }
-        svg.setAttribute('viewBox', `${minX} ${minY} ${maxX - minX} ${maxY - minY}`)
-      })
+    // Drawing moves every node's element, and the browser repaints the whole SVG: at 2,000
+    // memories that repaint took the frames the timeline needed to scroll (bench:inspector
+    // --attribute: main thread idle, frames 33-50 ms). So a large graph settles in fewer ticks
+    // and is drawn at most every 200 ms while it does (and once when it comes to rest).
+    let drawn = 0
+    const draw = () => {
+      const w = world.current!
+      drawn = performance.now()
+      let minX = -100, minY = -80, maxX = 100, maxY = 80
+      for (const n of w.nodes.values()) {
+        // Only what moved: an attribute set to the value it has still costs a repaint.
+        const transform = `translate(${n.x!.toFixed(1)},${n.y!.toFixed(1)})`
+        if (n.transform !== transform) n.el.setAttribute('transform', (n.transform = transform))
+        minX = Math.min(minX, n.x! - 30); maxX = Math.max(maxX, n.x! + 30)
+        minY = Math.min(minY, n.y! - 30); maxY = Math.max(maxY, n.y! + 30)
+      }
+      for (const l of w.links.values()) {
+        const s = l.source as Node, t = l.target as Node
+        const ends = `${s.transform}${t.transform}`
+        if (l.ends === ends) continue
+        l.ends = ends
+        l.el.setAttribute('x1', s.x!.toFixed(1)); l.el.setAttribute('y1', s.y!.toFixed(1))
+        l.el.setAttribute('x2', t.x!.toFixed(1)); l.el.setAttribute('y2', t.y!.toFixed(1))
+      }
+      const viewBox = `${minX} ${minY} ${maxX - minX} ${maxY - minY}`
+      if (svg.getAttribute('viewBox') !== viewBox) svg.setAttribute('viewBox', viewBox)
+    }
+    sim.on('tick', () => {
+      if (world.current!.nodes.size > LARGE && performance.now() - drawn < 200) return
+      draw()
+    }).on('end', draw)
     world.current = { sim, nodes: new Map(), links: new Map(), edges, dots }
     return () => {
       sim.stop()
@@ -155,6 +177,7 @@ export function MemoryGraph({ graph, lit, highlighted }: Props) {
     if (!changed) return
     w.sim.nodes([...w.nodes.values()])
     ;(w.sim.force('link') as ReturnType<typeof forceLink<Node, Link>>).links([...w.links.values()])
+    w.sim.alphaDecay(w.nodes.size > LARGE ? 0.06 : 1 - Math.pow(0.001, 1 / 300))
     w.sim.alpha(Math.max(w.sim.alpha(), 0.4)).restart()
   }, [graph])
 
