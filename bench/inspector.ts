@@ -26,6 +26,7 @@ import { createDatabase, dropDatabase, startServer, type ServerChild } from './a
 import { startCpuSampler, waitForQuiet } from './lib/cpu.js'
 import { formatInt, formatMs, formatRatio, markdownTable } from './lib/format.js'
 import { summarize } from './lib/stats.js'
+import { until } from '../test/fixtures/until.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -67,21 +68,13 @@ async function seed(base: string, id: string, count: number): Promise<void> {
   }
 }
 
-async function until(page: Page, what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await page.evaluate(check))) {
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 async function open(browser: Browser, base: string, id: string): Promise<{ page: Page; loadMs: number }> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
   // tsx compiles named inner functions with esbuild's keepNames helper (`__name(fn, "step")`);
   // the functions handed to page.evaluate carry those calls into the page, which has no such helper.
   await page.addInitScript({ content: 'globalThis.__name = (fn) => fn' })
   await page.goto(`${base}/#/s/${id}`)
-  await until(page, `${id} loaded`, () => performance.getEntriesByName('mnemo:session-loaded').length === 1)
+  await until(() => page.evaluate(() => performance.getEntriesByName('mnemo:session-loaded').length === 1), { what: `${id} loaded`, timeout: 120_000, every: 20 })
   const loadMs = await page.evaluate(() => performance.getEntriesByName('mnemo:session-loaded')[0].startTime)
   const timing = await page.evaluate(() => {
     const all = performance.getEntriesByType('resource') as PerformanceResourceTiming[]

@@ -38,6 +38,9 @@ interface Link extends SimulationLinkDatum<Node> {
 
 /** From this many memories on, the layout settles faster and is drawn less often. */
 const LARGE = 400
+/** d3-force's own decay (300 ticks from 1 to 0.001), and a large graph's (about 100 ticks from 0.4). */
+const DECAY = 1 - Math.pow(0.001, 1 / 300)
+const LARGE_DECAY = 0.06
 const SVG = 'http://www.w3.org/2000/svg'
 const radius = (importance: number) => 5 + 11 * Math.max(0, Math.min(1, importance))
 
@@ -177,7 +180,7 @@ export function MemoryGraph({ graph, lit, highlighted }: Props) {
     if (!changed) return
     w.sim.nodes([...w.nodes.values()])
     ;(w.sim.force('link') as ReturnType<typeof forceLink<Node, Link>>).links([...w.links.values()])
-    w.sim.alphaDecay(w.nodes.size > LARGE ? 0.06 : 1 - Math.pow(0.001, 1 / 300))
+    w.sim.alphaDecay(w.nodes.size > LARGE ? LARGE_DECAY : DECAY)
     w.sim.alpha(Math.max(w.sim.alpha(), 0.4)).restart()
   }, [graph])
 
