@@ -5,7 +5,10 @@
  * two, presence (awareness) propagation within and across, and the servers' CPU per delivered
  * update; writes bench/scale/last-run.md.
  *
- * Usage: node --import tsx bench/scale.ts [--quick] [--redis]
+ * Usage: node --import tsx bench/scale.ts [--quick] [--redis] [--cpu-prof]
+ * `--cpu-prof`: every instance writes a V8 CPU profile into bench/scale/profiles/ when it stops
+ * (open it in Chrome's DevTools or speedscope); profiling slows the servers, so its figures are not
+ * the benchmark's.
  * `--redis`: presence between the instances over Redis (MNEMO_REDIS_URL, default
  * redis://127.0.0.1:6379) instead of PostgreSQL NOTIFY. This process is the load generator
  * (every client) and the orchestrator, which only reads /proc between windows.
@@ -26,7 +29,8 @@ import { newTally, runRate, type Tally } from './sync/workloads.js'
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
 const REDIS = argv.includes('--redis')
-for (const arg of argv) if (!['--quick', '--redis'].includes(arg)) throw new Error(`unknown option ${arg}; usage: bench/scale.ts [--quick] [--redis]`)
+const PROFILE_DIR = argv.includes('--cpu-prof') ? join(REPO_ROOT, 'bench/scale/profiles') : undefined
+for (const arg of argv) if (!['--quick', '--redis', '--cpu-prof'].includes(arg)) throw new Error(`unknown option ${arg}; usage: bench/scale.ts [--quick] [--redis] [--cpu-prof]`)
 const SESSIONS = 100
 const PER_SESSION = 5
 const RATE = 2
@@ -68,7 +72,10 @@ async function startInstances (count: number, databaseUrl: string): Promise<Chil
   }
   const servers: ChildServer[] = []
   // One after the other: each would run the migrations.
-  for (let i = 0; i < count; i++) servers.push(await startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv() }))
+  if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true })
+  const started = Date.now()
+  const nodeArgs = (i: number): string[] => PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${started}-instance-${i + 1}-of-${count}.cpuprofile`] : []
+  for (let i = 0; i < count; i++) servers.push(await startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv(), nodeArgs: nodeArgs(i) }))
   return servers
 }
 
