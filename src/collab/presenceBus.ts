@@ -28,6 +28,15 @@ export interface PresenceBus {
 /** NOTIFY's payload limit is 8,000 bytes; the rest is headroom. */
 const NOTIFY_LIMIT = 7800
 const SPILL_PREFIX = '@'
+/** At most this many notifications (about 4 MB at the payload limit) go in one statement. */
+const MAX_NOTIFICATIONS_PER_STATEMENT = 512
+/**
+ * One statement sends every notification of a tick, in order (PostgreSQL delivers one
+ * transaction's notifications in the order they were made, and folds identical ones, which say
+ * the same thing): each session's batch would otherwise be a round trip of its own, and 100 rooms
+ * renewing their states every few seconds are 100 of them.
+ */
+const NOTIFY_ALL = 'SELECT count(pg_notify(n.channel, n.payload)) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)'
 
 /** The NOTIFY channel of one session's presence in one schema (63 bytes at most, any session id). */
 export function presenceChannel(schema: string, session: string): string {
@@ -37,6 +46,9 @@ export function presenceChannel(schema: string, session: string): string {
 export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }: { schema?: string; log: Log }): PresenceBus {
   const sending = new Set<Promise<unknown>>()
   let lastSweep = 0
+  // This tick's notifications, sent together when it ends (see NOTIFY_ALL).
+  let channels: string[] = []
+  let payloads: string[] = []
   const track = (work: Promise<unknown>) => {
     const tracked = work.catch((error: unknown) => log.warn({ err: error }, 'presence: sending to the other instances failed'))
     sending.add(tracked)
@@ -51,6 +63,14 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
     }
     const [row] = await driver.query<{ id: string }>('INSERT INTO presence_spill (payload) VALUES ($1) RETURNING id::text AS id', [message])
     await driver.query('SELECT pg_notify($1, $2)', [channel, SPILL_PREFIX + row!.id])
+  }
+
+  function sendPending(): void {
+    if (channels.length === 0) return
+    const batch = [channels, payloads]
+    channels = []
+    payloads = []
+    track(driver.query(NOTIFY_ALL, batch))
   }
 
   return {
@@ -68,10 +88,17 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
     },
     publish(session, message) {
       const channel = presenceChannel(schema, session)
-      if (Buffer.byteLength(message) <= NOTIFY_LIMIT) track(driver.query('SELECT pg_notify($1, $2)', [channel, message]))
-      else track(spill(channel, message))
+      if (Buffer.byteLength(message) > NOTIFY_LIMIT) {
+        sendPending() // what came before goes first
+        return track(spill(channel, message))
+      }
+      if (channels.length === 0) setImmediate(sendPending)
+      channels.push(channel)
+      payloads.push(message)
+      if (channels.length >= MAX_NOTIFICATIONS_PER_STATEMENT) sendPending()
     },
     async close() {
+      sendPending()
       await Promise.allSettled([...sending])
     },
   }
