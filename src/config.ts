@@ -35,6 +35,7 @@ const EnvSchema = z.object({
   MNEMO_MAX_BATCH_EVENTS: int('MNEMO_MAX_BATCH_EVENTS', 1, 10_000, 1000),
   MNEMO_MAX_STREAMS_PER_IDENTITY: int('MNEMO_MAX_STREAMS_PER_IDENTITY', 1, 100_000, 16),
   MNEMO_SNAPSHOT_EVERY: int('MNEMO_SNAPSHOT_EVERY', 1, 1_000_000, 500),
+  MNEMO_SNAPSHOT_OFF_THREAD_BYTES: int('MNEMO_SNAPSHOT_OFF_THREAD_BYTES', 0, Number.MAX_SAFE_INTEGER, 1024 * 1024),
   MNEMO_ROOM_GRACE_MS: int('MNEMO_ROOM_GRACE_MS', 0, 3_600_000, 10_000),
   MNEMO_MAX_BUFFERED_BYTES: int('MNEMO_MAX_BUFFERED_BYTES', 64 * 1024, 1024 * 1024 * 1024, 4 * 1024 * 1024),
   MNEMO_CORS_ORIGINS: z.string().optional(),
@@ -75,6 +76,8 @@ export interface Config {
   /** Live SSE streams one identity may hold open on this instance (429 beyond). */
   maxStreamsPerIdentity: number
   snapshotEvery: number
+  /** A document whose snapshot reached this size is snapshotted on a worker thread from then on. */
+  snapshotOffThreadBytes: number
   roomGraceMs: number
   maxBufferedBytes: number
   corsOrigins: string[]
@@ -139,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBatchEvents: e.MNEMO_MAX_BATCH_EVENTS,
     maxStreamsPerIdentity: e.MNEMO_MAX_STREAMS_PER_IDENTITY,
     snapshotEvery: e.MNEMO_SNAPSHOT_EVERY,
+    snapshotOffThreadBytes: e.MNEMO_SNAPSHOT_OFF_THREAD_BYTES,
     roomGraceMs: e.MNEMO_ROOM_GRACE_MS,
     maxBufferedBytes: e.MNEMO_MAX_BUFFERED_BYTES,
     corsOrigins: (e.MNEMO_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -107,6 +107,7 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     log: log.child({ module: 'collab' }),
     config: {
       snapshotEvery: config.snapshotEvery,
+      snapshotOffThreadBytes: config.snapshotOffThreadBytes,
       graceMs: config.roomGraceMs,
       maxBufferedBytes: config.maxBufferedBytes,
       maxMessageBytes: config.maxMessageBytes,

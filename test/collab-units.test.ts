@@ -5,7 +5,7 @@ import { acceptanceUpdate, decisionEventId } from '../src/collab/decisionRule.js
 import { hasNewContent } from '../src/collab/hasNewContent.js'
 import { truncateReason } from '../src/collab/connection.js'
 import { countApplied } from '../src/collab/limits.js'
-import type { CollabContext, Room } from '../src/collab/types.js'
+import { noObserver, type CollabContext, type Room } from '../src/collab/types.js'
 import { maybeSnapshot } from '../src/collab/upkeep.js'
 import { findReachedDecisions, propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
@@ -88,6 +88,7 @@ describe('when a snapshot is due', () => {
       store: { saveSnapshot: async (s: { state: Uint8Array }) => { saved.push(s.state.length) } },
       track: (p: Promise<unknown>) => p,
       log: { warn() {} },
+      observe: noObserver,
     } as unknown as CollabContext
     let n = 0
     const apply = (bytes: number) => {

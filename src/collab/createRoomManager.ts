@@ -19,6 +19,7 @@ import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
 import { loadRoom, unloadRoom } from './room.js'
+import { createSnapshotEncoder } from './snapshotEncoder.js'
 import {
   DEFAULT_ROOM_CONFIG, noObserver, silentLog, type CollabContext, type Connection, type Log, type Room,
   type RoomConfig, type SyncSocket, type UpdateObserver,
@@ -110,6 +111,7 @@ export function createRoomManager({
     pendingAppends: 0,
     observe,
     budgets,
+    snapshots: createSnapshotEncoder(),
     track(work) {
       background.add(work)
       void work.finally(() => background.delete(work))
@@ -292,6 +294,7 @@ export function createRoomManager({
     await idle()
     await ctx.feed.close()
     await ctx.relay?.close()
+    await ctx.snapshots.close()
   }
 
   return {

@@ -80,6 +80,8 @@ export function countApplied(room: Room, update: Uint8Array): void {
   if (room.docSize) room.docSize.applied += update.length
   room.sinceSnapshot += 1
   room.sinceSnapshotBytes += update.length
+  // A small update is often a view into a pooled 8 KiB buffer: kept, it would keep the slab.
+  room.snapshotSource?.updates.push(update.byteLength * 2 < update.buffer.byteLength ? update.slice() : update)
 }
 
 /**

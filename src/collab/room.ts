@@ -20,7 +20,7 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
   let head: Awaited<ReturnType<typeof ctx.store.head>>
   let loaded: Awaited<ReturnType<typeof loadDocument>>
   try {
-    ;[head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session)])
+    ;[head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session, { keepSourceFrom: ctx.config.snapshotOffThreadBytes })])
   } catch (error) {
     tap.stop()
     throw error
@@ -51,7 +51,8 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
     sinceSnapshot: loaded.replayed,
     sinceSnapshotBytes: 0,
     snapshotPosition: loaded.snapshotPosition,
-    snapshotBytes: 0,
+    snapshotBytes: loaded.source?.base.length ?? 0,
+    snapshotSource: loaded.source,
     decisionsHandled: new Set(),
     progressWaiters: new Set(),
   }

@@ -9,6 +9,7 @@ import type { EventStore } from '../store/types.js'
 import type { Actor, Participant } from '../vocabulary.js'
 import type { Tap, UpdateFeed } from './feed.js'
 import type { PresenceRelay } from './presenceRelay.js'
+import type { SnapshotEncoder } from './snapshotEncoder.js'
 import type { Awareness } from 'y-protocols/awareness'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/messages.js'
 import type { TokenBucket } from '../tokenBucket.js'
@@ -27,6 +28,12 @@ export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} }
 export interface RoomConfig {
   /** Write a snapshot after this many applied updates. */
   snapshotEvery: number
+  /**
+   * A document whose snapshot is at least this large has its next ones encoded on a worker
+   * thread (snapshotEncoder.ts), so encoding never holds the event loop; smaller ones are
+   * encoded in place, where that takes a few milliseconds at most.
+   */
+  snapshotOffThreadBytes: number
   /** Unload a room when its last connection has been gone this long. */
   graceMs: number
   /** Close (1013) a connection whose unsent data exceeds this. */
@@ -57,6 +64,7 @@ export interface RoomConfig {
 
 export const DEFAULT_ROOM_CONFIG: RoomConfig = {
   snapshotEvery: 500,
+  snapshotOffThreadBytes: 1024 * 1024,
   graceMs: 10_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -188,6 +196,12 @@ export interface DocSize {
   inFlight: number
 }
 
+/** What a large document's next snapshot is rebuilt from (upkeep.ts). */
+export interface SnapshotSource {
+  base: Uint8Array | undefined
+  updates: Uint8Array[]
+}
+
 /** A room exists only once loaded; it then unloads (snapshot, stop) and is closed. */
 export type RoomState = 'ready' | 'unloading' | 'closed'
 
@@ -221,6 +235,14 @@ export interface Room {
   snapshotPosition: number
   /** The size of the last snapshot this room wrote (0 before its first). */
   snapshotBytes: number
+  /**
+   * For a large document (`snapshotOffThreadBytes`): its last snapshot and every update
+   * applied since, what the worker rebuilds the next snapshot from. `base` is undefined while
+   * that snapshot is being encoded. Absent for a small document: it is encoded in place.
+   */
+  snapshotSource?: SnapshotSource
+  /** A snapshot being encoded on the worker and stored; one at a time. */
+  snapshotJob?: Promise<void>
   /** Decisions whose acceptance is being appended, or that are known to be recorded. */
   decisionsHandled: Set<string>
   /** This session's share of the manager's update feed. */
@@ -292,6 +314,8 @@ export interface CollabContext {
   observe: UpdateObserver
   /** What tokens with a `budget` claim have written (shared with the HTTP routes). */
   budgets: Budgets
+  /** Encodes large documents' snapshots off the event loop. */
+  snapshots: SnapshotEncoder
 }
 
 /**
@@ -301,6 +325,11 @@ export interface CollabContext {
 export interface UpdateObserver {
   stored(ms: number): void
   delivered(ms: number): void
+  /**
+   * A snapshot was written: encoded on the worker or in place, and how long that held the
+   * event loop (ms; for the worker, checking and handing over its input).
+   */
+  snapshot(encoded: 'worker' | 'in_place', blockedMs: number): void
 }
 
-export const noObserver: UpdateObserver = { stored() {}, delivered() {} }
+export const noObserver: UpdateObserver = { stored() {}, delivered() {}, snapshot() {} }

@@ -7,7 +7,7 @@ import * as Y from 'yjs'
 import { findReachedDecisions } from '../session/decisions.js'
 import type { NewEvent } from '../store/types.js'
 import { acceptanceUpdate, decisionReachedEvent } from './decisionRule.js'
-import type { CollabContext, Room } from './types.js'
+import type { CollabContext, Room, SnapshotSource } from './types.js'
 
 /** An acceptance to persist: the update that accepts the decision and its `decision.reached`. */
 export interface Acceptance {
@@ -46,23 +46,75 @@ const SNAPSHOT_GROWTH = 4
 /**
  * Writes a snapshot labelled with the feed's position P when the doc holds exactly
  * the `doc.update` events ≤ P: nothing of ours is unapplied, nothing applied lies beyond P.
- * `force` ignores when one is due (unloading, shutdown).
+ * `force` ignores when one is due (unloading, shutdown), and encodes in place.
+ *
+ * A large document (its last snapshot ≥ `snapshotOffThreadBytes`) is encoded on the worker
+ * from that snapshot and the updates applied since (snapshotEncoder.ts); the room goes on
+ * meanwhile, collecting the updates for the one after.
  */
 export function maybeSnapshot(ctx: CollabContext, room: Room, force = false): boolean {
   if (room.inFlight > 0 || room.appliedPosition > room.caughtUpTo) return false
   if (room.caughtUpTo <= room.snapshotPosition) return false
   const due = room.sinceSnapshot >= ctx.config.snapshotEvery && room.sinceSnapshotBytes * SNAPSHOT_GROWTH >= room.snapshotBytes
   if (!force && !due) return false
-  const snapshot = {
-    session: room.session, version: room.caughtUpVersion, position: room.caughtUpTo, state: Y.encodeStateAsUpdate(room.doc),
-  }
-  room.snapshotPosition = snapshot.position
-  room.snapshotBytes = snapshot.state.length
+  if (!force && room.snapshotJob) return false
+  const label = { session: room.session, version: room.caughtUpVersion, position: room.caughtUpTo }
+  const source = room.snapshotSource
+  room.snapshotPosition = label.position
   room.sinceSnapshot = 0
   room.sinceSnapshotBytes = 0
-  ctx.track(ctx.store.saveSnapshot(snapshot).catch((error: unknown) => {
+  const started = performance.now()
+  if (!force && source?.base) {
+    encodeOffThread(ctx, room, label, source.base, source.updates)
+    ctx.observe.snapshot('worker', performance.now() - started)
+    return true
+  }
+  const state = Y.encodeStateAsUpdate(room.doc)
+  ctx.observe.snapshot('in_place', performance.now() - started)
+  room.snapshotBytes = state.length
+  // A job still encoding an older snapshot sets no base once this one is taken.
+  room.snapshotSource = state.length >= ctx.config.snapshotOffThreadBytes ? { base: state, updates: [] } : undefined
+  save(ctx, room, { ...label, state })
+  return true
+}
+
+function save(ctx: CollabContext, room: Room, snapshot: Parameters<CollabContext['store']['saveSnapshot']>[0]): Promise<void> {
+  const saved = ctx.store.saveSnapshot(snapshot).catch((error: unknown) => {
     ctx.log.warn({ err: error, session: room.session }, 'writing a snapshot failed; the log still holds everything')
-  }))
+  })
+  ctx.track(saved)
+  return saved
+}
+
+function encodeOffThread(
+  ctx: CollabContext, room: Room, label: { session: string; version: number; position: number },
+  base: Uint8Array, updates: Uint8Array[],
+): void {
+  // What the doc knows now, to check the worker's rebuild against.
+  const expected = Y.encodeStateVector(room.doc)
+  const next: SnapshotSource = { base: undefined, updates: [] }
+  room.snapshotSource = next
+  const job = ctx.snapshots.encode(base, updates).then(async ({ state, vector }) => {
+    if (!sameBytes(vector, expected)) {
+      throw new Error('the snapshot rebuilt on the worker does not match the document')
+    }
+    if (room.snapshotSource === next) next.base = state
+    room.snapshotBytes = state.length
+    await save(ctx, room, { ...label, state })
+  }).catch((error: unknown) => {
+    // Nothing is lost (the log holds it all); the next snapshot is encoded in place.
+    ctx.log.warn({ err: error, session: room.session }, 'encoding a snapshot off the event loop failed; the next one is encoded in place')
+    if (room.snapshotSource === next) room.snapshotSource = undefined
+  }).finally(() => {
+    if (room.snapshotJob === job) room.snapshotJob = undefined
+  })
+  room.snapshotJob = job
+  ctx.track(job)
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 

@@ -56,6 +56,13 @@ export function createMetrics(): Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
     registers: [registry],
   })
+  const snapshots = new Histogram({
+    name: 'mnemo_snapshot_blocking_seconds',
+    help: 'Snapshots written, and how long each held the event loop: encoded="in_place" (a small document, encoded on the server thread) or encoded="worker" (a large one, encoded on a worker thread; the time is checking and handing over its input)',
+    labelNames: ['encoded'],
+    buckets: FAST_BUCKETS,
+    registers: [registry],
+  })
   // Label children looked up once: observe() runs for every update.
   const stored = updates.labels('stored')
   const delivered = updates.labels('delivered')
@@ -73,6 +80,7 @@ export function createMetrics(): Metrics {
     observeUpdate: {
       stored: (ms) => stored.observe(ms / 1000),
       delivered: (ms) => delivered.observe(ms / 1000),
+      snapshot: (encoded, ms) => snapshots.observe({ encoded }, ms / 1000),
     },
     middleware: async function measure(c, next) {
       const start = process.hrtime.bigint()

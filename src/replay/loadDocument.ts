@@ -8,6 +8,12 @@ import type { EventStore } from '../store/types.js'
 export interface LoadOptions {
   /** Inclusive upper bound on position; default: everything. */
   at?: number
+  /**
+   * Keep the snapshot's bytes and the updates applied on top of it (`LoadedDocument.source`)
+   * when the snapshot is at least this large: a room rebuilds its next snapshot from them off
+   * the event loop (collab/upkeep.ts). Default: keep nothing.
+   */
+  keepSourceFrom?: number
 }
 
 /** A stored update that yjs refused to apply; the rest of the session loads without it. */
@@ -32,6 +38,8 @@ export interface LoadedDocument {
   /** How many `doc.update` events were applied on top of the snapshot. */
   replayed: number
   skipped: SkippedUpdate[]
+  /** With `keepSourceFrom`: the snapshot's state and the updates applied after it, in order. */
+  source?: { base: Uint8Array; updates: Uint8Array[] }
 }
 
 const PAGE = 10_000
@@ -44,16 +52,18 @@ const PAGE = 10_000
  * @example
  * const { doc, position } = await loadDocument(store, 's1', { at: 1200 })
  */
-export async function loadDocument(store: EventStore, session: string, { at }: LoadOptions = {}): Promise<LoadedDocument> {
+export async function loadDocument(store: EventStore, session: string, { at, keepSourceFrom }: LoadOptions = {}): Promise<LoadedDocument> {
   const snapshot = await store.loadSnapshot(session, at)
   let doc = new Y.Doc()
   let position = 0
   let version = 0
+  let source: LoadedDocument['source']
   if (snapshot) {
     try {
       Y.applyUpdate(doc, snapshot.state, 'load')
       position = snapshot.position
       version = snapshot.version
+      if (keepSourceFrom !== undefined && snapshot.state.length >= keepSourceFrom) source = { base: snapshot.state, updates: [] }
     } catch {
       // A snapshot is only a shortcut: the log alone is the truth.
       doc.destroy()
@@ -72,11 +82,12 @@ export async function loadDocument(store: EventStore, session: string, { at }: L
       try {
         Y.applyUpdate(doc, event.payload, 'load')
         replayed += 1
+        source?.updates.push(event.payload)
       } catch (error) {
         skipped.push({ id: event.id, version: event.version, position: event.position, error: String(error) })
       }
     }
     if (page.length < PAGE) break
   }
-  return { doc, position, version, snapshotPosition, replayed, skipped }
+  return { doc, position, version, snapshotPosition, replayed, skipped, source }
 }
