@@ -8,22 +8,18 @@
  * Run: node --import tsx bench/hardening/stalled-reader.ts   (DATABASE_URL or TEST_DATABASE_URL:
  * real PostgreSQL, in a fresh schema; else PGlite in memory). BENCH_SECONDS shortens the runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import postgres from 'postgres'
-import WebSocket from 'ws'
+import { join } from 'node:path'
+import type WebSocket from 'ws'
 import * as Y from 'yjs'
 import { encodeUpdate } from '../../src/protocol/messages.js'
+import { connect, DATABASE_URL, ROOT, sleep, startServer } from './server.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
 const UPDATE_BYTES = 64 * 1024
 const UPDATES_PER_SEC = 50
-const DATABASE_URL = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL
 
 interface Run {
   name: string
@@ -46,15 +42,6 @@ interface Result {
 
 const mb = (bytes: number) => bytes / (1024 * 1024)
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 /** The server's memory once a full GC ran (SIGUSR2, see gc-on-signal.ts). */
 async function settledMemory(child: ChildProcess, port: number): Promise<{ rss: number; heapUsed: number; external: number }> {
   child.kill('SIGUSR2')
@@ -67,61 +54,6 @@ async function settledMemory(child: ChildProcess, port: number): Promise<{ rss: 
 function rssOf(child: ChildProcess): number {
   const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024
-}
-
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
-  const port = await freePort()
-  let schema: string | undefined
-  if (DATABASE_URL) {
-    schema = `bench_${randomBytes(4).toString('hex')}`
-    const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
-    await sql.unsafe(`CREATE SCHEMA ${schema}`)
-    await sql.end()
-  }
-  const child = spawn(process.execPath, [
-    '--expose-gc', '--import', 'tsx', '--import', './bench/hardening/gc-on-signal.ts', 'src/cli/index.ts', 'serve',
-  ], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MNEMO_AUTH_SECRET: '',
-      ...(DATABASE_URL ? { DATABASE_URL, MNEMO_DB_SCHEMA: schema } : { MNEMO_DATA_DIR: 'memory://' }),
-      ...env,
-    },
-  })
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (i > 300) throw new Error(`the server did not start within 30 s:\n${stderr}`)
-    await sleep(100)
-  }
-  return {
-    child,
-    port,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-      if (schema) {
-        const sql = postgres(DATABASE_URL!, { max: 1, onnotice: () => {} })
-        await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-        await sql.end()
-      }
-    },
-  }
-}
-
-function connect(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.once('message', () => resolve(ws)) // the server's sync step 1: joined
-    ws.once('error', reject)
-  })
 }
 
 async function measure(run: Run): Promise<Result> {
@@ -183,8 +115,6 @@ async function measure(run: Run): Promise<Result> {
     heapUsedMb: mb(after.heapUsed), externalMb: mb(after.external),
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const runs: Run[] = [
   { name: 'control: no stalled reader', stalled: false, env: {} },
