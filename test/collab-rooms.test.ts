@@ -14,20 +14,11 @@ import { readState } from '../src/session/readState.js'
 import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore, anyBackend } from './fixtures/db.js'
-import { sameDoc } from './fixtures/clients.js'
+import { replayUpTo, sameDoc } from './fixtures/clients.js'
 import { connectClient, converged, FakeSocket, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 const writer = { id: 'hal', name: 'HAL', kind: 'agent' as const }
-
-/** The doc of every `doc.update` at or before `position`, replayed without snapshots. */
-async function replayUpTo(store: EventStore, session: string, position: number): Promise<Y.Doc> {
-  const doc = new Y.Doc()
-  for (const event of await store.read(session, { types: ['doc.update'], until: position, limit: 10_000 })) {
-    Y.applyUpdate(doc, event.payload!)
-  }
-  return doc
-}
 
 /** A store whose reads or appends can be made to fail, as when the database is away. */
 function flaky(store: EventStore): { store: EventStore; down: { read: boolean; append: boolean } } {

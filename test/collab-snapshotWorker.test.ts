@@ -13,7 +13,7 @@ import { maybeSnapshot } from '../src/collab/upkeep.js'
 import { readState } from '../src/session/readState.js'
 import { select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
-import { sameDoc } from './fixtures/clients.js'
+import { replayUpTo, sameDoc } from './fixtures/clients.js'
 import { backends, freshStore } from './fixtures/db.js'
 import { connectClient, converged, startSyncServer, type SyncServer, type TestClient } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
@@ -162,11 +162,7 @@ describe.each(backends)('rooms on $name snapshot a large document off the event 
     const snapshot = (await store.loadSnapshot('big'))!
     const fromSnapshot = new Y.Doc()
     Y.applyUpdate(fromSnapshot, snapshot.state)
-    const replayed = new Y.Doc()
-    for (const event of await store.read('big', { types: ['doc.update'], until: snapshot.position, limit: 10_000 })) {
-      Y.applyUpdate(replayed, event.payload!)
-    }
-    expect(sameDoc(fromSnapshot, replayed)).toBe(true)
+    expect(sameDoc(fromSnapshot, await replayUpTo(store, 'big', snapshot.position))).toBe(true)
     const expected = readState(hal.doc)
     hal.destroy()
     await server.close()
@@ -184,10 +180,6 @@ describe.each(backends)('rooms on $name snapshot a large document off the event 
     expect(newest.position).toBeGreaterThan(snapshot.position)
     const reloaded = new Y.Doc()
     Y.applyUpdate(reloaded, newest.state)
-    const all = new Y.Doc()
-    for (const event of await store.read('big', { types: ['doc.update'], until: newest.position, limit: 10_000 })) {
-      Y.applyUpdate(all, event.payload!)
-    }
-    expect(sameDoc(reloaded, all)).toBe(true)
+    expect(sameDoc(reloaded, await replayUpTo(store, 'big', newest.position))).toBe(true)
   }, 60_000)
 })

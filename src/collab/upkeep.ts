@@ -95,11 +95,14 @@ function encodeOffThread(
   const next: SnapshotSource = { base: undefined, updates: [] }
   room.snapshotSource = next
   const job = ctx.snapshots.encode(base, updates).then(async ({ state, vector }) => {
-    if (!sameBytes(vector, expected)) {
+    if (!Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).equals(expected)) {
       throw new Error('the snapshot rebuilt on the worker does not match the document')
     }
-    if (room.snapshotSource === next) next.base = state
-    room.snapshotBytes = state.length
+    // A forced snapshot taken meanwhile (unloading) is newer: it set both already.
+    if (room.snapshotSource === next) {
+      next.base = state
+      room.snapshotBytes = state.length
+    }
     await save(ctx, room, { ...label, state })
   }).catch((error: unknown) => {
     // Nothing is lost (the log holds it all); the next snapshot is encoded in place.
@@ -110,12 +113,6 @@ function encodeOffThread(
   })
   room.snapshotJob = job
   ctx.track(job)
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 /** Resolves when every update submitted so far has been applied (or given up). */
