@@ -37,8 +37,10 @@ export async function startServer(
     await sql.unsafe(`CREATE SCHEMA ${schema}`)
     await sql.end()
   }
+  // BENCH_CPU_PROF=<dir> writes each server's CPU profile there (node --cpu-prof) when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
   const child = spawn(process.execPath, [
-    '--expose-gc', '--import', 'tsx', '--import', './bench/hardening/gc-on-signal.ts', 'src/cli/index.ts', 'serve',
+    ...profile, '--expose-gc', '--import', 'tsx', '--import', './bench/hardening/gc-on-signal.ts', 'src/cli/index.ts', 'serve',
   ], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],

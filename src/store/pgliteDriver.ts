@@ -26,6 +26,10 @@ const BYTEA = {
 export async function openPgliteDriver(source: string | PGlite = 'memory://', schema?: string): Promise<SqlDriver> {
   const owned = typeof source === 'string'
   const pg = owned ? await PGlite.create(source) : source
+  // New WAL segments are not zero-filled first: PGlite creates them on the server's thread, and
+  // filling 16 MB held it ~55 ms at every segment (bench/hardening/large-document.ts). Safe: WAL
+  // records carry their own checksums; zero-filling only reserves the space up front.
+  if (owned) await pg.exec('SET wal_init_zero = off')
   if (schema) await pg.query(`SET search_path TO "${schema.replace(/"/g, '""')}"`)
   const executor = (target: Pick<PGlite, 'query'>): SqlExecutor => ({
     async query<T>(text: string, params?: unknown[]) {
