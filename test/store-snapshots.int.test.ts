@@ -1,5 +1,5 @@
 /**
- * Snapshots over 256 KiB are written in parts (hostile defect 10: one 20 MB statement held the
+ * Snapshots over 64 KiB are written in parts (hostile defect 10: one 20 MB statement held the
  * embedded database, and with it the server's thread, for seconds): the parts are rows of
  * their own, the snapshot reads back byte for byte, a small one stays inline, and a snapshot
  * missing a part is passed over for the next older one.
