@@ -73,6 +73,7 @@ describe('blame and activity', () => {
   let nav2: AgentSession
   const session = 'b1'
   const marks: Record<string, number> = {}
+  let a2 = ''
 
   const docUpdates = async (): Promise<StoredEvent[]> => (await sessionLog(server.store, session)).filter((e) => e.type === 'doc.update')
   /** Does `action`, then waits until the log holds `count` more doc.updates. */
@@ -93,7 +94,6 @@ describe('blame and activity', () => {
     await step(1, () => explore(ada.doc, { memoryId: 'm-1', by: 'ada' }))
     await step(1, () => annotate(ada.doc, { id: 'a1', target: 'm-1', author: 'ada', text: 'latency doubled' }))
     await step(1, () => nav.explore('m-2', 'the deploy log', { rationale: 'the deploy came first' }))
-    let a2 = ''
     await step(1, async () => (a2 = await nav.annotate('m-2', 'the cache key changed')))
     const { version } = await nav.read()
     await step(1, () => nav.resolve('a1', { basedOn: version, rationale: 'explained by the cache key' }))
@@ -147,6 +147,14 @@ describe('blame and activity', () => {
     // Deselected and selected again: created anew.
     expect(byId.get('selections/m-1')).toMatchObject({ createdBy: { id: 'ada' }, lastChangedBy: { id: 'ada' } })
     expect(byId.get('selections/m-1')!.createdAt).toBe(updates.at(-2)!.recordedAt)
+    // An annotation's text in runs by who wrote them: the human's insert before the agent's words.
+    const run = (r: NonNullable<BlameEntry['text']>[number]) => [r.from, r.to, r.by?.id ?? null, r.run ?? null]
+    expect(byId.get(`annotations/${a2}`)!.text!.map(run)).toEqual([[0, 5, 'ada', null], [5, 26, 'nav', 'r-1']])
+    expect(byId.get('annotations/a1')!.text!.map(run)).toEqual([[0, 15, 'ada', null]])
+    const [human, agent] = byId.get(`annotations/${a2}`)!.text!
+    const carrier = (r: typeof human) => updates.find((e) => e.version === r!.version)!
+    expect([carrier(human).actor.id, carrier(human).recordedAt, carrier(agent).actor.id]).toEqual(['ada', human!.at, 'nav'])
+    expect(entries.filter((e) => e.path !== 'annotations').every((e) => e.text === undefined)).toBe(true)
     // blame over HTTP is the same, and described.
     const http = await call(server.url, 'GET', `/api/sessions/${session}/blame`)
     expect(http.status).toBe(200)

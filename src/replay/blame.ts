@@ -1,7 +1,8 @@
 /**
  * Blame: for every entry of the document — each selection, exploration step, annotation,
- * decision and vote — who created it and who changed it last, when, in which run and why.
- * Folded from the `changes` of the session's `doc.update` events (never their payloads), and
+ * decision and vote — who created it and who changed it last, when, in which run and why,
+ * and for an annotation who wrote each run of its text (textBlame.ts, which reads the payloads
+ * of the updates that name annotations). Folded from the `changes` of the session's `doc.update` events, and
  * matched to the document as it stands, which says what exists: an entry whose history the
  * log's summaries do not hold (recorded with `changes: []`, see the README's limitations) is
  * listed with `createdBy: null`.
@@ -17,6 +18,8 @@ import type { EventStore } from '../store/types.js'
 import type { Actor } from '../vocabulary.js'
 import { changeRecords, type ChangeRecord } from './changeLog.js'
 import type { BlameEntry } from '../session/history.js'
+import { annotationText } from '../session/write.js'
+import { clockIndex, mayCarryText, textRanges } from './textBlame.js'
 
 export type { BlameEntry }
 
@@ -55,14 +58,26 @@ const stepId = (step: string) => `${ROOTS.explorationPath}\u0000\u0000${step}`
  */
 export async function blameDocument(store: EventStore, session: string, doc: Y.Doc): Promise<{ entries: BlameEntry[] }> {
   const index = createBlameIndex()
-  for await (const page of changeRecords(store, session)) for (const record of page) foldChange(index, record)
+  const carriers: ChangeRecord[] = []
+  for await (const page of changeRecords(store, session)) {
+    for (const record of page) {
+      foldChange(index, record)
+      if (mayCarryText(record)) carriers.push(record)
+    }
+  }
   for (let after = 0; ;) {
     const page = await store.read(session, { after, types: ['agent.rationale'], limit: 1000 })
     for (const event of page) foldRationale(index, event.position, event.actor, event.data, event.meta.rationale)
     if (page.length < 1000) break
     after = page.at(-1)!.position
   }
-  return { entries: blameEntries(index, doc) }
+  const entries = blameEntries(index, doc)
+  const annotated = entries.filter((e) => e.path === ROOTS.annotations && (annotationText(doc, e.key)?.length ?? 0) > 0)
+  if (annotated.length > 0) {
+    const clocks = await clockIndex(store, session, carriers)
+    for (const entry of annotated) entry.text = textRanges(annotationText(doc, entry.key)!, clocks)
+  }
+  return { entries }
 }
 
 export function createBlameIndex(): BlameIndex {

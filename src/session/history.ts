@@ -38,6 +38,21 @@ export interface BlameEntry {
   /** The run and rationale of the last change. */
   run?: string
   rationale?: string
+  /** An annotation: its text in runs by who wrote them. */
+  text?: TextRange[]
+}
+
+/**
+ * A run of an annotation's text written by one `doc.update`: characters `[from, to)` as
+ * Y.Text counts them (UTF-16 code units); `by: null` when no summarized update carried them.
+ */
+export interface TextRange {
+  from: number
+  to: number
+  by: Actor | null
+  at: string | null
+  version: number | null
+  run?: string
 }
 
 export interface ActivityChange {

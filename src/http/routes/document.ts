@@ -83,6 +83,9 @@ const BlameAnswer = z.object({
     createdBy: ActorOut.nullable(), createdAt: z.string().nullable(),
     lastChangedBy: ActorOut.nullable(), lastChangedAt: z.string().nullable(), lastChangedVersion: z.int().nullable(),
     run: z.string().optional(), rationale: z.string().optional(),
+    text: z.array(z.object({
+      from: z.int(), to: z.int(), by: ActorOut.nullable(), at: z.string().nullable(), version: z.int().nullable(), run: z.string().optional(),
+    })).optional().describe('an annotation: its text in runs `[from, to)` (UTF-16 code units) by the update that wrote them; `by: null` where no summarized update carried them'),
   })),
 })
 
@@ -153,7 +156,7 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
   app.get('/api/sessions/:id/blame', describeRoute({
     tags: ['document'],
     summary: 'Who created and who last changed every entry of the document (each selection, step, annotation, decision and vote), when, in which run, why',
-    responses: { 200: jsonResponse('`{ entries: [{ path, key, step?, index?, vote?, createdBy, createdAt, lastChangedBy, lastChangedAt, lastChangedVersion, run?, rationale? }] }`', BlameAnswer), ...errorResponses([400, 404]) },
+    responses: { 200: jsonResponse('`{ entries: [{ path, key, step?, index?, vote?, createdBy, createdAt, lastChangedBy, lastChangedAt, lastChangedVersion, run?, rationale?, text? }] }`', BlameAnswer), ...errorResponses([400, 404]) },
   }), async (c) => {
     const session = sessionParam(c, 'read')
     await existingSession(store, session)
