@@ -5,10 +5,11 @@
  * `…/state?at=` when travelling), refreshed whenever an event says it changed.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { applyMemoryEvents, emptyGraph } from '../../src/memory/graph.js'
+import { RUN_REVERTED } from '../../src/memory/retractions.js'
 import type { Change } from '../../src/session/schema.js'
 import { api, download, readSse, type Envelope, type GraphJson, type SessionDetail, type StateAt, type Verification } from './api.js'
 import { foldParticipants, type Participant } from './describe.js'
+import { graphJsonOf } from './graphAt.js'
 import { DocumentView } from './DocumentView.js'
 import { MemoryGraph, type Lit } from './MemoryGraph.js'
 import { focusedBy, focusOf, HereNow, usePresence } from './Presence.js'
@@ -48,14 +49,6 @@ function litBy(event: Envelope, serial: number): Lit {
   if (typeof d.source === 'string') activation.set(d.source, { activation: d.cascadeStrength ?? 1, depth: 0 })
   for (const a of d.affected ?? []) activation.set(a.memoryId, { activation: a.activation, depth: a.depth })
   return { serial, activation }
-}
-
-function graphJsonOf(events: readonly Envelope[], at: number): GraphJson {
-  const graph = applyMemoryEvents(emptyGraph(), events.filter((e) => e.position <= at && e.type.startsWith('memory.')))
-  return {
-    memories: [...graph.memories.values()].map((m) => ({ id: m.id, content: m.content, kind: m.kind, importance: m.importance, tags: m.tags })),
-    connections: [...graph.links.values()].map((l) => ({ from: l.a, to: l.b, strength: l.strength })),
-  }
 }
 
 /** The index of the last event at or before `position`. */
@@ -132,7 +125,7 @@ export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights
       bump()
       if (!live) return
       if (DOC_TYPES.has(event.type)) refreshers.detail()
-      if (event.type.startsWith('memory.')) refreshers.memories()
+      if (event.type.startsWith('memory.') || event.type === RUN_REVERTED) refreshers.memories()
       if (event.type === 'memory.cascade' && !travelling.current) setLit(litBy(event, ++litSerial.current))
       clearTimeout(verifyTimer)
       verifyTimer = setTimeout(refreshers.verify, 1500)

@@ -50,6 +50,7 @@ export function describeWhat(event: Envelope): string {
     case 'proposal.opened': return `proposed "${str(d.title)}" (${Array.isArray(d.ops) ? d.ops.length : 0} operations)`
     case 'proposal.accepted': return `accepted proposal ${str(d.proposal)}${Array.isArray(d.conflicts) && d.conflicts.length > 0 ? ` (${d.conflicts.length} conflicts)` : ''}`
     case 'proposal.rejected': return `rejected proposal ${str(d.proposal)}`
+    case 'run.reverted': return `reverted run ${str(d.run)} (its memory events retracted)`
     default: return JSON.stringify(d).slice(0, 200)
   }
 }
