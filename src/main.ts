@@ -21,9 +21,7 @@ import { createSharedLimits, type SharedLimits } from './control/sharedLimits.js
 import { createMetrics } from './http/metrics.js'
 import { startInstanceRegistry, type InstanceRegistry } from './instances/registry.js'
 import { Gauge } from 'prom-client'
-import { apiRoutes } from './http/routes/index.js'
-import { inspectorRoutes } from './http/routes/inspector.js'
-import { mcpRoutes } from './http/routes/mcp.js'
+import { serverRoutes } from './http/routes/index.js'
 import { createMcpSessions, type McpSessions } from './http/mcpSessions.js'
 import { createMemoryService } from './memory/memoryService.js'
 import { logger as defaultLogger, type Logger } from './log.js'
@@ -157,15 +155,11 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     rateLimit: { perSec: config.rateHttpPerSec, burst: config.rateHttpBurst, shared: sharedLimits },
     budgets,
     suspensions,
-    routes: [
-      ...apiRoutes({
-        store, memory, rooms, metrics, suspensions,
-        maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
-        draining: () => draining, registry: () => registry,
-      }),
-      mcpRoutes(mcp),
-      inspectorRoutes(),
-    ],
+    routes: serverRoutes({
+      store, memory, rooms, metrics, suspensions, mcp,
+      maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
+      draining: () => draining, registry: () => registry,
+    }),
   })
 
   const server = await new Promise<Server>((resolve, reject) => {

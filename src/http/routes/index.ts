@@ -1,8 +1,8 @@
 /**
  * Every route of the HTTP API, in the order they are mounted: one list for `mnemo serve`
- * (main.ts, which adds the inspector's page) and for the tests that drive the app without a
- * server (test/fixtures/app.ts), so a route added here is served, described in /openapi.json
- * and tested alike.
+ * (main.ts mounts `serverRoutes`: these, then `/mcp` and the inspector's page) and for the tests
+ * that drive the app without a server (test/fixtures/app.ts, which mounts `serverRoutes` too when
+ * asked to), so a route added here is served, described in /openapi.json and tested alike.
  */
 import type { Hono } from 'hono'
 import * as Y from 'yjs'
@@ -14,12 +14,15 @@ import { loadDocument } from '../../replay/loadDocument.js'
 import { readState } from '../../session/readState.js'
 import { readRichText } from '../../session/richText.js'
 import type { EventStore } from '../../store/types.js'
+import type { McpSessions } from '../mcpSessions.js'
 import type { Metrics } from '../metrics.js'
 import { agentRoutes } from './agents.js'
 import { documentRoutes } from './document.js'
 import { eventRoutes } from './events.js'
 import { healthRoutes } from './health.js'
+import { inspectorRoutes } from './inspector.js'
 import { instanceRoutes } from './instances.js'
+import { mcpRoutes } from './mcp.js'
 import { memoryRoutes } from './memory.js'
 import { proposalRoutes } from './proposals.js'
 import { replayRoutes } from './replay.js'
@@ -72,4 +75,19 @@ export function apiRoutes(deps: ApiRoutesDeps): Hono[] {
     instanceRoutes({ store, registry: deps.registry ?? (() => undefined) }),
     agentRoutes({ store, suspensions: deps.suspensions }),
   ]
+}
+
+export interface ServerRoutesDeps extends ApiRoutesDeps {
+  /** The MCP sessions served at `/mcp`. */
+  mcp: McpSessions
+  /** The inspector's build; default dist/web/. */
+  inspectorDir?: string
+}
+
+/**
+ * Every route `mnemo serve` mounts, in order: the API's, `/mcp`, then the inspector's page and
+ * assets. test/http-openapi.test.ts mounts this very list, so a route added here undescribed fails it.
+ */
+export function serverRoutes(deps: ServerRoutesDeps): Hono[] {
+  return [...apiRoutes(deps), mcpRoutes(deps.mcp), inspectorRoutes({ dir: deps.inspectorDir })]
 }

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Hono } from 'hono'
+import { describeRoute, errorResponses, textResponse } from '../describe.js'
 import { errorBody } from '../errors.js'
 
 /** `src/http/routes/` and `dist/http/routes/` both sit three levels below the package root. */
@@ -61,12 +62,27 @@ function readAssets(dir: string): Map<string, Asset> {
   return assets
 }
 
+/** What an asset may be served as: its extension's type, else `application/octet-stream`. */
+const ASSET_TYPES = [...new Set([...Object.values(TYPES), 'application/octet-stream'].map((type) => type.split(';')[0]!))]
+
+/** Public routes: 429 over the caller's address' rate; no store behind them, so 503 only for a page not built. */
+const { 503: unavailable, ...publicErrors } = errorResponses([], { guarded: false })
+const { 503: _noStore, ...assetErrors } = errorResponses([404], { guarded: false })
+
 export function inspectorRoutes({ dir = WEB_DIR }: { dir?: string } = {}) {
   const app = new Hono()
   const assets = readAssets(dir)
   const page = assets.get('index.html')
 
-  app.get('/', (c) => {
+  app.get('/', describeRoute({
+    tags: ['inspector'],
+    summary: 'The inspector page, a browser UI over this API; no token needed (its own calls to `/api` need one)',
+    responses: {
+      200: textResponse('the page (`Cache-Control: no-cache`, a strict `Content-Security-Policy`)', 'text/html'),
+      ...publicErrors,
+      503: { description: 'the page is not built (`inspector_not_built`): run `npm run build`', content: unavailable!.content },
+    },
+  }), (c) => {
     if (!page) {
       return c.json(errorBody('inspector_not_built', `the inspector page is not built (no ${dir}index.html): run \`npm run build\``), 503)
     }
@@ -79,7 +95,18 @@ export function inspectorRoutes({ dir = WEB_DIR }: { dir?: string } = {}) {
     })
   })
 
-  app.get('/assets/*', (c) => {
+  // `:file{.+}` rather than `*`: hono-openapi leaves a bare wildcard out of the description.
+  app.get('/assets/:file{.+}', describeRoute({
+    tags: ['inspector'],
+    summary: "The inspector page's scripts, styles and images, as the page names them (by their content's hash); no token needed",
+    responses: {
+      200: {
+        description: 'the file, cached for a year (`immutable`), of its extension\'s media type',
+        content: Object.fromEntries(ASSET_TYPES.map((type) => [type, { schema: { type: 'string' } }])),
+      },
+      ...assetErrors,
+    },
+  }), (c) => {
     const asset = assets.get(c.req.path.slice(1))
     if (!asset) return c.json(errorBody('not_found', `no asset ${c.req.path}; the page names its assets, reload it`), 404)
     return c.body(asset.body as Uint8Array<ArrayBuffer>, 200, {

@@ -1,7 +1,8 @@
 /**
  * `/mcp`: MCP over Streamable HTTP (the MCP specification's transport, served by the MCP SDK's
- * own server transport; http/mcpSessions.ts holds the sessions). Mounted by main.ts beside the
- * API's routes: it needs the server's own URL, which the test app (routes/index.ts) has not.
+ * own server transport; http/mcpSessions.ts holds the sessions). Mounted after the API's routes
+ * by `serverRoutes` (routes/index.ts): its sessions join the server's own URL, which only a
+ * listening server has (test/agent-mcp-http.int.test.ts drives it over one).
  */
 import { Hono } from 'hono'
 import type { McpSessions } from '../mcpSessions.js'
