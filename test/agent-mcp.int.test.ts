@@ -19,8 +19,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const TOOLS = [
   'accept_proposal', 'activity', 'annotate_memory', 'blame', 'connect_memories', 'deselect_memory', 'explore_memory', 'form_memory',
   'get_context', 'get_proposal', 'get_state', 'list_memories', 'list_participants', 'list_proposals', 'propose_changes', 'propose_decision',
-  'read_events', 'record_turn', 'reject_decision', 'reject_proposal', 'resolve_annotation', 'revert_run', 'run_cascade', 'search_memories', 'select_memory',
-  'set_presence', 'strengthen_connection', 'vote',
+  'read_events', 'record_turn', 'reject_decision', 'reject_proposal', 'resolve_annotation', 'resume_agent', 'revert_run', 'run_cascade', 'search_memories',
+  'select_memory', 'set_presence', 'strengthen_connection', 'suspend_agent', 'vote',
 ]
 
 describe('mnemo mcp over stdio', () => {

@@ -4,10 +4,15 @@
  * and new connections are refused on both; `agent.suspended` is in the log; after the resume its
  * clients are let back in on both. A suspension outlives a restart: a new instance refuses it.
  */
+import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js'
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { joinSession, MnemoError } from '../src/agent/index.js'
+import { createMcpServer } from '../src/agent/mcp.js'
 import { mintToken } from '../src/auth/tokens.js'
 import { loadConfig } from '../src/config.js'
 import { startServer, type RunningServer } from '../src/main.js'
@@ -158,6 +163,42 @@ describe.skipIf(!databaseAvailable)('suspending an agent on two instances', () =
     expect(request.body.error.message).toContain('by the admin')
     expect((await call(restarted.url, 'POST', '/api/agents/bot/resume', undefined, bearer(admin))).status).toBe(200)
     await until(async () => (await call(a.url, 'GET', `/api/sessions/${SESSION}`, undefined, bearer(bot))).status === 200, { what: 'instance a let it back' })
+  })
+
+  it('the SDK and MCP flip the switch too, with the same rights', async () => {
+    const other = restarted ?? b // the test before restarted instance b
+    const human = await joinSession({ url: a.url, session: SESSION, token: alice })
+    const intruder = await joinSession({ url: a.url, session: SESSION, token: mallory })
+    const mcp = createMcpServer(human)
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+    await mcp.connect(serverSide)
+    const tools = new McpClient({ name: 'kill-switch-test', version: '1.0.0' })
+    await tools.connect(clientSide)
+    try {
+      const refused = await intruder.suspendAgent('bot').catch((e: unknown) => e)
+      expect(refused).toBeInstanceOf(MnemoError)
+      expect([(refused as MnemoError).status, (refused as MnemoError).code]).toEqual([403, 'forbidden'])
+
+      expect(await human.suspendAgent('bot', { reason: 'through the SDK' }))
+        .toMatchObject({ agent: 'bot', suspended: true, by: { id: 'alice' }, reason: 'through the SDK', onBehalfOf: 'alice' })
+      for (const server of [a, other]) {
+        await until(async () => (await call(server.url, 'GET', `/api/sessions/${SESSION}`, undefined, bearer(bot))).status === 403,
+          { what: `instance ${server === a ? 'a' : 'b'} refusing the agent` })
+      }
+
+      const json = (r: unknown) => JSON.parse(((r as CallToolResult).content[0] as { text: string }).text)
+      expect(json(await tools.callTool({ name: 'resume_agent', arguments: { agent: 'bot' } }))).toEqual({ agent: 'bot', suspended: false, resumed: true })
+      await until(async () => (await call(other.url, 'GET', `/api/sessions/${SESSION}`, undefined, bearer(bot))).status === 200, { what: 'the agent let back' })
+      expect(json(await tools.callTool({ name: 'suspend_agent', arguments: { agent: 'bot', reason: 'through MCP' } })))
+        .toMatchObject({ agent: 'bot', suspended: true, reason: 'through MCP' })
+      expect(json(await tools.callTool({ name: 'resume_agent', arguments: { agent: 'bot' } })).resumed).toBe(true)
+      const types = (await call(a.url, 'GET', '/api/events?types=agent.*', undefined, bearer(admin))).body.events.map((e: any) => [e.type, e.actor.id])
+      expect(types.slice(-4)).toEqual([['agent.suspended', 'alice'], ['agent.resumed', 'alice'], ['agent.suspended', 'alice'], ['agent.resumed', 'alice']])
+    } finally {
+      await tools.close()
+      await human.close()
+      await intruder.close()
+    }
   })
 })
 

@@ -2,13 +2,14 @@
  * The SDK's operations over the HTTP API: memory events (formed, connected, strength
  * changed), conversation turns and any custom event, each with a client-generated id so the
  * queue may resend it; cascades, search, the context summary and the memory graph; document
- * writes (`POST …/doc`, guarded by `basedOn`), blame, activity and reverting a run.
+ * writes (`POST …/doc`, guarded by `basedOn`), blame, activity, reverting a run, and the kill
+ * switch (suspending and resuming an agent).
  */
 import { randomUUID } from 'node:crypto'
 import type { DocOp } from '../session/docOps.js'
 import type { HttpClient } from './http.js'
 import type {
-  Activity, ActivityQuery, BlameEntry, DocWriteOptions, DocWriteResult, EventEnvelope, EventRef, MemoryGraph, NewMemory,
+  Activity, ActivityQuery, AgentSuspension, BlameEntry, DocWriteOptions, DocWriteResult, EventEnvelope, EventRef, MemoryGraph, NewMemory,
   RunRevert, SearchResult, SessionContext, SessionRead, WriteOptions,
 } from './types.js'
 
@@ -48,6 +49,14 @@ export interface HttpOps {
    * An agent may revert only its own runs; a second revert of a run is MnemoError 409 `run_already_reverted`.
    */
   revertRun(run: string, options?: { dryRun?: boolean; rationale?: string }): Promise<RunRevert>
+  /**
+   * The kill switch (`POST /api/agents/:id/suspend`): the agent's connections close on every
+   * instance and its requests are refused until resumed. Needs an admin token, or a human's
+   * token for an agent acting on that human's behalf; otherwise MnemoError 403 `forbidden`.
+   */
+  suspendAgent(agent: string, options?: { reason?: string }): Promise<AgentSuspension>
+  /** Lifts a suspension (`POST /api/agents/:id/resume`): an admin, or the human who suspended it. */
+  resumeAgent(agent: string): Promise<AgentSuspension>
 }
 
 export function createHttpOps(http: HttpClient, session: string): HttpOps {
@@ -126,6 +135,14 @@ export function createHttpOps(http: HttpClient, session: string): HttpOps {
         method: 'POST', path: path(`/runs/${encodeURIComponent(run)}/revert`), idempotent: dryRun === true, what: 'revertRun',
         body: { ...(dryRun !== undefined ? { dryRun } : {}), ...(rationale !== undefined ? { rationale } : {}) },
       }),
+    // Both are idempotent: a second suspend answers the suspension already recorded.
+    suspendAgent: (agent, { reason } = {}) =>
+      http.request<AgentSuspension>({
+        method: 'POST', path: `/api/agents/${encodeURIComponent(agent)}/suspend`, idempotent: true, what: 'suspendAgent',
+        body: reason !== undefined ? { reason } : {},
+      }),
+    resumeAgent: (agent) =>
+      http.request<AgentSuspension>({ method: 'POST', path: `/api/agents/${encodeURIComponent(agent)}/resume`, idempotent: true, what: 'resumeAgent', body: {} }),
     activity: ({ actor, run, from, to, after, limit } = {}) =>
       http.request({
         method: 'GET', path: path('/activity'), idempotent: true, what: 'activity',

@@ -178,6 +178,19 @@ export function registerSessionTools(server: ToolRegistry, s: AgentSession): voi
     annotations: { ...WRITE, destructiveHint: true },
   }, guarded(({ run, dryRun, rationale }) => s.revertRun(run, { dryRun, rationale })))
 
+  tool('suspend_agent', {
+    description: 'The kill switch: suspend an agent by id. Its connections close on every instance and its requests are refused ' +
+      'until it is resumed. Allowed to an admin, or to the human the agent acts for (its onBehalfOf); an agent\'s own token is refused.',
+    inputSchema: { agent: id('The agent id to suspend'), reason: z.string().max(2000).optional().describe('Why, recorded in the log') },
+    annotations: { ...WRITE, destructiveHint: true },
+  }, guarded(({ agent, reason }) => s.suspendAgent(agent, { reason })))
+
+  tool('resume_agent', {
+    description: 'Resume a suspended agent: an admin, or the human who suspended it.',
+    inputSchema: { agent: id('The agent id to resume') },
+    annotations: WRITE,
+  }, guarded(({ agent }) => s.resumeAgent(agent)))
+
   registerProposalTools(server, s)
   registerMemoryTools(server, s)
 }

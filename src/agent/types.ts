@@ -35,6 +35,20 @@ export interface EventEnvelope {
 }
 
 /** Where an appended event landed. */
+/** An agent's suspension, as `POST /api/agents/:id/suspend` and `…/resume` answer it. */
+export interface AgentSuspension {
+  agent: string
+  suspended: boolean
+  /** While suspended: since when, by whom, why, for whom the agent acts, and the position of its `agent.suspended`. */
+  since?: string
+  by?: Actor
+  reason?: string
+  onBehalfOf?: string
+  position?: number
+  /** A resume: whether a suspension was lifted (false when the agent was not suspended). */
+  resumed?: boolean
+}
+
 export interface EventRef {
   id: string
   position: number
