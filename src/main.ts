@@ -178,6 +178,7 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     maxPayload: config.maxMessageBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     statelessRate: { perSec: config.rateUpdatesPerSec, burst: config.rateBurst },
+    observe: metrics.observeUpdate,
     log: log.child({ module: 'sync' }),
     admit(identity) {
       const suspension = suspensions.get(identity.id)

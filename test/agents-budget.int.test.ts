@@ -13,6 +13,7 @@ import { mintToken, type MintOptions } from '../src/auth/tokens.js'
 import { select } from '../src/session/write.js'
 import { sessionLog } from './fixtures/clients.js'
 import { backends } from './fixtures/db.js'
+import { refusals } from './fixtures/metrics.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -53,6 +54,7 @@ describe('budgets', () => {
   it('HTTP: eventsPerRun counts every event of a batch; past it, 429 with reason "budget" and no Retry-After', async () => {
     const t = bearer(await token('counted', { budget: { eventsPerRun: 3 }, run: 'r-1' }))
     const path = '/api/sessions/b-http/events'
+    const before = await refusals(server.url)
     expect((await call(server.url, 'POST', path, { events: [turn('one'), turn('two')] }, t)).status).toBe(201)
     // A refused write counts nothing: a bad event, and a batch too large for what is left.
     expect((await call(server.url, 'POST', path, { type: 'memory.formed', data: {} }, t)).status).toBe(400)
@@ -65,6 +67,8 @@ describe('budgets', () => {
     expect(over.body.error).toMatchObject({ code: 'budget_exceeded', reason: 'budget', budget: 'eventsPerRun', limit: 3 })
     expect(over.body.error.message).toMatch(/over budget \(eventsPerRun\): the token allows 3 writes in run "r-1"/)
     expect((await writesBy('b-http', 'counted')).map((e) => e.data.content)).toEqual(['one', 'two', 'three'])
+    // Both 429s counted as budget refusals at the HTTP door.
+    expect((await refusals(server.url))['http/budget']! - (before['http/budget'] ?? 0)).toBe(2)
     // Bound to r-1: another run is not a fresh budget.
     const elsewhere = await call(server.url, 'POST', path, turn('five'), { ...t, 'x-mnemo-run': 'r-2' })
     expect(elsewhere.status).toBe(403)
@@ -103,6 +107,7 @@ describe('budgets', () => {
 
   it('sync: updates count against the same budget as HTTP events; past it the connection closes 4429 naming it, nothing stored', async () => {
     const t = await token('syncer', { budget: { eventsPerRun: 3 } })
+    const before = await refusals(server.url)
     expect((await call(server.url, 'POST', '/api/sessions/b-sync/events', turn('via http'), bearer(t))).status).toBe(201)
     const client = connect('b-sync', t)
     await until(() => client.provider.synced, { what: 'synced' })
@@ -113,6 +118,7 @@ describe('budgets', () => {
     await until(() => client.closes.length > 0, { what: 'closed' })
     expect(client.closes[0]!.code).toBe(4429)
     expect(client.closes[0]!.reason).toMatch(/^over budget \(eventsPerRun\): the token allows 3 writes in this token/)
+    expect((await refusals(server.url))['sync/budget']! - (before['sync/budget'] ?? 0)).toBe(1)
     const writes = await writesBy('b-sync', 'syncer')
     expect(writes.map((e) => e.type)).toEqual(['conversation.turn', 'doc.update', 'doc.update'])
     expect(writes.flatMap((e) => (e.data.changes as { key: string }[] | undefined)?.map((c) => c.key) ?? [])).toEqual(['m-1', 'm-2'])

@@ -16,6 +16,7 @@ import { getAnnotations, getSelections } from '../src/session/roots.js'
 import { annotate, select } from '../src/session/write.js'
 import { closeOf, sessionLog } from './fixtures/clients.js'
 import { backends } from './fixtures/db.js'
+import { refusals } from './fixtures/metrics.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -76,12 +77,14 @@ describe('scoped tokens', () => {
     await until(() => getAnnotations(alice.doc).has(note), { what: 'the annotation reached alice' })
 
     // One update writing an annotation and a selection: refused whole.
+    const before = await refusals(server.url)
     bot.doc.transact(() => {
       annotate(bot.doc, { target: 'm-seed', author: 'annotator', text: 'smuggled along' })
       select(bot.doc, 'm-forbidden', 'annotator')
     })
     await until(() => bot.closes.length > 0, { what: 'the bot closed' })
     expect(bot.closes[0]).toEqual({ code: 4403, reason: 'out of scope (needs selections:write): selections/m-forbidden' })
+    expect((await refusals(server.url))['sync/scope']! - (before['sync/scope'] ?? 0)).toBe(1)
     bot.destroy()
 
     const updates = await docUpdatesBy('scoped', 'annotator')
@@ -117,9 +120,11 @@ describe('scoped tokens', () => {
     const t = bearer(await token('annotator', { can: ['annotations:write', 'decisions:vote'] }))
     const base = '/api/sessions/doc-scope/doc'
     expect((await call(server.url, 'POST', base, { ops: [{ op: 'annotate', target: 'm1', text: 'a note' }] }, t)).status).toBe(201)
+    const before = await refusals(server.url)
     const refused = await call(server.url, 'POST', base, { ops: [{ op: 'annotate', target: 'm2', text: 'fine' }, { op: 'select', memoryId: 'm2' }] }, t)
     expect(refused.status).toBe(403)
     expect(refused.body.error).toMatchObject({ code: 'out_of_scope', message: expect.stringContaining('"select" needs selections:write') })
+    expect((await refusals(server.url))['http/scope']! - (before['http/scope'] ?? 0)).toBe(1)
     expect(await docUpdatesBy('doc-scope', 'annotator')).toHaveLength(1)
   })
 

@@ -79,7 +79,7 @@ describe('the Grafana dashboard', () => {
     const all = exprs.join('\n')
     for (const needed of ['mnemo_sync_update_seconds_bucket', 'mnemo_store_batch_events_bucket', 'mnemo_store_batch_seconds_bucket',
       'mnemo_rooms_loaded', 'mnemo_ws_connections', 'mnemo_pending_appends', 'mnemo_instance_lag',
-      'mnemo_http_request_duration_seconds_count', 'status="429"', 'mnemo_process_process_cpu_seconds_total',
+      'mnemo_http_request_duration_seconds_count', 'status="429"', 'mnemo_refusals_total', 'mnemo_process_process_cpu_seconds_total',
       'mnemo_process_process_resident_memory_bytes']) expect(all).toContain(needed)
     expect(all).toMatch(/histogram_quantile\(0\.99, /)
     expect(all).toMatch(/histogram_quantile\(0\.5, /)

@@ -3,6 +3,7 @@
  * a flooding connection (dropped, then 4429) beside a polite one, a burst that is dropped and
  * then recovered by resync, connections per session, document size (4413), a stalled reader
  * (1013), the HTTP request rate (429 + Retry-After) and chunked bodies over the body limit.
+ * Each refusal by a limit is counted in `/metrics` (`mnemo_refusals_total`) by door and reason.
  */
 import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,6 +13,7 @@ import { select } from '../src/session/write.js'
 import { backends } from './fixtures/db.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { closeOf, freshUpdate, peer, rawClient, sessionLog, type Peer, type RawClient } from './fixtures/clients.js'
+import { refusals } from './fixtures/metrics.js'
 import { until } from './fixtures/until.js'
 
 const backend = backends.at(-1)!
@@ -72,6 +74,10 @@ describe('limits', () => {
       await new Promise((resolve) => setTimeout(resolve, 25)) // 40 a second, under the 50 allowed
     }
     expect((await flooder.closed).code).toBe(4429)
+    // Counted before the close went out: the drops, then the close once more than twice the burst (20) was dropped.
+    const counted = await refusals(server.url)
+    expect(counted['sync/flood'], JSON.stringify(counted)).toBe(1)
+    expect(counted['sync/rate'], JSON.stringify(counted)).toBeGreaterThanOrEqual(2 * 20)
     await until(() => observer.doc.getMap('selections').has('p29'), { what: 'the observer to see the last polite edit' })
     const log = await sessionLog(server.store, 'flood')
     const keys = (actor: string) => log.filter((e) => e.type === 'doc.update' && e.actor.id === actor)
@@ -87,9 +93,14 @@ describe('limits', () => {
     const burst = join('burst', 'burster')
     const observer = join('burst', 'watcher')
     await Promise.all([burst.synced(), observer.synced()])
+    const before = await refusals(server.url)
     for (let i = 0; i < 30; i++) select(burst.doc, `b${i}`, 'burster') // 30 messages at once, 20 allowed
     await until(() => observer.doc.getMap('selections').size === 30, { what: 'all 30 selections to reach the observer' })
     expect(burst.closes).toEqual([])
+    // The drops are counted as such; no connection was closed for them.
+    const after = await refusals(server.url)
+    expect(after['sync/rate']! - (before['sync/rate'] ?? 0), JSON.stringify({ before, after })).toBeGreaterThan(0)
+    expect(after['sync/flood'], JSON.stringify(after)).toBe(before['sync/flood'])
     expect(server.rooms.docOf('burst')!.getMap('selections').size).toBe(30)
   })
 
@@ -97,6 +108,7 @@ describe('limits', () => {
     const three = await Promise.all(['c1', 'c2', 'c3'].map((id) => raw('full', id)))
     const fourth = await closeOf(`${ws}/full?id=c4`)
     expect(fourth).toEqual({ code: 4429, reason: expect.stringMatching(/session full/) })
+    expect((await refusals(server.url))['sync/connection_cap']).toBe(1)
     expect(await (await raw('not-full', 'c4')).handled()).toBe(true)
     three[0]!.ws.close()
     await until(() => server.rooms.loadedRooms().find((r) => r.session === 'full')!.connections === 2, { what: 'a place to free up' })
@@ -138,6 +150,10 @@ describe('limits', () => {
     expect(limited, statuses.join()).toBeDefined()
     expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
     expect(limited!.body.error.code).toBe('rate_limited')
+    // Each 429 counted by its reason (`/metrics` itself is public: its bucket is the address's).
+    const counted = await refusals(server.url)
+    expect(counted['http/rate'], JSON.stringify(counted)).toBe(statuses.filter((s) => s === 429).length)
+    expect(Object.keys(counted).filter((key) => key.startsWith('http/'))).toEqual(['http/rate'])
     expect((await call(server.url, 'GET', '/api/sessions', undefined, { 'x-mnemo-id': 'patient' })).status).toBe(200)
   })
 

@@ -16,6 +16,7 @@ import { encodeSyncStep1 } from '../src/protocol/messages.js'
 import type { StoredEvent } from '../src/store/types.js'
 import { peer, rawClient, sessionLog, type Peer } from './fixtures/clients.js'
 import { anyBackend } from './fixtures/db.js'
+import { refusals } from './fixtures/metrics.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -402,6 +403,10 @@ describe('the Hocuspocus endpoint under a rate limit, and at shutdown', () => {
       await until(() => provider.unsyncedChanges === 0, { what: 'every edit acknowledged', explain: () => provider.unsyncedChanges })
       expect(early).toBe(false)
       expect(server.rooms.docOf('flood')!.getMap('selections').size).toBe(20)
+      // The drops are counted at the Hocuspocus door, not at y-websocket's.
+      const counted = await refusals(server.url)
+      expect(counted['hocuspocus/rate'], JSON.stringify(counted)).toBeGreaterThan(0)
+      expect(Object.keys(counted).filter((key) => key.startsWith('sync/'))).toEqual([])
     } finally {
       provider.destroy()
       websocketProvider.destroy()

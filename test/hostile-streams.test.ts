@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pgliteBackend } from './fixtures/db.js'
+import { refusals } from './fixtures/metrics.js'
 import { startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 
@@ -34,6 +35,7 @@ describe('streams per identity', () => {
     expect(third.response.status).toBe(429)
     expect(third.response.headers.get('retry-after')).toBe('5')
     expect(((await third.response.json()) as any).error.code).toBe('too_many_streams')
+    expect((await refusals(server.url))['http/stream_limit']).toBe(1)
     expect((await stream('someone-else')).response.status).toBe(200)
 
     second.controller.abort()

@@ -6,7 +6,7 @@
 import type { Identity } from '../auth/identity.js'
 import { hasRole } from '../auth/roles.js'
 import { toActor } from '../auth/identity.js'
-import type { CollabContext, Connection, SyncSocket } from './types.js'
+import type { CollabContext, Connection, SyncRefusal, SyncSocket } from './types.js'
 
 const OPEN = 1
 
@@ -29,6 +29,11 @@ export function createConnection(socket: SyncSocket, identity: Identity): Connec
     held: [],
     unacknowledged: 0,
   }
+}
+
+/** Counts a refusal of `conn`'s (mnemo_refusals_total) at its door: Hocuspocus' channels have a Dialect. */
+export function countRefusal(ctx: CollabContext, conn: Connection, reason: SyncRefusal): void {
+  ctx.observe.refused(conn.socket.dialect ? 'hocuspocus' : 'sync', reason)
 }
 
 /** Sends one frame, or closes the connection (1013) when too much is waiting to go out. */

@@ -14,7 +14,7 @@ import { storeComputedUpdate, type ComputedUpdate, type StoreUpdateResult } from
 import { createUpdateFeed, type Tap } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
-import { closeConnection, connectionGone, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
+import { closeConnection, connectionGone, countRefusal, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
@@ -195,7 +195,10 @@ export function createRoomManager({
   async function join(room: Room, conn: Connection): Promise<void> {
     if (conn.closed) return scheduleUnload(room)
     const max = ctx.config.maxConnectionsPerSession
-    const full = () => closeConnection(conn, 4429, `session full: at most ${max} connections (MNEMO_MAX_CONNECTIONS_PER_SESSION)`)
+    const full = () => {
+      countRefusal(ctx, conn, 'connection_cap')
+      closeConnection(conn, 4429, `session full: at most ${max} connections (MNEMO_MAX_CONNECTIONS_PER_SESSION)`)
+    }
     if (room.connections.size >= max) return full()
     if (sharedLimits) {
       let admitted: boolean

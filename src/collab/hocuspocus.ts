@@ -31,7 +31,7 @@ import { createTokenBucket } from '../tokenBucket.js'
 import { sessionIdPattern } from '../vocabulary.js'
 import { frameOf, truncateReason } from './connection.js'
 import type { RoomManager } from './createRoomManager.js'
-import { DEFAULT_ROOM_CONFIG, type Log, type Refusal, type SyncSocket } from './types.js'
+import { DEFAULT_ROOM_CONFIG, type Log, type Refusal, type SyncSocket, type UpdateObserver } from './types.js'
 
 export interface HocuspocusOptions {
   rooms: Pick<RoomManager, 'attach'>
@@ -48,6 +48,8 @@ export interface HocuspocusOptions {
   /** Stateless messages one socket may send a second, and at once (token bucket; over it they are dropped). 0: no limit. */
   statelessPerSec?: number
   statelessBurst?: number
+  /** Told of the stateless messages dropped over that rate (mnemo_refusals_total). */
+  observe?: Pick<UpdateObserver, 'refused'>
 }
 
 export interface HocuspocusEndpoint {
@@ -213,7 +215,10 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
           return channel.receive(frame.message)
         case 'stateless':
           // Ephemeral like awareness: over the rate it is dropped, never stored.
-          if (!stateless.take(Date.now())) return
+          if (!stateless.take(Date.now())) {
+            options.observe?.refused('hocuspocus', 'stateless_rate')
+            return
+          }
           for (const other of byDocument.get(channel.document) ?? []) if (other !== channel) other.deliverStateless(frame.payload)
           return
         case 'close':

@@ -12,7 +12,7 @@ import {
   decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, MESSAGE_SYNC, SYNC_STEP2, SYNC_UPDATE, type Message,
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/ProtocolError.js'
-import { closeConnection, send } from './connection.js'
+import { closeConnection, countRefusal, send } from './connection.js'
 import { hasNewContent } from './hasNewContent.js'
 import { persistClientUpdate } from './pipeline.js'
 import { admitMessage, docWouldExceed, reserveDocBytes, resyncAfterDrop } from './limits.js'
@@ -88,6 +88,7 @@ function handleMessage(ctx: CollabContext, room: Room, conn: Connection, message
 function withinRate(ctx: CollabContext, room: Room, conn: Connection, channel: 'update' | 'awareness'): boolean {
   const admission = admitMessage(ctx.config, conn, channel)
   if (admission === 'accept') return true
+  countRefusal(ctx, conn, admission === 'close' ? 'flood' : channel === 'update' ? 'rate' : 'awareness_rate')
   if (admission === 'close') {
     ctx.log.info({ session: room.session, participant: conn.participant.id }, 'closing a connection over the rate limit')
     closeConnection(conn, 4429, `over the rate limit of ${ctx.config.updatesPerSec} messages a second; slow down`)
@@ -121,6 +122,7 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     const refusal = scopeRefusal(room.doc, decoded, scope, conn.participant.id)
     if (refusal) {
       ctx.log.info({ session: room.session, participant: conn.participant.id, reason: refusal }, 'refused an update out of its token\'s scope')
+      countRefusal(ctx, conn, 'scope')
       closeConnection(conn, 4403, refusal)
       return
     }
@@ -135,6 +137,7 @@ function receiveUpdate(ctx: CollabContext, room: Room, conn: Connection, update:
     const over = ctx.budgets.charge(conn.identity, charged)
     if (over) {
       ctx.log.info({ session: room.session, participant: conn.participant.id, budget: over.budget }, 'refused an update over its token\'s budget')
+      countRefusal(ctx, conn, 'budget')
       closeConnection(conn, 4429, over.message)
       return
     }

@@ -318,6 +318,20 @@ export interface CollabContext {
   snapshots: SnapshotEncoder
 }
 
+/** The sync endpoints: y-websocket's `/sync/<session>` and Hocuspocus' `/hocuspocus` (a connection with a Dialect). */
+export type SyncDoor = 'sync' | 'hocuspocus'
+
+/**
+ * Why a sync endpoint turned a client's message or connection away, as `mnemo_refusals_total`
+ * counts it (README, Metrics): `rate` a message dropped over the connection's rate
+ * (MNEMO_RATE_UPDATES_PER_SEC), `awareness_rate` an awareness message dropped over its own bucket,
+ * `stateless_rate` a Hocuspocus stateless message dropped over the socket's, `flood` a connection
+ * closed 4429 for flooding, `budget` an update over its token's `budget` (4429),
+ * `connection_cap` a connection past MNEMO_MAX_CONNECTIONS_PER_SESSION (4429), `scope` an update
+ * outside its token's `can` (4403).
+ */
+export type SyncRefusal = 'rate' | 'awareness_rate' | 'stateless_rate' | 'flood' | 'budget' | 'connection_cap' | 'scope'
+
 /**
  * Told, for every update a client sent, how long after it arrived it was stored and how long
  * until it was applied and sent to the room (ms). For metrics; must be cheap.
@@ -330,6 +344,8 @@ export interface UpdateObserver {
    * event loop (ms; for the worker, checking and handing over its input).
    */
   snapshot(encoded: 'worker' | 'in_place', blockedMs: number): void
+  /** A client's message or connection refused (SyncRefusal), at its door. */
+  refused(door: SyncDoor, reason: SyncRefusal): void
 }
 
-export const noObserver: UpdateObserver = { stored() {}, delivered() {}, snapshot() {} }
+export const noObserver: UpdateObserver = { stored() {}, delivered() {}, snapshot() {}, refused() {} }

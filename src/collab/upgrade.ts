@@ -14,7 +14,7 @@ import { sessionAllowed } from '../auth/roles.js'
 import { truncateReason } from './connection.js'
 import type { RoomManager } from './createRoomManager.js'
 import { createHocuspocusEndpoint } from './hocuspocus.js'
-import { DEFAULT_ROOM_CONFIG, silentLog, type Log, type Refusal } from './types.js'
+import { DEFAULT_ROOM_CONFIG, silentLog, type Log, type Refusal, type UpdateObserver } from './types.js'
 
 export interface SyncEndpointOptions {
   rooms: Pick<RoomManager, 'attach'>
@@ -34,6 +34,8 @@ export interface SyncEndpointOptions {
   maxBufferedBytes?: number
   /** Stateless messages one Hocuspocus socket may send a second, and at once; 0: no limit (the default). */
   statelessRate?: { perSec: number; burst: number }
+  /** Told of the refusals made here, before a room (Hocuspocus' stateless messages over their rate). */
+  observe?: Pick<UpdateObserver, 'refused'>
   log?: Log
 }
 
@@ -75,6 +77,7 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
     maxBufferedBytes: options.maxBufferedBytes,
     statelessPerSec: options.statelessRate?.perSec,
     statelessBurst: options.statelessRate?.burst,
+    observe: options.observe,
   })
 
   function accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {

@@ -2,15 +2,29 @@
 import type { MiddlewareHandler } from 'hono'
 import { routePath } from 'hono/route'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { UpdateObserver } from '../collab/types.js'
+import type { SyncDoor, SyncRefusal, UpdateObserver } from '../collab/types.js'
 import type { BatchObserver } from '../store/appendEvents.js'
 
 // Sub-millisecond at the low end: a stored update's whole path is a few milliseconds.
 const FAST_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
+/**
+ * Why an HTTP request was refused, by its error's code: `rate` 429 over MNEMO_RATE_HTTP_PER_SEC,
+ * `stream_limit` 429 over MNEMO_MAX_STREAMS_PER_IDENTITY, `budget` 429 over the token's `budget`,
+ * `mcp_sessions` 429 over MNEMO_MCP_SESSIONS_PER_IDENTITY, `scope` 403 outside the token's `can`.
+ */
+export type HttpRefusal = 'rate' | 'stream_limit' | 'budget' | 'mcp_sessions' | 'scope'
+
+const HTTP_REFUSALS: ReadonlyMap<string, HttpRefusal> = new Map([
+  ['rate_limited', 'rate'], ['too_many_streams', 'stream_limit'], ['budget_exceeded', 'budget'],
+  ['too_many_mcp_sessions', 'mcp_sessions'], ['out_of_scope', 'scope'],
+])
+
 export interface Metrics {
   registry: Registry
   eventsAppended: Counter<'type'>
+  /** `mnemo_refusals_total`: the HTTP door counts its own (the middleware); the sync doors through `observeUpdate.refused`. */
+  refusals: Counter<'door' | 'reason'>
   /** For the store: each append batch written. */
   observeBatch: BatchObserver
   /** For the rooms: each client update stored, then delivered. */
@@ -34,6 +48,12 @@ export function createMetrics(): Metrics {
     name: 'mnemo_events_appended_total',
     help: 'Events appended to the log by this instance',
     labelNames: ['type'],
+    registers: [registry],
+  })
+  const refusals = new Counter({
+    name: 'mnemo_refusals_total',
+    help: 'Requests, messages and connections refused by a limit, by door (http, sync, hocuspocus) and reason (rate, stream_limit, budget, mcp_sessions, scope, awareness_rate, stateless_rate, flood, connection_cap)',
+    labelNames: ['door', 'reason'],
     registers: [registry],
   })
   const updates = new Histogram({
@@ -71,6 +91,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     eventsAppended,
+    refusals,
     observeBatch({ events, waitedMs, databaseMs, written }) {
       for (const [type, count] of written) eventsAppended.inc({ type }, count)
       batchEvents.observe(events)
@@ -81,12 +102,17 @@ export function createMetrics(): Metrics {
       stored: (ms) => stored.observe(ms / 1000),
       delivered: (ms) => delivered.observe(ms / 1000),
       snapshot: (encoded, ms) => snapshots.observe({ encoded }, ms / 1000),
+      refused: (door: SyncDoor, reason: SyncRefusal) => refusals.inc({ door, reason }),
     },
     middleware: async function measure(c, next) {
       const start = process.hrtime.bigint()
       await next()
       const seconds = Number(process.hrtime.bigint() - start) / 1e9
       requests.observe({ method: c.req.method, route: routePath(c), status: String(c.res.status) }, seconds)
+      // Hono keeps the error its handler answered (errors.ts): a refusal is known by its code.
+      const code = (c.error as { code?: unknown } | undefined)?.code
+      const reason = typeof code === 'string' ? HTTP_REFUSALS.get(code) : undefined
+      if (reason) refusals.inc({ door: 'http', reason })
     },
     gauge(name, help, read) {
       new Gauge({ name, help, registers: [registry], collect() { this.set(read()) } })
