@@ -2,8 +2,9 @@
  * Blame of a 10,000-entry document: a session filled through `POST …/doc` (10 operations a
  * request, so 1,000 `doc.update` events — 2,500 selections, 2,500 exploration steps, 2,500
  * annotations, 1,250 decisions with one vote each), then `GET …/blame` timed a few times over
- * HTTP against the running server. The fill's updates are what blame folds (their `changes`,
- * never their payloads), besides a copy of the document itself.
+ * HTTP against the running server. The fill's updates are what blame folds (their `changes`;
+ * and the payloads of the 250 that name annotations, for the runs of each annotation's text),
+ * besides a copy of the document itself.
  */
 import { summarize, type Summary } from '../lib/stats.js'
 
