@@ -58,6 +58,46 @@ describe.each(backends)('event API on $name', (backend) => {
     expect(rest.body.events.map((e: any) => e.type)).toEqual(['conversation.turn', 'memory.formed'])
   })
 
+  it('reads by version range, in any order, and pages within a range', async () => {
+    // Another session's events in between: positions have gaps in v1, versions do not.
+    for (let i = 0; i < 5; i++) {
+      await call(url, 'POST', '/api/sessions/v1/events', { events: [turn(`a${i}`), { type: 'memory.formed', data: { memoryId: `m${i}`, content: 'x', importance: 0.5 } }] })
+      await call(url, 'POST', '/api/sessions/v1-other/events', turn(`b${i}`))
+    }
+    const all = (await call(url, 'GET', '/api/sessions/v1/events?limit=1000')).body.events as { version: number; position: number; type: string }[]
+    const head = (await call(url, 'GET', '/api/sessions/v1')).body
+    expect(all.length).toBeGreaterThanOrEqual(11)
+    expect(all.map((e) => e.version)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1))
+    expect(head.version).toBe(all.length)
+    const versions = (page: { body: { events: { version: number }[] } }) => page.body.events.map((e) => e.version)
+    const through = (v: number) => Array.from({ length: v }, (_, i) => i + 1)
+    // The newest range first, then the older one: together, the log in order.
+    const newest = await call(url, 'GET', `/api/sessions/v1/events?afterVersion=6&throughVersion=${head.version}&limit=1000`)
+    expect(newest.status).toBe(200)
+    expect(versions(newest)).toEqual(through(head.version).slice(6))
+    expect(newest.body.next).toBeNull()
+    const oldest = await call(url, 'GET', '/api/sessions/v1/events?throughVersion=6&limit=1000')
+    expect(versions(oldest)).toEqual([1, 2, 3, 4, 5, 6])
+    expect([...oldest.body.events, ...newest.body.events]).toEqual(all)
+    // Within a range, `limit` pages and `next` is the next page's afterVersion.
+    const first = await call(url, 'GET', '/api/sessions/v1/events?afterVersion=2&throughVersion=8&limit=4')
+    expect(versions(first)).toEqual([3, 4, 5, 6])
+    expect(first.body.next).toBe(6)
+    const second = await call(url, 'GET', `/api/sessions/v1/events?afterVersion=${first.body.next}&throughVersion=8&limit=4`)
+    expect(versions(second)).toEqual([7, 8])
+    expect(second.body.next).toBeNull()
+    // A full page that ends the range has no next; an open range pages on.
+    expect((await call(url, 'GET', '/api/sessions/v1/events?afterVersion=4&throughVersion=8&limit=4')).body.next).toBeNull()
+    expect((await call(url, 'GET', '/api/sessions/v1/events?afterVersion=8&limit=2')).body.next).toBe(10)
+    // With a type filter: that range's events of those types.
+    const memories = await call(url, 'GET', '/api/sessions/v1/events?afterVersion=3&throughVersion=9&types=memory.*,session.created')
+    expect(memories.body.events).toEqual(all.filter((e) => e.version > 3 && e.version <= 9 && e.type.startsWith('memory.')))
+    expect(memories.body.events.length).toBeGreaterThan(0)
+    const refused = await call(url, 'GET', '/api/sessions/v1/events?after=3&afterVersion=3')
+    expect(refused.status).toBe(400)
+    expect(refused.body.error.message).toMatch(/^after cannot be combined with afterVersion/)
+  })
+
   it('streams live over SSE and resumes with Last-Event-ID', async () => {
     await call(url, 'POST', '/api/sessions/g1/events', turn('before'))
     let arrived = 0

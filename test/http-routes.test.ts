@@ -72,6 +72,19 @@ describe('routes in open mode', () => {
       refused(await answer(t.app, '/api/events?after=x'), 400, /./, /after/)
     })
 
+    it('refuses a bad version range, naming the parameter and what to do', async () => {
+      refused(await answer(t.app, '/api/sessions/s1/events?afterVersion=-1'), 400, 'invalid_request', /afterVersion must be a whole number ≥ 0/)
+      refused(await answer(t.app, '/api/sessions/s1/events?throughVersion=1.5'), 400, 'invalid_request', /throughVersion must be a whole number ≥ 0/)
+      refused(await answer(t.app, '/api/sessions/s1/events?throughVersion=2147483648'), 400, 'invalid_request', /throughVersion must be a session version from 0 to 2147483647/)
+      refused(await answer(t.app, '/api/sessions/s1/events?after=0&afterVersion=0'), 400, 'invalid_request', /after cannot be combined with afterVersion or throughVersion: page by position \(after\) or by version/)
+      refused(await answer(t.app, '/api/sessions/s1/events?after=1&throughVersion=5'), 400, 'invalid_request', /after cannot be combined/)
+      refused(await answer(t.app, '/api/sessions/s1/events?afterVersion=5&throughVersion=4'), 400, 'invalid_request', /throughVersion \(4\) must be at least afterVersion \(5\)/)
+      refused(await answer(t.app, '/api/sessions/nobody/events?afterVersion=0&throughVersion=10'), 404, 'session_not_found')
+      // An empty range, or one past the head, is an empty page of a session that exists.
+      expect((await answer(t.app, '/api/sessions/s1/events?afterVersion=1&throughVersion=1')).body).toEqual({ events: [], next: null })
+      expect((await answer(t.app, '/api/sessions/s1/events?afterVersion=100')).body).toEqual({ events: [], next: null })
+    })
+
     it('404s the verification of an unknown session', async () => {
       refused(await answer(t.app, '/api/sessions/nobody/verify'), 404, /not_found/)
       expect((await answer(t.app, '/api/sessions/s1/verify')).body).toMatchObject({ ok: true })

@@ -113,6 +113,10 @@ export function query(name: string, type: QueryType, description: string, extra:
 
 /** The parameters of a page of events or a stream. */
 export const afterParam = query('after', 'integer', 'only events after this position (default 0)')
+export const afterVersionQuery = query('afterVersion', 'integer',
+  "only the session's events after this version (a version range: not with `after`; default 0 when `throughVersion` is given)", { maximum: 2_147_483_647 })
+export const throughVersionQuery = query('throughVersion', 'integer',
+  "only the session's events up to and including this version (a version range: not with `after`; at least `afterVersion`)", { maximum: 2_147_483_647 })
 export const limitQuery = query('limit', 'integer', 'at most this many (1–1000, default 100)', { minimum: 1, maximum: 1000 })
 export const typesQuery = query('types', 'string', 'comma-separated event types or patterns, e.g. `memory.*,conversation.turn`')
 export const lastEventIdHeader: OpenAPIV3_1.ParameterObject = {

@@ -23,6 +23,16 @@ export function positionParam(c: Context, name: string): number | undefined {
   return n
 }
 
+/** The largest session version the store holds (its `version` column is a PostgreSQL integer). */
+export const MAX_VERSION = 2_147_483_647
+
+/** A session version bound (`afterVersion`, `throughVersion`): a whole number from 0 to MAX_VERSION. */
+export function versionParam(c: Context, name: string): number | undefined {
+  const n = positionParam(c, name)
+  if (n !== undefined && n > MAX_VERSION) throw badRequest(`${name} must be a session version from 0 to ${MAX_VERSION} (got ${n})`)
+  return n
+}
+
 export function limitParam(c: Context, fallback = 100, max = 1000): number {
   const n = positionParam(c, 'limit')
   if (n === undefined) return fallback

@@ -10,13 +10,13 @@ import { assertMayAppend } from '../../auth/capabilities.js'
 import { storableString } from '../../memory/issues.js'
 import type { MemoryService } from '../../memory/memoryService.js'
 import { toEnvelope } from '../../store/rows.js'
-import type { EventStore } from '../../store/types.js'
+import type { EventStore, StoredEvent } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
 import { chargeBudget } from '../middleware/agentControl.js'
 import { readJson, zodMessage } from '../json.js'
-import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam } from '../params.js'
+import { existingSession, limitParam, positionParam, resumeParam, sessionParam, typesParam, versionParam } from '../params.js'
 import { createStreamLimit, streamEvents } from '../sse.js'
-import { AppendedSchema, afterParam, describeRoute, EventPageSchema, errorResponses, jsonBody, jsonResponse, lastEventIdHeader, limitQuery, sseResponse, typesQuery } from '../describe.js'
+import { AppendedSchema, afterParam, afterVersionQuery, describeRoute, EventPageSchema, errorResponses, jsonBody, jsonResponse, lastEventIdHeader, limitQuery, sseResponse, throughVersionQuery, typesQuery } from '../describe.js'
 
 const Meta = z.strictObject({
   causationId: storableString().max(128).nullable().optional(),
@@ -102,16 +102,42 @@ export function eventRoutes(deps: EventRoutesDeps) {
 
   app.get('/api/sessions/:id/events', describeRoute({
     tags: ['events'],
-    summary: "A page of a session's events in order",
-    parameters: [afterParam, limitQuery, typesQuery],
-    responses: { 200: jsonResponse('`{ events, next }`: `next` is the `after` of the next page, null at the end', EventPageSchema), ...errorResponses([400, 404]) },
+    summary: "A page of a session's events in order: from a position (`after`), or within a range of the session's versions "
+      + '(`afterVersion`, `throughVersion`: versions run 1, 2, 3… without gaps, so a client that knows the head version '
+      + '(`GET /api/sessions/{id}`) can fetch the pages of its history at once, in any order)',
+    parameters: [afterParam, afterVersionQuery, throughVersionQuery, limitQuery, typesQuery],
+    responses: {
+      200: jsonResponse('`{ events, next }`: `next` is the cursor of the next page, null at the end: the `after` (a position) of the next page, '
+        + 'or with a version range its `afterVersion` (the last event\'s version; null once the range is read)', EventPageSchema),
+      ...errorResponses([400, 404]),
+    },
   }), async (c) => {
     const session = sessionParam(c, 'read')
     const limit = limitParam(c)
-    const events = await store.read(session, { after: positionParam(c, 'after') ?? 0, limit, types: typesParam(c) })
+    const types = typesParam(c)
+    const after = positionParam(c, 'after')
+    const afterVersion = versionParam(c, 'afterVersion')
+    const throughVersion = versionParam(c, 'throughVersion')
+    let events: StoredEvent[]
+    let next: number | null
+    if (afterVersion === undefined && throughVersion === undefined) {
+      events = await store.read(session, { after: after ?? 0, limit, types })
+      next = events.length === limit ? events.at(-1)!.position : null
+    } else {
+      if (after !== undefined) {
+        throw badRequest('after cannot be combined with afterVersion or throughVersion: page by position (after) or by version (afterVersion, throughVersion), not both')
+      }
+      const from = afterVersion ?? 0
+      if (throughVersion !== undefined && throughVersion < from) {
+        throw badRequest(`throughVersion (${throughVersion}) must be at least afterVersion (${from}): the range is the versions after afterVersion, through throughVersion`)
+      }
+      events = await store.readVersions(session, { after: from, through: throughVersion, limit, types })
+      const last = events.at(-1)
+      next = events.length === limit && last!.version !== throughVersion ? last!.version : null
+    }
     // A session has at least its session.created: only an empty page can mean there is none.
     if (events.length === 0) await existingSession(store, session)
-    return c.json({ events: events.map(toEnvelope), next: events.length === limit ? events.at(-1)!.position : null })
+    return c.json({ events: events.map(toEnvelope), next })
   })
 
   // The one read of a session that may start before it exists: a client can wait for its first event.
