@@ -80,16 +80,27 @@ async function open(browser: Browser, base: string, id: string): Promise<{ page:
     const all = performance.getEntriesByType('resource') as PerformanceResourceTiming[]
     const pages = all.filter((r) => r.name.includes('/events?'))
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming
+    // The most event pages in flight at once (the page fetches its history by version ranges, a few at a time).
+    const edges = pages.flatMap((r) => [[r.startTime, 1], [r.responseEnd, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    let inFlight = 0, mostInFlight = 0
+    for (const [, d] of edges) mostInFlight = Math.max(mostInFlight, (inFlight += d))
+    const head = all.find((r) => /\/api\/sessions\/[^/?]+$/.test(r.name))
     return {
       domContentLoaded: nav.domContentLoadedEventEnd,
       firstApi: Math.min(...all.filter((r) => r.name.includes('/api/')).map((r) => r.startTime)),
+      head: head ? head.responseEnd - head.startTime : Number.NaN,
       pages: pages.length,
+      mostInFlight,
       pagesServer: pages.reduce((sum, r) => sum + (r.responseEnd - r.requestStart), 0),
-      pagesFirst: pages[0]?.startTime ?? 0,
-      pagesLast: pages.at(-1)?.responseEnd ?? 0,
+      pagesFirst: Math.min(...pages.map((r) => r.startTime)),
+      pagesLast: Math.max(...pages.map((r) => r.responseEnd)),
+      newest: performance.getEntriesByName('mnemo:session-newest')[0]?.startTime ?? Number.NaN,
     }
   })
-  log(`${id}: document ready ${Math.round(timing.domContentLoaded)} ms, first API request ${Math.round(timing.firstApi)} ms, ${timing.pages} event pages ${Math.round(timing.pagesFirst)}–${Math.round(timing.pagesLast)} ms (${Math.round(timing.pagesServer)} ms waiting for responses), loaded ${Math.round(loadMs)} ms`)
+  log(`${id}: document ready ${Math.round(timing.domContentLoaded)} ms, first API request ${Math.round(timing.firstApi)} ms, `
+    + `head (GET /api/sessions/${id}) ${Math.round(timing.head)} ms, ${timing.pages} event pages, at most ${timing.mostInFlight} in flight, `
+    + `${Math.round(timing.pagesFirst)}–${Math.round(timing.pagesLast)} ms (${Math.round(timing.pagesServer)} ms waiting for responses, summed), `
+    + `newest range on the page ${Math.round(timing.newest)} ms, loaded ${Math.round(loadMs)} ms`)
   return { page, loadMs }
 }
 

@@ -197,6 +197,33 @@ describe.skipIf(!hasChromium)('the inspector page in Chromium', () => {
       await pageUntil(page, 'the session loaded', `performance.getEntriesByName('mnemo:session-loaded').length === 1`)
       const ms = await page.evaluate(`performance.getEntriesByName('mnemo:session-loaded')[0].startTime`) as number
       console.log(`inspector: a session of 10,001 events loaded in ${Math.round(ms)} ms after navigation (goal < 1,000 ms)`)
+      // The history came by version ranges of 1,000, four at a time (the newest first).
+      const ranges = await page.evaluate(`(() => {
+        const pages = performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/sessions/long/events?'))
+        const edges = pages.flatMap((r) => [[r.startTime, 1], [r.responseEnd, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+        let n = 0, most = 0
+        for (const [, d] of edges) most = Math.max(most, (n += d))
+        return { urls: pages.map((r) => new URL(r.name).search), most }
+      })()`) as { urls: string[]; most: number }
+      expect(ranges.urls).toHaveLength(11)
+      expect(ranges.urls[0]).toMatch(/^\?afterVersion=\d+&throughVersion=\d+&limit=1000$/)
+      // Requested newest first; together the ranges are versions 1…head, each once.
+      const bounds = ranges.urls.map((u) => [Number(new URLSearchParams(u).get('afterVersion')), Number(new URLSearchParams(u).get('throughVersion'))])
+      expect(bounds.map(([, through]) => through)).toEqual(bounds.map(([, through]) => through).sort((a, b) => b - a))
+      expect(bounds.every(([after, through], i) => i === 0 || through === bounds[i - 1][0])).toBe(true)
+      expect(bounds.at(-1)![0]).toBe(0)
+      expect(ranges.most).toBeGreaterThan(1)
+      expect(ranges.most).toBeLessThanOrEqual(4)
+      // Every event once: the history and the stream after it (the page's own participant.joined,
+      // appended while it loads, and events appended since) hand over without a gap or a repeat.
+      for (let i = 0; i < 3; i++) expect((await call(server.url, 'POST', '/api/sessions/long/events', { type: 'conversation.turn', data: { role: 'user', content: `after ${i}` } })).status).toBe(201)
+      let head = { version: 0, position: 0 }
+      let counted: unknown
+      await until(async () => {
+        head = (await call(server.url, 'GET', '/api/sessions/long')).body as typeof head
+        counted = await page.evaluate(`[document.querySelector('[data-testid=timeline-count]')?.textContent, document.querySelector('[data-testid=timeline] .row')?.dataset.position]`)
+        return JSON.stringify(counted) === JSON.stringify([`${head.version} of ${head.version}`, String(head.position)])
+      }, { what: 'every event of the session on the page once, the newest on top', timeout: 20_000, every: 50, explain: () => ({ head, counted }) })
       await page.close()
     })
 

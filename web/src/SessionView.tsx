@@ -1,8 +1,9 @@
 /**
  * One session: its live document and participants, the timeline, time travel (scrubber,
  * replay at 1×/10×/100×, fork, export), the memory graph and the integrity badge. The events
- * come from `GET …/events` pages, then the live `…/stream`; the document from `GET …/:id` (and
- * `…/state?at=` when travelling), refreshed whenever an event says it changed.
+ * come from `GET …/events` pages by version range (a few at once, newest first), then the live
+ * `…/stream`; the document from `GET …/:id` (and `…/state?at=` when travelling), refreshed
+ * whenever an event says it changed.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { RUN_REVERTED } from '../../src/memory/retractions.js'
@@ -10,6 +11,7 @@ import type { Change } from '../../src/session/schema.js'
 import { api, download, readSse, type Envelope, type GraphJson, type SessionDetail, type StateAt, type Verification } from './api.js'
 import { foldParticipants, type Participant } from './describe.js'
 import { graphJsonOf } from './graphAt.js'
+import { HISTORY_PAGE, loadHistory } from './history.js'
 import { DocumentView } from './DocumentView.js'
 import { MemoryGraph, type Lit } from './MemoryGraph.js'
 import { focusedBy, focusOf, HereNow, usePresence } from './Presence.js'
@@ -96,7 +98,7 @@ export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights
     }),
   }), [base])
 
-  // Catch up page by page, then follow the live stream (resuming after a drop).
+  // Catch up by version ranges, then follow the live stream (resuming after a drop).
   useEffect(() => {
     const abort = new AbortController()
     // Live events re-render on the next frame. While catching up, the page re-renders every
@@ -132,17 +134,31 @@ export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights
     }
     void (async () => {
       try {
-        refreshers.detail()
         refreshers.memories()
+        // The head version bounds the history (versions 1…head, no gaps): its pages are fetched
+        // by version range, a few at once, newest first (history.ts). Position cursors could
+        // only be followed one page after another (103 sequential pages at 100,000 events).
+        const head = await api<SessionDetail>('GET', base, undefined, abort.signal)
+        if (abort.signal.aborted) return
+        setDetail(head)
         // The chain check reads the whole session too: it waits until the page has caught up,
         // so the two do not share the server's CPU (on 10,000 events it halved the load's speed).
-        let after = 0
-        for (;;) {
-          const page = await api<{ events: Envelope[]; next: number | null }>('GET', `${base}/events?after=${after}&limit=1000`)
-          for (const event of page.events) take(event, false)
-          if (page.next === null) break
-          after = page.next
-        }
+        await loadHistory<Envelope>({
+          version: head.version,
+          signal: abort.signal,
+          fetchRange: async (after, through) => (await api<{ events: Envelope[] }>(
+            'GET', `${base}/events?afterVersion=${after}&throughVersion=${through}&limit=${HISTORY_PAGE}`, undefined, abort.signal,
+          )).events,
+          // Older ranges go in front: the array stays in log order, the timeline's top stays put.
+          onRange: (older) => {
+            if (events.length === 0) performance.mark('mnemo:session-newest')
+            events.unshift(...older)
+            bump()
+          },
+        })
+        if (abort.signal.aborted) return
+        // Events appended since the head was read have later versions, and positions after the
+        // head's event: the stream below catches up from the last one here, without a gap.
         catchingUp = false
         bump()
         setLoaded(true)
