@@ -39,7 +39,14 @@ export async function measureBlame(
   let updates = 0
   for (let i = 0; i < ops.length; i += opsPerWrite) {
     const body = JSON.stringify({ ops: ops.slice(i, i + opsPerWrite) })
-    const response = await fetch(`${url}/api/sessions/${session}/doc`, { method: 'POST', headers, body })
+    let response = await fetch(`${url}/api/sessions/${session}/doc`, { method: 'POST', headers, body })
+    // One writer fills faster than the server's per-identity HTTP rate (MNEMO_RATE_HTTP_PER_SEC):
+    // it waits as told and sends the same write again (a 429 stored nothing).
+    while (response.status === 429) {
+      await response.arrayBuffer()
+      await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? 1)))
+      response = await fetch(`${url}/api/sessions/${session}/doc`, { method: 'POST', headers, body })
+    }
     if (response.status !== 201) throw new Error(`filling ${session}: ${response.status} ${await response.text()}`)
     updates += 1
   }
