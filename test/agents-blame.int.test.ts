@@ -5,13 +5,9 @@
  * rebuilt from the log's payloads (each update applied in turn, each entry's value compared
  * before and after), which blame itself never reads; activity against the log's events.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { joinSession, type AgentSession, type BlameEntry } from '../src/agent/index.js'
-import { createMcpServer } from '../src/agent/mcp.js'
 import { vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import { getExplorationPath } from '../src/session/roots.js'
@@ -20,6 +16,7 @@ import type { StoredEvent } from '../src/store/types.js'
 import { peer, sessionLog, type Peer } from './fixtures/clients.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
+import { mcpTools } from './fixtures/mcp.js'
 
 interface Truth {
   created: StoredEvent
@@ -218,21 +215,13 @@ describe('blame and activity', () => {
   })
 
   it('answers blame and activity as MCP tools', async () => {
-    const mcp = createMcpServer(nav)
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-    await mcp.connect(serverSide)
-    const client = new Client({ name: 'blame-test', version: '1.0.0' })
-    await client.connect(clientSide)
+    const tools = await mcpTools(nav)
     try {
-      const json = (r: unknown) => JSON.parse(((r as CallToolResult).content[0] as { text: string }).text)
-      expect(json(await client.callTool({ name: 'blame', arguments: {} }))).toEqual(await nav.blame())
-      const run2 = json(await client.callTool({ name: 'activity', arguments: { actor: 'nav', run: 'r-2' } }))
-      expect(run2).toEqual(await nav.activity({ actor: 'nav', run: 'r-2' }))
-      const refused = await client.callTool({ name: 'activity', arguments: { from: 'yesterday' } }) as CallToolResult
-      expect(refused.isError).toBe(true)
+      expect(await tools.json('blame')).toEqual(await nav.blame())
+      expect(await tools.json('activity', { actor: 'nav', run: 'r-2' })).toEqual(await nav.activity({ actor: 'nav', run: 'r-2' }))
+      expect((await tools.call('activity', { from: 'yesterday' })).isError).toBe(true)
     } finally {
-      await client.close()
-      await mcp.close()
+      await tools.close()
     }
   })
 })

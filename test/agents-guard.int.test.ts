@@ -5,13 +5,9 @@
  * naming the entry, who and when) with nothing stored; one to an untouched entry lands and
  * reaches the human; the writer's own changes never make its write stale.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { joinSession, MnemoError, type AgentSession } from '../src/agent/index.js'
-import { createMcpServer } from '../src/agent/mcp.js'
 import { propose, rejectDecision, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, select } from '../src/session/write.js'
@@ -21,6 +17,7 @@ import { databaseAvailable } from './fixtures/cluster.js'
 import { startTwoInstances } from './fixtures/instances.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
+import { mcpTools, toolText } from './fixtures/mcp.js'
 
 describe('writes guarded by basedOn', () => {
   let server: TestServer
@@ -195,29 +192,22 @@ describe('writes guarded by basedOn', () => {
     annotate(ada.doc, { id: 'a1', target: 'm-1', author: 'ada', text: 'first' })
     await stored('g5', 'ada', 'a1')
     const nav = await agent('g5')
-    const mcp = createMcpServer(nav)
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-    await mcp.connect(serverSide)
-    const client = new Client({ name: 'guard-test', version: '1.0.0' })
-    await client.connect(clientSide)
+    const tools = await mcpTools(nav)
     try {
-      const text = (r: unknown) => ((r as CallToolResult).content[0] as { text: string }).text
-      const state = JSON.parse(text(await client.callTool({ name: 'get_state', arguments: {} })))
+      const state = await tools.json('get_state')
       expect(state.version).toBeGreaterThan(0)
       expect(state.annotations.a1.text).toBe('first')
       annotationText(ada.doc, 'a1')!.insert(5, ', then more')
       await until(async () => (await docUpdates('g5')).length === 2, { what: 'Ada\'s edit in the log' })
-      const refused = await client.callTool({ name: 'resolve_annotation', arguments: { annotationId: 'a1', basedOn: state.version } }) as CallToolResult
+      const refused = await tools.call('resolve_annotation', { annotationId: 'a1', basedOn: state.version })
       expect(refused.isError).toBe(true)
-      expect(text(refused)).toMatch(/stale write: annotations "a1" was changed by Ada \(ada\) at version \d+ \(\d{4}-\d\d-\d\dT[^)]+\)/)
-      expect(text(refused)).toContain('stale_write')
-      const fresh = JSON.parse(text(await client.callTool({ name: 'get_state', arguments: {} })))
-      const ok = await client.callTool({ name: 'resolve_annotation', arguments: { annotationId: 'a1', basedOn: fresh.version } }) as CallToolResult
-      expect(ok.isError).toBeFalsy()
+      expect(toolText(refused)).toMatch(/stale write: annotations "a1" was changed by Ada \(ada\) at version \d+ \(\d{4}-\d\d-\d\dT[^)]+\)/)
+      expect(toolText(refused)).toContain('stale_write')
+      const fresh = await tools.json('get_state')
+      expect((await tools.call('resolve_annotation', { annotationId: 'a1', basedOn: fresh.version })).isError).toBeFalsy()
       await until(() => readState(ada.doc).annotations.a1?.resolved === true, { what: 'Ada to see a1 resolved' })
     } finally {
-      await client.close()
-      await mcp.close()
+      await tools.close()
     }
   })
 })

@@ -6,16 +6,12 @@
  * run had never been). A dry run stores nothing; the run's memory events leave the graph,
  * search and context (and stay out after a rebuild), but stay in the log; refusals.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import * as prng from 'lib0/prng'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { joinSession, type AgentSession, type RunRevert } from '../src/agent/index.js'
-import { createMcpServer } from '../src/agent/mcp.js'
 import { mintToken } from '../src/auth/tokens.js'
 import { rebuildProjection } from '../src/memory/projection.js'
 import { vote } from '../src/session/decisions.js'
@@ -28,6 +24,7 @@ import { sessionLog } from './fixtures/clients.js'
 import { withoutRun } from './fixtures/revertOracle.js'
 import { call, startTestServer, type TestServer } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
+import { mcpTools } from './fixtures/mcp.js'
 
 const SECRET = 'a-revert-test-secret-that-is-at-least-32-bytes'
 const SESSION = 'rv1'
@@ -145,19 +142,12 @@ describe('reverting one run', () => {
     expect((await sessionLog(server.store, SESSION)).length).toBe(before)
     // The agent may look at its own run; the SDK and the MCP tool say the same.
     expect((await bot.revertRun(RUN, { dryRun: true })).diff).toEqual(answer.diff)
-    const mcp = createMcpServer(bot)
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-    await mcp.connect(serverSide)
-    const client = new Client({ name: 'revert-test', version: '1.0.0' })
-    await client.connect(clientSide)
+    const tools = await mcpTools(bot)
     try {
-      const result = await client.callTool({ name: 'revert_run', arguments: { run: RUN, dryRun: true } }) as CallToolResult
-      expect(JSON.parse((result.content[0] as { text: string }).text).diff).toEqual(answer.diff)
-      const unknown = await client.callTool({ name: 'revert_run', arguments: { run: 'r-never', dryRun: true } }) as CallToolResult
-      expect(unknown.isError).toBe(true)
+      expect((await tools.json('revert_run', { run: RUN, dryRun: true })).diff).toEqual(answer.diff)
+      expect((await tools.call('revert_run', { run: 'r-never', dryRun: true })).isError).toBe(true)
     } finally {
-      await client.close()
-      await mcp.close()
+      await tools.close()
     }
     expect((await sessionLog(server.store, SESSION)).length).toBe(before)
   })

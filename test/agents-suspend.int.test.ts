@@ -4,15 +4,11 @@
  * and new connections are refused on both; `agent.suspended` is in the log; after the resume its
  * clients are let back in on both. A suspension outlives a restart: a new instance refuses it.
  */
-import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js'
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { joinSession, MnemoError } from '../src/agent/index.js'
-import { createMcpServer } from '../src/agent/mcp.js'
 import { mintToken } from '../src/auth/tokens.js'
 import { loadConfig } from '../src/config.js'
 import { startServer, type RunningServer } from '../src/main.js'
@@ -24,6 +20,7 @@ import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
 import { call } from './fixtures/server.js'
 import { readSse, type SseMessage } from './fixtures/sse.js'
 import { until } from './fixtures/until.js'
+import { mcpTools } from './fixtures/mcp.js'
 
 const SECRET = 'kill-switch-secret-0123456789abcdef-012345'
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
@@ -169,11 +166,7 @@ describe.skipIf(!databaseAvailable)('suspending an agent on two instances', () =
     const other = restarted ?? b // the test before restarted instance b
     const human = await joinSession({ url: a.url, session: SESSION, token: alice })
     const intruder = await joinSession({ url: a.url, session: SESSION, token: mallory })
-    const mcp = createMcpServer(human)
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-    await mcp.connect(serverSide)
-    const tools = new McpClient({ name: 'kill-switch-test', version: '1.0.0' })
-    await tools.connect(clientSide)
+    const tools = await mcpTools(human)
     try {
       const refused = await intruder.suspendAgent('bot').catch((e: unknown) => e)
       expect(refused).toBeInstanceOf(MnemoError)
@@ -186,12 +179,10 @@ describe.skipIf(!databaseAvailable)('suspending an agent on two instances', () =
           { what: `instance ${server === a ? 'a' : 'b'} refusing the agent` })
       }
 
-      const json = (r: unknown) => JSON.parse(((r as CallToolResult).content[0] as { text: string }).text)
-      expect(json(await tools.callTool({ name: 'resume_agent', arguments: { agent: 'bot' } }))).toEqual({ agent: 'bot', suspended: false, resumed: true })
+      expect(await tools.json('resume_agent', { agent: 'bot' })).toEqual({ agent: 'bot', suspended: false, resumed: true })
       await until(async () => (await call(other.url, 'GET', `/api/sessions/${SESSION}`, undefined, bearer(bot))).status === 200, { what: 'the agent let back' })
-      expect(json(await tools.callTool({ name: 'suspend_agent', arguments: { agent: 'bot', reason: 'through MCP' } })))
-        .toMatchObject({ agent: 'bot', suspended: true, reason: 'through MCP' })
-      expect(json(await tools.callTool({ name: 'resume_agent', arguments: { agent: 'bot' } })).resumed).toBe(true)
+      expect(await tools.json('suspend_agent', { agent: 'bot', reason: 'through MCP' })).toMatchObject({ agent: 'bot', suspended: true, reason: 'through MCP' })
+      expect((await tools.json('resume_agent', { agent: 'bot' })).resumed).toBe(true)
       const types = (await call(a.url, 'GET', '/api/events?types=agent.*', undefined, bearer(admin))).body.events.map((e: any) => [e.type, e.actor.id])
       expect(types.slice(-4)).toEqual([['agent.suspended', 'alice'], ['agent.resumed', 'alice'], ['agent.suspended', 'alice'], ['agent.resumed', 'alice']])
     } finally {
