@@ -9,6 +9,7 @@
 import * as Y from 'yjs'
 import type { TextRange } from '../session/history.js'
 import { ROOTS } from '../session/schema.js'
+import { lastAtOrBefore } from '../sorted.js'
 import type { EventStore } from '../store/types.js'
 import type { ChangeRecord } from './changeLog.js'
 
@@ -68,16 +69,7 @@ function carrier(index: ClockIndex, client: number, clock: number): ChangeRecord
   // The rightmost span starting at or before clock. One client's spans rarely overlap (an
   // offline edit re-sent and stored twice); when they do, the earliest stored one wrote it,
   // so the run of spans left of it that still cover the clock is searched too.
-  let lo = 0
-  let hi = spans.length - 1
-  let at = -1
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    if (spans[mid].from <= clock) {
-      at = mid
-      lo = mid + 1
-    } else hi = mid - 1
-  }
+  const at = lastAtOrBefore(spans, clock, (span) => span.from)
   let found: ChangeRecord | undefined
   for (let i = at; i >= 0 && clock < spans[i].to; i--) {
     if (!found || spans[i].record.position < found.position) found = spans[i].record

@@ -7,6 +7,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { RUN_REVERTED } from '../../src/memory/retractions.js'
+import { lastAtOrBefore } from '../../src/sorted.js'
 import type { Change } from '../../src/session/schema.js'
 import { api, download, readSse, type Envelope, type GraphJson, type SessionDetail, type StateAt, type Verification } from './api.js'
 import { foldParticipants, type Participant } from './describe.js'
@@ -55,15 +56,7 @@ function litBy(event: Envelope, serial: number): Lit {
 
 /** The index of the last event at or before `position`. */
 function indexAt(events: readonly Envelope[], position: number): number {
-  let lo = 0, hi = events.length - 1, found = 0
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    if (events[mid].position <= position) {
-      found = mid
-      lo = mid + 1
-    } else hi = mid - 1
-  }
-  return found
+  return Math.max(0, lastAtOrBefore(events, position, (e) => e.position))
 }
 
 export function SessionView({ id, rights, onOpen }: { id: string; rights: Rights; onOpen: (id: string) => void }) {
