@@ -3,13 +3,13 @@
  * the server accepts it for everyone and records `decision.reached` once — also when two
  * instances see the quorum at the same time.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { decisionEventId } from '../src/collab/decisionRule.js'
 import { propose, vote } from '../src/session/decisions.js'
 import { readState } from '../src/session/readState.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
+import { closeAfterEach, connectClient, converged, startSyncServer, type SyncServer, type TestClient } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 describe.each(backends)('decision rule on $name', (backend) => {
@@ -32,10 +32,7 @@ describe.each(backends)('decision rule on $name', (backend) => {
   beforeEach(async () => {
     servers.push(await startSyncServer(store), await startSyncServer(store))
   })
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy()
-    for (const s of servers.splice(0)) await s.close()
-  })
+  closeAfterEach(clients, servers)
 
   it('accepts a decision at quorum, for everyone, and records decision.reached once', async () => {
     const [server] = servers

@@ -3,7 +3,7 @@
  * from snapshot + tail, loads and appends that fail, back-pressure, graceful shutdown, and
  * two instances on one database.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
 import { openIdentity } from '../src/auth/identity.js'
@@ -15,7 +15,7 @@ import { explore, select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { backends, freshStore, anyBackend } from './fixtures/db.js'
 import { replayUpTo, sameDoc } from './fixtures/clients.js'
-import { connectClient, converged, FakeSocket, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
+import { closeAfterEach, connectClient, converged, FakeSocket, startSyncServer, type SyncServer, type TestClient } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 const writer = { id: 'hal', name: 'HAL', kind: 'agent' as const }
@@ -56,10 +56,7 @@ describe.each(backends)('rooms on $name', (backend) => {
     ;({ store, close: closeStore } = await freshStore(backend))
   })
   afterAll(async () => closeStore())
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy()
-    for (const s of servers.splice(0)) await s.close()
-  })
+  closeAfterEach(clients, servers)
 
   it('stores a burst of 10,000 updates, merging those sent while one is stored, and syncs a late joiner', async () => {
     const server = await serve()

@@ -15,7 +15,7 @@ import { select } from '../src/session/write.js'
 import type { EventStore } from '../src/store/types.js'
 import { replayUpTo, sameDoc } from './fixtures/clients.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { connectClient, converged, startSyncServer, type SyncServer, type TestClient } from './fixtures/syncServer.js'
+import { closeAfterEach, connectClient, converged, startSyncServer, type SyncServer, type TestClient } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
 type Encoded = 'worker' | 'in_place'
@@ -127,10 +127,7 @@ describe.each(backends)('rooms on $name snapshot a large document off the event 
     ;({ store, close: closeStore } = await freshStore(backend))
   })
   afterAll(async () => closeStore())
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy()
-    for (const s of servers.splice(0)) await s.close()
-  })
+  closeAfterEach(clients, servers)
 
   const serve = async (observer: UpdateObserver): Promise<SyncServer> => {
     const server = await startSyncServer(store, { graceMs: 0, snapshotEvery: 10, snapshotOffThreadBytes: 16 * 1024 }, undefined, observer)
