@@ -34,7 +34,6 @@ export interface EventEnvelope {
   prevHash: string
 }
 
-/** Where an appended event landed. */
 /** An agent's suspension, as `POST /api/agents/:id/suspend` and `…/resume` answer it. */
 export interface AgentSuspension {
   agent: string
@@ -49,6 +48,7 @@ export interface AgentSuspension {
   resumed?: boolean
 }
 
+/** Where an appended event landed. */
 export interface EventRef {
   id: string
   position: number

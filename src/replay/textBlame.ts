@@ -33,9 +33,13 @@ export async function clockIndex(store: EventStore, session: string, records: Ch
   const index: ClockIndex = new Map()
   const wanted = new Map(records.map((r) => [r.position, r]))
   if (wanted.size === 0) return index
-  const positions = [...wanted.keys()]
-  const first = Math.min(...positions)
-  const last = Math.max(...positions)
+  // A loop, not Math.min(...positions): a long session's positions would overflow the call's arguments.
+  let first = Infinity
+  let last = -Infinity
+  for (const position of wanted.keys()) {
+    if (position < first) first = position
+    if (position > last) last = position
+  }
   for (let after = first - 1; ;) {
     const page = await store.read(session, { after, until: last, types: ['doc.update'], limit: 1000 })
     for (const event of page) {
