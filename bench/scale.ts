@@ -76,6 +76,17 @@ async function startInstances (count: number, databaseUrl: string): Promise<Chil
   const started = Date.now()
   const nodeArgs = (i: number): string[] => PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${started}-instance-${i + 1}-of-${count}.cpuprofile`] : []
   for (let i = 0; i < count; i++) servers.push(await startChildServer(env, { cli: MNEMO_CLI, baseEnv: serverEnv(), nodeArgs: nodeArgs(i) }))
+  // Until every instance's registry has seen the others (a heartbeat, 5 s at most), the
+  // others' commits reach it by reading them back rather than in their notifications.
+  if (count > 1) {
+    for (const server of servers) {
+      for (;;) {
+        const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text()
+        if (new RegExp(`^mnemo_instances_live ${count}$`, 'm').test(metrics)) break
+        await sleep(100)
+      }
+    }
+  }
   return servers
 }
 

@@ -55,8 +55,12 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
   else log.warn(mode.warning)
 
   const metrics = createMetrics()
+  // The registry starts once the port is known (its advertised URL has it).
+  let registry: InstanceRegistry | undefined
   const store = await openEventLog({
     observeBatch: metrics.observeBatch,
+    // While other instances are live, commits carry their events to them (no read-back).
+    carryCommits: () => (registry?.lastSeen().length ?? 0) > 1,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     pglite,
@@ -133,8 +137,6 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
   metrics.gauge('mnemo_ws_connections', 'Open sync connections', () => rooms.stats().connections)
   metrics.gauge('mnemo_pending_appends', 'Document updates waiting for the store', () => rooms.stats().pendingAppends)
   let draining = false
-  // The registry starts once the port is known (its advertised URL has it).
-  let registry: InstanceRegistry | undefined
   const authenticate = createAuthenticator(mode)
   // MCP sessions join this server as their callers, at its own URL once it listens.
   let selfUrl: string | undefined

@@ -66,8 +66,14 @@ export interface Appender {
 
 export function createAppender(
   driver: SqlDriver,
-  { channel, hooks: given = [], onCommitted, observeBatch }: {
-    channel: string; hooks?: readonly AppendHook[]; onCommitted(written: StoredEvent[]): void; observeBatch?: BatchObserver
+  { channel, carryAs, hooks: given = [], onCommitted, observeBatch }: {
+    channel: string
+    /**
+     * This process's tag when its notifications should carry what it wrote (migrations/0010),
+     * for the other instances to take without a read; null when nobody else listens.
+     */
+    carryAs?: () => string | null
+    hooks?: readonly AppendHook[]; onCommitted(written: StoredEvent[]): void; observeBatch?: BatchObserver
   },
 ): Appender {
   const hooks: RegisteredHook[] = given.map((run) => ({ run, types: run.types ? new Set(run.types) : undefined }))
@@ -161,7 +167,7 @@ export function createAppender(
   }
 
   async function write(batch: SealedBatch, withHooks: boolean): Promise<AppendResult[]> {
-    const params = batchParams(batch, channel)
+    const params = batchParams(batch, channel, carryAs?.() ?? null)
     const sentAt = performance.now()
     const { results, written } = withHooks
       ? await driver.transaction(async (tx) => {
@@ -268,11 +274,11 @@ function sealEvent(event: IdentifiedEvent, session: string, recordedAt: string):
 // The answer comes back as one JSON value: the driver fetches no array types (see
 // postgresDriver.ts), and JSON reads the same on both drivers.
 const APPEND_SQL = `SELECT to_json(a) AS answer FROM mnemo_append($1::text[], $2::int[], $3::int[]::boolean[], $4::int[], $5::int[], $6::int[],
-  $7::int[]::boolean[], $8::uuid[], $9::text, $10::int[]::boolean[], $11::timestamptz, $12::text) AS a`
+  $7::int[]::boolean[], $8::uuid[], $9::text, $10::int[]::boolean[], $11::timestamptz, $12::text, $13::text) AS a`
 
 const flag = (value: boolean) => (value ? 1 : 0)
 
-function batchParams(batch: SealedBatch, channel: string): unknown[] {
+function batchParams(batch: SealedBatch, channel: string, origin: string | null): unknown[] {
   const sessions: string[] = []
   const index = new Map<string, number>()
   const events = batch.appends.flatMap((a) => [...a.prelude, ...a.events])
@@ -292,6 +298,7 @@ function batchParams(batch: SealedBatch, channel: string): unknown[] {
     events.map((e) => flag(e.payload !== undefined)),
     batch.recordedAt,
     channel,
+    origin,
   ]
 }
 

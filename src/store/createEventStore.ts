@@ -2,8 +2,10 @@
  * The PostgreSQL event store, over either driver: appends (group commit), reads, live
  * subscriptions, the hash-chain check and document snapshots.
  */
+import { randomBytes } from 'node:crypto'
 import { createAppender, type BatchObserver } from './appendEvents.js'
 import { appendSealed } from './appendSealed.js'
+import { readNotification } from './carried.js'
 import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.js'
 import { readDocChanges } from './queries/readDocChanges.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
@@ -27,6 +29,12 @@ export interface EventStoreOptions {
   hooks?: readonly AppendHook[]
   /** Told of every batch the appender wrote (metrics). */
   observeBatch?: BatchObserver
+  /**
+   * Whether other processes read this log (the instance registry sees other live instances):
+   * then commits carry their events in their notifications (carried.ts), and the others take
+   * them from there instead of reading them back. Asked at every batch; default no.
+   */
+  carryCommits?: () => boolean
 }
 
 const MAX_LIMIT = 10_000
@@ -41,8 +49,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   // commits as they are answered, everyone else's through one shared reader (tail.ts).
   const recent = createRecentCommits()
   const tail = createTailReader({ readAll: (opts) => readAll(opts), recent, notifier, pollMs, onError })
+  // This process's tag in the notifications it carries, to know its own from the others'.
+  const origin = randomBytes(6).toString('hex')
+  const carryCommits = options.carryCommits
   const appender = createAppender(driver, {
     channel, hooks, observeBatch: options.observeBatch,
+    carryAs: carryCommits && (() => (carryCommits() ? origin : null)),
     onCommitted(written) {
       recent.committed(written)
       // A hole behind our commit: someone else committed in between.
@@ -50,19 +62,26 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       notifier.wake()
     },
   })
-  // Commits arrive as notifications carrying the log's new head; one without (a LISTEN renewed
-  // after a lost connection) makes the tail reader read. A failed LISTEN leaves the poll.
-  // This process's own notification often arrives before the answer of the batch it announces:
-  // it is judged once the batches in flight have settled, so that it is seen to be ours (in
-  // memory) rather than read back.
+  // Commits arrive as notifications carrying the log's new head, and another instance's may
+  // carry its events too (carried.ts): those go into memory at once, as if read. One without a
+  // head (a LISTEN renewed after a lost connection) makes the tail reader read. A failed LISTEN
+  // leaves the poll. This process's own notification often arrives before the answer of the
+  // batch it announces, and another's can overtake the answer of a batch of ours before it:
+  // whether the tail reader must read is judged once the batches in flight have settled, so
+  // that our commits are seen to be ours (in memory) rather than read back.
   const onNotify = (payload: string) => {
-    const position = Number(payload)
-    if (payload === '' || !Number.isSafeInteger(position)) {
+    const note = readNotification(payload, origin)
+    if (Number.isNaN(note.head)) {
       tail.request()
       return
     }
+    if (note.events.length > 0) {
+      recent.committed(note.events)
+      notifier.wake()
+    }
+    if (note.head <= recent.filledTo()) return
     void appender.settled().then(() => {
-      if (position > recent.filledTo()) tail.request()
+      if (note.head > recent.filledTo()) tail.request()
     })
   }
   const unlisten = await driver.listen(channel, onNotify).catch((error: unknown) => {

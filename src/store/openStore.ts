@@ -29,6 +29,8 @@ export interface StoreConfig {
   hooks?: readonly AppendHook[]
   /** Told of every append batch written (metrics). */
   observeBatch?: BatchObserver
+  /** Whether other instances read this log, so that commits carry their events (createEventStore.ts). */
+  carryCommits?: () => boolean
 }
 
 export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
@@ -76,6 +78,7 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
       onError: config.onError,
       hooks: config.hooks,
       observeBatch: config.observeBatch,
+      carryCommits: config.carryCommits,
     })
   } catch (error) {
     await driver.close().catch(() => {})
