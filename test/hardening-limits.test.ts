@@ -166,6 +166,38 @@ describe('limits', () => {
     }
     expect(await chunked(server.url, 'POST', '/api/sessions/chunky/events', 1, 100)).toBe(201) // under the limit: read as usual
   })
+
+  it('reads a body that arrives in pieces (a character split between them), and shrugs off one that never ends', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'conversation.turn', data: { role: 'user', content: 'grüße ✓' } }))
+    const split = body.indexOf(Buffer.from('ü')) + 1 // between the two bytes of ü
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/api/sessions/pieces/events`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, 'x-mnemo-id': 'pieces' },
+      }, (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on('error', reject)
+      req.write(body.subarray(0, split))
+      // The rest once the first piece is surely read: a timer here would only guess.
+      setImmediate(() => req.end(body.subarray(split)))
+    })
+    expect(status).toBe(201)
+    const [turn] = (await sessionLog(server.store, 'pieces')).filter((e) => e.type === 'conversation.turn')
+    expect(turn.data.content).toBe('grüße ✓')
+
+    // Half a body, then the client goes away: nothing is stored, the server goes on answering.
+    await new Promise<void>((resolve) => {
+      const req = request(`${server.url}/api/sessions/pieces/events`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, 'x-mnemo-id': 'quitter' },
+      })
+      req.on('error', () => resolve())
+      req.write(body.subarray(0, split), () => setImmediate(() => req.destroy()))
+      req.on('close', () => resolve())
+    })
+    expect((await call(server.url, 'GET', '/api/sessions/pieces/events', undefined, { 'x-mnemo-id': 'after' })).status).toBe(200)
+    expect((await sessionLog(server.store, 'pieces')).filter((e) => e.type === 'conversation.turn')).toHaveLength(1)
+  })
 })
 
 describe('a reader that stops reading', () => {

@@ -3,10 +3,10 @@
  * the one error handler; `/openapi.json` and `/docs` describe them all. No server here — tests call `app.request()` directly.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import type { Authenticate } from './authenticate.js'
-import { createErrorHandler, errorBody, HttpError } from './errors.js'
+import { limitBody } from './body.js'
+import { createErrorHandler, errorBody } from './errors.js'
 import type { Metrics } from './metrics.js'
 import { agentControl } from './middleware/agentControl.js'
 import { identify } from './middleware/identify.js'
@@ -46,13 +46,7 @@ export function createApp(deps: AppDeps): Hono {
       exposeHeaders: ['Retry-After', 'Mcp-Session-Id'],
     }))
   }
-  app.use(bodyLimit({
-    maxSize: deps.maxBodyBytes,
-    onError: () => {
-      // The rest of the body is never read, so the connection cannot be reused.
-      throw new HttpError(413, 'body_too_large', `the request body is larger than ${deps.maxBodyBytes} bytes (MNEMO_MAX_BODY_BYTES)`, { Connection: 'close' })
-    },
-  }))
+  app.use(limitBody(deps.maxBodyBytes))
   app.use(identify(deps.authenticate))
   app.use(agentControl({ budgets: deps.budgets ?? createBudgets(), suspensions: deps.suspensions }))
   if (deps.rateLimit) app.use(rateLimit(deps.rateLimit))

@@ -2,6 +2,7 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
 import { issuesMessage } from '../zodIssues.js'
+import { readBodyText } from './body.js'
 import { badRequest } from './errors.js'
 
 export async function readJson(c: Context): Promise<unknown> {
@@ -9,7 +10,7 @@ export async function readJson(c: Context): Promise<unknown> {
   if (!/^application\/json\b/i.test(type)) {
     throw badRequest('send the body as JSON with "Content-Type: application/json"', 'unsupported_media_type')
   }
-  const text = await c.req.text()
+  const text = await readBodyText(c)
   try {
     return JSON.parse(text)
   } catch (error) {

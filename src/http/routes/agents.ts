@@ -15,6 +15,7 @@ import { latestActor } from '../../store/queries/latestActor.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
+import { readBodyText } from '../body.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse } from '../describe.js'
 
 const ReasonBody = z.strictObject({ reason: storableString().min(1).max(500).optional() })
@@ -112,7 +113,7 @@ function agentParam(c: Context): string {
 
 /** The optional body: none at all is `{}`. */
 async function reasonOf(c: Context): Promise<z.output<typeof ReasonBody>> {
-  if (c.req.header('content-type') === undefined && (await c.req.text()).trim() === '') return {}
+  if (c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
   const parsed = ReasonBody.safeParse(await readJson(c))
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data

@@ -18,6 +18,7 @@ import { entryOfOp } from '../../session/docOps.js'
 import { chargeBudget } from '../middleware/agentControl.js'
 import { badRequest, HttpError, sessionNotFound } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
+import { readBodyText } from '../body.js'
 import { existingSession, sessionParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse, query } from '../describe.js'
 import { DocOpInput, MAX_OPS } from './document.js'
@@ -215,7 +216,7 @@ function assertScopeCovers(identity: Identity, record: ProposalRecord): void {
 }
 
 async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-  const raw = c.req.header('content-type') === undefined && (await c.req.text()).trim() === '' ? {} : await readJson(c)
+  const raw = c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '' ? {} : await readJson(c)
   const parsed = schema.safeParse(raw, { reportInput: true })
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data

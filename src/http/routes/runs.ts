@@ -22,6 +22,7 @@ import { planRevert } from '../../replay/revertRun.js'
 import type { EventStore } from '../../store/types.js'
 import { badRequest, HttpError } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
+import { readBodyText } from '../body.js'
 import { existingSession, sessionParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse } from '../describe.js'
 
@@ -124,7 +125,7 @@ function runParam(c: Context): string {
 }
 
 async function bodyOf(c: Context): Promise<z.output<typeof RevertBody>> {
-  if (c.req.header('content-type') === undefined && (await c.req.text()).trim() === '') return {}
+  if (c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
   const parsed = RevertBody.safeParse(await readJson(c), { reportInput: true })
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data
