@@ -46,7 +46,8 @@ export function clientEvents(client: number, random: Random, mix: Mix): () => Be
       const importance = round(cascading ? random() : random() * 0.49)
       return { type: 'memory.formed', data: { memoryId, content: `observation ${ids.length} of client ${client}: ${words(random, 8)}`, importance } }
     }
-    if (pick < 0.7 || pairs.length === 0) {
+    // (The turns mix has no memories to connect: its every event is a turn.)
+    if (mix !== 'turns' && (pick < 0.7 || pairs.length === 0)) {
       const from = pickId()
       let to = pickId()
       if (to === from) to = ids[(ids.indexOf(from) + 1) % ids.length]
