@@ -10,8 +10,11 @@
  * retries may land behind batches sent meanwhile).
  *
  * A batch holding events an append hook acts on (the memory projection) is instead a
- * transaction, `mnemo_append` and then the hooks, which runs alone: it waits for the batches
- * before it and holds back the ones after it.
+ * transaction, `mnemo_append` and then the hooks. On PostgreSQL it goes on the writer lane too
+ * (`transactionInOrder`): BEGIN travels with `mnemo_append`, behind the batches before it, and the
+ * batches after it are held back only until its COMMIT is sent, then run after that commit on
+ * the same connection. Where there is no lane (PGlite), it runs alone: it waits for the batches
+ * before it and holds back the ones after it until it has committed.
  */
 import { randomUUID } from 'node:crypto'
 import { chainBody } from './hash.js'
@@ -111,6 +114,15 @@ export function createAppender(
       const batch = sealBatch(takeBatch())
       if (batch.appends.length === 0) continue
       if (needsHooks(batch)) {
+        if (driver.transactionInOrder) {
+          // On the writer lane behind the batches before it; the next goes out once its COMMIT has.
+          let release!: () => void
+          const released = new Promise<void>((resolve) => { release = resolve })
+          const sent: Promise<void> = settle(batch, true, release).finally(() => inFlight.delete(sent))
+          inFlight.add(sent)
+          await Promise.race([released, sent])
+          continue
+        }
         await Promise.all(inFlight)
         const alone: Promise<void> = settle(batch, true).finally(() => inFlight.delete(alone))
         inFlight.add(alone)
@@ -145,12 +157,17 @@ export function createAppender(
     return hooks.some((hook) => !hook.types || batch.appends.some((a) => [...a.prelude, ...a.events].some((e) => hook.types!.has(e.type))))
   }
 
-  /** Writes `batch` and settles its appends; never throws. */
-  async function settle(batch: SealedBatch, withHooks: boolean): Promise<void> {
+  /**
+   * Writes `batch` and settles its appends; never throws. With `released`, a batch with hooks is
+   * a transaction on the writer lane (`transactionInOrder`), which calls it once the lane is free;
+   * its retries, made while other batches may be on the lane, are transactions of their own.
+   */
+  async function settle(batch: SealedBatch, withHooks: boolean, released?: () => void): Promise<void> {
     try {
-      const results = await write(batch, withHooks)
+      const results = await write(batch, withHooks, released)
       batch.appends.forEach((a, i) => a.pending.resolve(results[i]))
     } catch (error) {
+      released?.()
       if (batch.appends.length === 1) {
         batch.appends[0].pending.reject(error)
         return
@@ -166,16 +183,19 @@ export function createAppender(
     }
   }
 
-  async function write(batch: SealedBatch, withHooks: boolean): Promise<AppendResult[]> {
+  async function write(batch: SealedBatch, withHooks: boolean, released?: () => void): Promise<AppendResult[]> {
     const params = batchParams(batch, channel, carryAs?.() ?? null)
     const sentAt = performance.now()
-    const { results, written } = withHooks
-      ? await driver.transaction(async (tx) => {
-        const outcome = readOutcome(batch, (await tx.query<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
-        if (outcome.written.length > 0) for (const hook of hooks) await hook.run(tx, outcome.written)
-        return outcome
-      })
-      : readOutcome(batch, (await driver.queryInOrder<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
+    const withinTransaction = async (tx: SqlExecutor) => {
+      const outcome = readOutcome(batch, (await tx.query<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
+      if (outcome.written.length > 0) for (const hook of hooks) await hook.run(tx, outcome.written)
+      return outcome
+    }
+    const { results, written } = !withHooks
+      ? readOutcome(batch, (await driver.queryInOrder<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
+      : released && driver.transactionInOrder
+        ? await driver.transactionInOrder(withinTransaction, released)
+        : await driver.transaction(withinTransaction)
     if (written.length > 0) onCommitted(written)
     if (observeBatch && batch.appends.length > 0) {
       const answeredAt = performance.now()

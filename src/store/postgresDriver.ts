@@ -302,11 +302,59 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     }
   }
 
+  /**
+   * A transaction on the writer lane, behind the statements sent on it before: BEGIN goes out
+   * with `fn`'s first statement (no round trip of its own), and the lane is `released` for the
+   * statements after it as soon as COMMIT (or ROLLBACK) is written, not once it is answered;
+   * what is sent next runs after the commit, in order. The caller sends nothing else on the
+   * lane until `released` (nothing else must run inside this transaction). Every statement is
+   * pinned to the lane it began on: once that connection is gone, the rest fail rather than
+   * run in autocommit on a new one, and the transaction counts as rolled back.
+   */
+  async function transactionInOrder<T>(fn: (tx: SqlExecutor) => Promise<T>, released: () => void): Promise<T> {
+    let freed = false
+    const free = () => {
+      if (freed) return
+      freed = true
+      released()
+    }
+    try {
+      // A lane, with whatever was queued for it while none was open sent first.
+      if (waiting.length > 0 || !usable(lane)) await queryInOrder('SELECT 1')
+      const current = lane
+      if (!usable(current)) throw connectionGone()
+      const on = <R>(text: string, params: unknown[] = []): Promise<R[]> =>
+        current.gone() || lane !== current ? Promise.reject(connectionGone()) : onLane<R>(current, text, params)
+      const begin = on('BEGIN')
+      begin.catch(() => {}) // awaited below, after fn (which fails first if BEGIN did)
+      let result: T
+      try {
+        result = await fn({ query: on })
+        await begin
+      } catch (error) {
+        if (!current.gone() && lane === current) {
+          const rollback = on('ROLLBACK')
+          free()
+          await rollback.catch(() => {})
+        }
+        throw error
+      }
+      const commit = on('COMMIT')
+      free()
+      await commit
+      return result
+    } finally {
+      free()
+    }
+  }
+
   return {
     kind: 'postgres',
     query,
     // A pool of one is in order already; reserving its only connection would starve the rest.
     queryInOrder: max > 1 ? queryInOrder : query,
+    // A pool of one has no lane of its own: its transactions reserve the connection as usual.
+    ...(max > 1 ? { transactionInOrder } : {}),
     async exec(text) {
       await query(text)
     },

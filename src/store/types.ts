@@ -163,6 +163,13 @@ export interface SqlDriver extends SqlExecutor {
    * it (pipelined), so the next append batch travels while the current one commits.
    */
   queryInOrder<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>
+  /**
+   * A transaction on the writer lane, in order with `queryInOrder`'s statements; `released` is
+   * called once the lane may take the next statements (COMMIT or ROLLBACK is on its way), and
+   * until then the caller sends none. Absent where the driver has no lane of its own (PGlite,
+   * a pool of one): `transaction` then.
+   */
+  transactionInOrder?<T>(fn: (tx: SqlExecutor) => Promise<T>, released: () => void): Promise<T>
   /** Calls `onNotify` for every NOTIFY on `channel`; resolves to an unlisten function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
