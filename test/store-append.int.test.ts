@@ -11,7 +11,7 @@ import { chainHash } from '../src/store/hash.js'
 import { notifyChannel, openDriver, openStore } from '../src/store/openStore.js'
 import { toEnvelope } from '../src/store/rows.js'
 import type { Actor, EventStore, NewEvent, SqlDriver, SqlExecutor, StoredEvent } from '../src/store/types.js'
-import { backends, freshStore } from './fixtures/db.js'
+import { backends, freshStore, postgresBackend, TEST_DATABASE_URL } from './fixtures/db.js'
 import { until } from './fixtures/until.js'
 
 const bob: Actor = { id: 'bob', name: 'Bob', kind: 'agent', model: 'm-1', onBehalfOf: 'alice' }
@@ -254,6 +254,89 @@ describe.each(backends)('one-round-trip append on $name', (backend) => {
     } finally {
       await Promise.all(subs.map((s) => s.close()))
       for (const other of instances.slice(1)) await other.close()
+    }
+  })
+})
+
+/**
+ * A batch with hooks is a transaction on the writer lane, and the batches behind it follow on
+ * the same connection once its COMMIT or ROLLBACK is sent: none of them may run inside it.
+ */
+describe.skipIf(!TEST_DATABASE_URL)('hook transactions on the writer lane', () => {
+  const turn = (n: number): NewEvent => ({ type: 'conversation.turn', data: { role: 'user', content: `t${n}` }, actor: bob })
+  const formed = (n: number): NewEvent => ({ type: 'memory.formed', data: { memoryId: `m${n}` }, actor: bob })
+
+  it('keeps the appends made while it is open out of it: a hook that fails rolls back only its own batch', async () => {
+    let open!: () => void
+    const opened = new Promise<void>((resolve) => { open = resolve })
+    let refuse!: (error: Error) => void
+    const refused = new Promise<never>((_, reject) => { refuse = reject })
+    refused.catch(() => {})
+    let calls = 0
+    const hook = Object.assign(async (tx: SqlExecutor) => {
+      calls += 1
+      if (calls > 1) return
+      await tx.query('SELECT 1')
+      open()
+      await refused
+    }, { types: ['memory.formed'] })
+    const { store, close } = await freshStore(postgresBackend, { hooks: [hook] })
+    try {
+      const failing = store.append('s', [formed(1)])
+      await opened
+      // Queued while the transaction holds the lane; sent once its ROLLBACK is.
+      const after = [store.append('s', [turn(1)]), store.append('t', [turn(2)]), store.append('s', [turn(3)])]
+      refuse(new Error('hook refused'))
+      await expect(failing).rejects.toThrow('hook refused')
+      const results = await Promise.all(after)
+      expect(results.every((r) => r.ok)).toBe(true)
+      const log = await store.readAll()
+      expect(log.map((e) => e.type)).toEqual(['conversation.turn', 'conversation.turn', 'conversation.turn'])
+      expect(log.map((e) => e.position)).toEqual([1, 2, 3])
+      // Written, and read back, after the rollback: the lane is in autocommit again.
+      expect((await store.append('s', [formed(2)])).ok).toBe(true)
+      expect((await store.read('s')).map((e) => e.type)).toEqual(['conversation.turn', 'conversation.turn', 'memory.formed'])
+    } finally {
+      await close()
+    }
+  })
+
+  it('loses nothing acknowledged when its connection is killed while it is open', async () => {
+    let lanePid!: (pid: number) => void
+    const opened = new Promise<number>((resolve) => { lanePid = resolve })
+    let resume!: () => void
+    const resumed = new Promise<void>((resolve) => { resume = resolve })
+    let calls = 0
+    const hook = Object.assign(async (tx: SqlExecutor) => {
+      calls += 1
+      if (calls > 1) return
+      const [{ pid }] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+      lanePid(pid)
+      await resumed
+      await tx.query('SELECT 1') // on the killed connection: fails, the transaction is gone
+    }, { types: ['memory.formed'] })
+    const { store, close, config } = await freshStore(postgresBackend, { hooks: [hook] })
+    const admin = await openDriver({ ...config, poolSize: 2 })
+    try {
+      const first = store.append('s', [formed(1)])
+      const pid = await opened
+      const behind = store.append('s', [turn(1)])
+      await admin.query('SELECT pg_terminate_backend($1::int)', [pid])
+      resume()
+      // The killed transaction's append fails (its caller sends it again); the one behind it
+      // goes out on a new lane, and what was answered is what the log holds.
+      await expect(first).rejects.toThrow()
+      const answered = await behind
+      expect(answered.ok).toBe(true)
+      const log = await store.read('s')
+      expect(log.map((e) => e.type)).toEqual(['conversation.turn'])
+      expect(answered.ok && answered.events[0].position).toBe(log[0].position)
+      // Sent again, as a caller would: written once.
+      expect((await store.append('s', [formed(1)])).ok).toBe(true)
+      expect((await store.read('s')).map((e) => e.type)).toEqual(['conversation.turn', 'memory.formed'])
+    } finally {
+      await admin.close()
+      await close()
     }
   })
 })
