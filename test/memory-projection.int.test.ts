@@ -153,6 +153,33 @@ describe.each(backends)('memory projection on $name', (backend) => {
     for (const g of graphs) expect(g.memories.get('late')).toEqual({ importance: 0.7 })
   })
 
+  it('catches cached cascade graphs up from the store\'s memory of the log, reading it only when memory falls short', async () => {
+    const { store } = await open()
+    let reads = 0
+    const counting = { query: (text: string, params?: unknown[]) => { reads += 1; return store.driver.query(text, params) } }
+    const cache = createGraphCache(counting as typeof store.driver, { recent: (after, through) => store.recentThrough(after, through) })
+    const random = seeded(11)
+    let through = 0
+    for (let i = 0; i < 5; i++) {
+      const result = await store.append('m', [randomEvent(random)])
+      if (result.ok) through = result.events[0].position
+    }
+    await cache.graphOf('m', through) // the first load reads the projection
+    const afterLoad = reads
+    for (let round = 0; round < 6; round++) {
+      // Another session's events in between: skipped over in memory, not read.
+      await store.append('other', [randomEvent(random)])
+      const result = await store.append('m', [randomEvent(random), randomEvent(random)])
+      if (!result.ok) throw new Error('append refused')
+      const cached = await cache.graphOf('m', result.events[1].position)
+      expect(cached).toEqual(await loadSlimGraph(store.driver, 'm'))
+    }
+    expect(reads).toBe(afterLoad)
+    // A position memory does not cover yet: read from the log as before.
+    await cache.graphOf('m', Number.MAX_SAFE_INTEGER)
+    expect(reads).toBe(afterLoad + 1)
+  })
+
   // The command is the same on either backend; it runs on one of them (PostgreSQL when there is
   // one): opening a PGlite data directory four times over costs 10 s of CPU and tests nothing more.
   it.runIf(backend === anyBackend)('`mnemo rebuild [session…]` refolds what was lost, one session or all', async () => {

@@ -76,7 +76,7 @@ const TRIGGER_TYPES = new Set(['memory.formed', 'memory.connected', 'memory.stre
 export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
   const { store, cascade } = deps
   const db = store.driver
-  const cache = createGraphCache(db, deps.cache)
+  const cache = createGraphCache(db, { ...deps.cache, recent: (after, through) => store.recentThrough(after, through) })
   const cascadeOf = (graph: Parameters<typeof runCascade>[0], source: string, strength?: number) =>
     runCascade(graph, { source, strength, decay: cascade.decay, min: cascade.min, maxDepth: cascade.maxDepth })
 
@@ -118,18 +118,19 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
   /**
    * Records the automatic cascades of a committed append, in one append of their own:
    * `memory.formed` at or above the threshold, and `memory.connected` /
-   * `memory.strength_changed` whose `from` memory is. Each runs over the graph as it
-   * stands now (the trigger included). Never throws: the triggers are already committed,
+   * `memory.strength_changed` whose `from` memory is. Each runs over the graph as this
+   * instance has the log now (the triggers included, at `through`). Never throws: the triggers are already committed,
    * and failing the request would only make the client resend them as duplicates.
    */
-  async function recordCascades(session: string, events: NewEvent[]): Promise<void> {
+  async function recordCascades(session: string, events: NewEvent[], through: number): Promise<void> {
     try {
       const triggers = events.filter((e) => TRIGGER_TYPES.has(e.type))
       // A formation carries its own importance; only the other triggers need the graph to decide.
       const mayCascade = (e: NewEvent) =>
         e.type !== 'memory.formed' || shouldAutoCascade(e.data.importance as number | undefined, cascade.threshold)
       if (!triggers.some(mayCascade)) return
-      const graph = await cache.graphOf(session)
+      // The graph with the triggers folded in: from this instance's memory of the log when it has them.
+      const graph = await cache.graphOf(session, through)
       const cascades: NewEvent[] = []
       for (const trigger of triggers) {
         const source = autoCascadeSource(graph, trigger, cascade.threshold)
@@ -163,7 +164,11 @@ export function createMemoryService(deps: MemoryServiceDeps): MemoryService {
       }
       const prepared = await prepareEvents(session, events)
       const result = await store.append(session, prepared, { expectedVersion, ifNew: [{ type: 'session.created', data: {}, actor }] })
-      if (result.ok && !result.duplicate) await recordCascades(session, prepared)
+      if (result.ok && !result.duplicate) {
+        let through = 0
+        for (const ref of result.events) through = Math.max(through, ref.position)
+        await recordCascades(session, prepared, through)
+      }
       return result
     },
 

@@ -144,6 +144,12 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       return rows.map(toHead)
     },
     lastPosition,
+    recentThrough(after, through) {
+      if (through > recent.filledTo()) return undefined
+      const run = recent.runAfter(after)
+      if (after < through && (run.length === 0 || run[0].position !== after + 1 || run.at(-1)!.position < through)) return undefined
+      return run
+    },
     readVersions: (session, range) => readVersions(driver, session, range),
     lastEventAt: (session, position) => lastEventAt(driver, session, position),
     lastEventBy: (session, time) => lastEventBy(driver, session, time),

@@ -191,6 +191,13 @@ export interface EventStore {
   listSessions(): Promise<SessionHead[]>
   /** The position of the newest event of all sessions (0 when empty). */
   lastPosition(): Promise<number>
+  /**
+   * The log's events after position `after`, through `through` at least, from this process's
+   * memory of the newest commits (recentCommits.ts), with no read: its own commits as they are
+   * answered, other instances' as its feed has them. Undefined when memory does not hold every
+   * one of them (evicted, or not read from another instance yet): read the log then.
+   */
+  recentThrough(after: number, through: number): StoredEvent[] | undefined
   /** The session's events with `after < version ≤ through`, in order. */
   readVersions(session: string, range: VersionRange): Promise<StoredEvent[]>
   /** The session's last event at or before `position`. */
