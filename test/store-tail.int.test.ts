@@ -10,48 +10,61 @@ import { readNotification } from '../src/store/carried.js'
 import { createEventStore } from '../src/store/createEventStore.js'
 import { canonicalJson } from '../src/store/hash.js'
 import { toEnvelope } from '../src/store/rows.js'
-import { notifyChannel, openDriver, openStore } from '../src/store/openStore.js'
+import { notifyChannel, openDriver, openStore, type StoreConfig } from '../src/store/openStore.js'
 import type { EventStore, SqlDriver, StoredEvent } from '../src/store/types.js'
 import { postgresBackend, TEST_DATABASE_URL } from './fixtures/db.js'
 import { until } from './fixtures/until.js'
 
 const actor = { id: 'w', name: 'W', kind: 'human' as const }
 
+/**
+ * Two instances on one fresh database: a writer store, and a reader store whose reads of the
+ * log are counted at its driver. `close` stops both and drops the database.
+ */
+async function twoInstances(writerExtra: Partial<StoreConfig>, readerPollMs: number) {
+  const created = await postgresBackend.create()
+  const writer = await openStore({ ...created.config, ...writerExtra })
+  const driver = await openDriver(created.config)
+  const counts = { eventReads: 0 }
+  const counting: SqlDriver = {
+    ...driver,
+    query(text, params) {
+      if (/\bFROM events\b/.test(text)) counts.eventReads += 1
+      return driver.query(text, params)
+    },
+  }
+  const reader = await createEventStore(counting, { channel: notifyChannel(created.config.schema), pollMs: readerPollMs })
+  return {
+    writer, reader, counts,
+    async close() {
+      await reader.close()
+      await writer.close()
+      await created.drop()
+    },
+  }
+}
+
 describe.skipIf(!TEST_DATABASE_URL)('subscriptions of one instance and another instance\'s commits', () => {
   let writer: EventStore
   let reader: EventStore
-  let drop: () => Promise<void>
-  let eventReads = 0
+  let instances: Awaited<ReturnType<typeof twoInstances>> | undefined
+  const eventReads = () => instances!.counts.eventReads
 
   beforeAll(async () => {
-    const created = await postgresBackend.create()
-    drop = created.drop
-    writer = await openStore(created.config)
-    const driver = await openDriver(created.config)
-    const counting: SqlDriver = {
-      ...driver,
-      query(text, params) {
-        if (/\bFROM events\b/.test(text)) eventReads += 1
-        return driver.query(text, params)
-      },
-    }
-    reader = await createEventStore(counting, { channel: notifyChannel(created.config.schema), pollMs: 200 })
+    instances = await twoInstances({}, 200)
+    ;({ writer, reader } = instances)
   })
-  afterAll(async () => {
-    await reader?.close()
-    await writer?.close()
-    await drop?.()
-  })
+  afterAll(async () => instances?.close())
 
   it('reads each commit once for 300 idle subscriptions, and delivers it to all of them', async () => {
     const seen = Array.from({ length: 300 }, () => 0)
     const subs = seen.map((_, i) => reader.subscribe({ session: `s${i % 10}` }, () => { seen[i] += 1 }))
-    const before = eventReads
+    const before = eventReads()
     for (let n = 1; n <= 20; n++) {
       for (let s = 0; s < 10; s++) await writer.append(`s${s}`, [{ type: 'conversation.turn', data: { role: 'user', text: `t${n}` }, actor }])
       await until(() => seen.every((count) => count === n), { what: `300 subscriptions to get commit round ${n}` })
     }
-    const reads = eventReads - before
+    const reads = eventReads() - before
     console.log(`tail test: 200 commits from another instance reached 300 subscriptions with ${reads} reads of the log`)
     // Before: every subscription read on every wake-up and every poll — at least 300 × 20.
     // Now one reader per instance: a read per notification at most, and one per poll.
@@ -63,29 +76,15 @@ describe.skipIf(!TEST_DATABASE_URL)('subscriptions of one instance and another i
 describe.skipIf(!TEST_DATABASE_URL)('another instance\'s commits carried in their notifications', () => {
   let writer: EventStore
   let reader: EventStore
-  let drop: () => Promise<void>
-  let eventReads = 0
+  let instances: Awaited<ReturnType<typeof twoInstances>> | undefined
+  const eventReads = () => instances!.counts.eventReads
 
   beforeAll(async () => {
-    const created = await postgresBackend.create()
-    drop = created.drop
-    writer = await openStore({ ...created.config, carryCommits: () => true })
-    const driver = await openDriver(created.config)
-    const counting: SqlDriver = {
-      ...driver,
-      query(text, params) {
-        if (/\bFROM events\b/.test(text)) eventReads += 1
-        return driver.query(text, params)
-      },
-    }
     // No poll within the test: every read would be one the notifications did not spare.
-    reader = await createEventStore(counting, { channel: notifyChannel(created.config.schema), pollMs: 600_000 })
+    instances = await twoInstances({ carryCommits: () => true }, 600_000)
+    ;({ writer, reader } = instances)
   })
-  afterAll(async () => {
-    await reader?.close()
-    await writer?.close()
-    await drop?.()
-  })
+  afterAll(async () => instances?.close())
 
   const sameAsStored = async (seen: StoredEvent[]) => {
     const stored = await writer.readAll({ limit: 10_000 })
@@ -95,7 +94,7 @@ describe.skipIf(!TEST_DATABASE_URL)('another instance\'s commits carried in thei
   it('takes them without reading the log, exactly as they are stored', async () => {
     const seen: StoredEvent[] = []
     const sub = reader.subscribe({}, (event) => { seen.push(event) })
-    const before = eventReads
+    const before = eventReads()
     const update = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) % 256)
     const writes: Promise<unknown>[] = []
     for (let n = 0; n < 60; n++) {
@@ -107,7 +106,7 @@ describe.skipIf(!TEST_DATABASE_URL)('another instance\'s commits carried in thei
     }
     await Promise.all(writes)
     await until(() => seen.length === 120, { what: 'the reader to get 120 events' })
-    expect(eventReads - before).toBe(0)
+    expect(eventReads() - before).toBe(0)
     await sameAsStored(seen)
     expect(seen[0].payload).toEqual(update)
     await sub.close()
@@ -117,11 +116,11 @@ describe.skipIf(!TEST_DATABASE_URL)('another instance\'s commits carried in thei
     const seen: StoredEvent[] = []
     const sub = reader.subscribe({}, (event) => { seen.push(event) })
     await until(() => seen.length === 120, { what: 'the catch-up' })
-    const before = eventReads
+    const before = eventReads()
     await writer.append('s0', [{ type: 'conversation.turn', data: { role: 'user', text: 'x'.repeat(9000) }, actor }])
     await writer.append('s1', [{ type: 'conversation.turn', data: { role: 'user', text: 'short' }, actor }])
     await until(() => seen.length === 122, { what: 'the reader to get the long event and the one after it' })
-    expect(eventReads - before).toBeGreaterThan(0)
+    expect(eventReads() - before).toBeGreaterThan(0)
     await sameAsStored(seen)
     await sub.close()
   })
