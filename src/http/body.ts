@@ -29,7 +29,7 @@ export function limitBody(max: number): MiddlewareHandler {
   const streaming = streamingBodyLimit({ maxSize: max, onError: () => { throw tooLarge(max) } })
   return async (c, next) => {
     const method = c.req.method
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next()
+    if (method === 'GET' || method === 'HEAD') return next()
     const length = c.req.header('content-length')
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       if (Number(length) > max) throw tooLarge(max)
@@ -45,7 +45,8 @@ export function readBodyText(c: Context): Promise<string> {
   let text = texts.get(c)
   if (!text) {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
-    text = incoming && !buffered.has(c) ? readIncoming(incoming) : c.req.text()
+    // A Node request someone already read to its end was read through the web request: ask it.
+    text = incoming && !buffered.has(c) && !incoming.readableEnded ? readIncoming(incoming) : c.req.text()
     texts.set(c, text)
   }
   return text
@@ -73,7 +74,6 @@ function readIncoming(incoming: IncomingMessage): Promise<string> {
       incoming.off('error', onFail)
       incoming.off('aborted', onFail)
     }
-    if (incoming.readableEnded) return resolve('')
     incoming.on('data', onData)
     incoming.on('end', onEnd)
     incoming.on('error', onFail)

@@ -146,9 +146,9 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     lastPosition,
     recentThrough(after, through) {
       if (through > recent.filledTo()) return undefined
+      // A run starts at `after + 1` or is empty; it must reach `through`.
       const run = recent.runAfter(after)
-      if (after < through && (run.length === 0 || run[0].position !== after + 1 || run.at(-1)!.position < through)) return undefined
-      return run
+      return (run.at(-1)?.position ?? after) < through ? undefined : run
     },
     readVersions: (session, range) => readVersions(driver, session, range),
     lastEventAt: (session, position) => lastEventAt(driver, session, position),
