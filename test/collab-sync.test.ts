@@ -11,9 +11,9 @@ import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, explore, select } from '../src/session/write.js'
 import { propose, vote } from '../src/session/decisions.js'
 import { loadDocument } from '../src/replay/loadDocument.js'
-import type { EventStore } from '../src/store/types.js'
+import type { AppendOptions, EventStore, NewEvent } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
-import { closeOf } from './fixtures/clients.js'
+import { closeOf, freshUpdate, rawClient } from './fixtures/clients.js'
 import { connectClient, converged, startSyncServer, type TestClient, type SyncServer } from './fixtures/syncServer.js'
 import { until } from './fixtures/until.js'
 
@@ -54,6 +54,70 @@ describe.each(backends)('sync on $name', (backend) => {
     raw.close()
     const bobs = (await store.read('s-order')).filter((e) => e.actor.id === 'bob').map((e) => e.type)
     expect(bobs.slice(0, 2)).toEqual(['participant.joined', 'doc.update'])
+  })
+
+  /** The store with the appends `held` picks kept back until `open()`: then they go on. */
+  function holding(held: (events: NewEvent[], options?: AppendOptions) => boolean) {
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const seen: NewEvent[] = []
+    const holdingStore: EventStore = Object.assign(Object.create(store) as EventStore, {
+      append(session: string, events: NewEvent[], options?: AppendOptions) {
+        seen.push(...events)
+        return held(events, options)
+          ? gate.then(() => store.append(session, events, options))
+          : store.append(session, events, options)
+      },
+    })
+    return { store: holdingStore, seen, open }
+  }
+
+  it('syncs a new connection while its participant.joined is being stored, and takes its edits only once it is', async () => {
+    const held = holding((events) => events.some((e) => e.type === 'participant.joined' && e.actor.id === 'bob'))
+    try {
+      await server.close()
+      server = await startSyncServer(held.store)
+      const alice = client('s-early', { id: 'alice', name: 'Alice' })
+      await alice.synced()
+      select(alice.doc, 'm-alice', 'alice')
+      const bobs = () => held.seen.filter((e) => e.actor.id === 'bob').map((e) => e.type)
+      const bob = client('s-early', { id: 'bob', name: 'Bob' })
+      await bob.synced() // before, not until bob's participant.joined was stored
+      await until(() => bob.doc.getMap('selections').has('m-alice'), { what: "alice's edit to reach bob" })
+      expect(bobs()).toEqual(['participant.joined'])
+      // A raw connection of bob's: its update is handled (the ping after it is answered), and held.
+      const raw = await rawClient(`${server.url}/s-early?id=bob&name=Bob`)
+      await raw.greeted
+      raw.ws.send(encodeUpdate(freshUpdate('m-bob')))
+      expect(await raw.handled()).toBe(true)
+      expect(bobs()).toEqual(['participant.joined'])
+      held.open()
+      await until(() => alice.doc.getMap('selections').has('m-bob'), { what: "bob's held update to reach alice" })
+      raw.ws.close()
+      const logged = (await store.read('s-early')).filter((e) => e.actor.id === 'bob').map((e) => e.type)
+      expect(logged.slice(0, 2)).toEqual(['participant.joined', 'doc.update'])
+    } finally {
+      held.open() // a failed test must not leave the server's close waiting for the append
+    }
+  })
+
+  it('lets a viewer who comes while the session is being created wait for it', async () => {
+    const held = holding((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false)
+    try {
+      await server.close()
+      server = await startSyncServer(held.store)
+      const writer = client('s-being-created', { id: 'ada', name: 'Ada' })
+      await until(() => held.seen.some((e) => e.type === 'participant.joined'), { what: "ada's join to be on its way" })
+      const viewer = await rawClient(`${server.url}/s-being-created?id=vic&role=viewer`)
+      const reader = client('s-being-created', { id: 'val', role: 'viewer' })
+      select(writer.doc, 'm-ada', 'ada')
+      held.open()
+      await until(() => reader.doc.getMap('selections').has('m-ada'), { what: "ada's edit to reach the viewer" })
+      expect(await viewer.handled()).toBe(true) // not closed with 4403
+      viewer.ws.close()
+    } finally {
+      held.open()
+    }
   })
 
   it('converges two clients on every collection, and the log replays to the same state', async () => {

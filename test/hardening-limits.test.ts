@@ -215,6 +215,8 @@ describe('a reader that stops reading', () => {
     socket.pause() // the kernel's buffers fill, then the server's
     const writer = await rawClient(`${ws}/slow?id=writer`)
     await writer.greeted
+    // Its flood must not wait in the 64 KiB it may send before its participant.joined is stored.
+    await until(async () => (await sessionLog(server.store, 'slow')).some((e) => e.type === 'participant.joined' && e.actor.id === 'writer'), { what: 'the writer to have joined' })
     // 60 updates of 200 KB: far more than loopback socket buffers hold.
     for (let i = 0; i < 60; i++) writer.ws.send(encodeUpdate(freshUpdate(`w${i}`, 200_000)))
     expect(await writer.handled()).toBe(true)

@@ -21,6 +21,7 @@ export function createConnection(socket: SyncSocket, identity: Identity): Connec
     participant: { id: identity.id, name: identity.name, kind: identity.kind },
     canWrite: hasRole(identity, 'editor'),
     ready: false,
+    joined: false,
     closed: false,
     queued: [],
     queuedBytes: 0,
@@ -66,6 +67,7 @@ export function connectionGone(conn: Connection): void {
   if (conn.closed) return
   conn.closed = true
   conn.ready = false
+  conn.joined = false
   conn.queued = []
   conn.queuedBytes = 0
   conn.onGone?.()

@@ -15,7 +15,7 @@ import { createUpdateFeed, type Tap } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
 import { closeConnection, connectionGone, countRefusal, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
-import { greet, handleFrame } from './messages.js'
+import { greet, handleFrame, readsOnly } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
 import { loadRoom, unloadRoom } from './room.js'
@@ -173,7 +173,7 @@ export function createRoomManager({
       if (conn.closed) return
       if (!isBinary) return closeConnection(conn, 1007, 'the sync protocol is binary; text frames are refused')
       const frame = frameOf(data)
-      if (room && conn.ready) handleFrame(ctx, room, conn, frame)
+      if (room && (conn.joined || (conn.ready && readsOnly(frame)))) handleFrame(ctx, room, conn, frame)
       else if (!queueFrame(ctx, conn, frame)) closeConnection(conn, 1013, 'too many messages before the session loaded, reconnect')
     })
     roomFor(session).then(
@@ -222,16 +222,30 @@ export function createRoomManager({
     }
     room.connections.add(conn)
     if (room.unloadTimer) clearTimeout(room.unloadTimer)
-    if (!room.exists && !conn.canWrite) return closeConnection(conn, 4403, 'session does not exist')
+    if (!room.exists && !conn.canWrite) {
+      await room.creating
+      if (conn.closed) return
+      if (!room.exists) return closeConnection(conn, 4403, 'session does not exist')
+    }
+    // Reading records nothing: the client is answered (and synced) while its participant.joined
+    // is stored. Its writes and awareness wait for that, so that nobody sees anything of it
+    // before the log says it joined, and its edits follow its joined in the log.
+    const joined = joinParticipant(ctx, room, conn)
+    conn.ready = true
+    greet(ctx, room, conn)
+    const waiting = takeQueued(conn)
+    for (const frame of waiting) {
+      if (readsOnly(frame)) handleFrame(ctx, room, conn, frame)
+      else queueFrame(ctx, conn, frame)
+    }
     try {
-      await joinParticipant(ctx, room, conn)
+      await joined
     } catch (error) {
       log.warn({ err: error, session: room.session }, 'recording participant.joined failed')
       return closeConnection(conn, 1011, 'storage unavailable, reconnect')
     }
     if (conn.closed) return
-    conn.ready = true
-    greet(ctx, room, conn)
+    conn.joined = true
     for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
   }
 

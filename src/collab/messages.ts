@@ -9,7 +9,8 @@
  */
 import * as Y from 'yjs'
 import {
-  decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, MESSAGE_SYNC, SYNC_STEP2, SYNC_UPDATE, type Message,
+  decodeMessage, encodeSyncStep1, encodeSyncStep2, MESSAGE_AWARENESS, MESSAGE_QUERY_AWARENESS, MESSAGE_SYNC, SYNC_STEP1, SYNC_STEP2,
+  SYNC_UPDATE, type Message,
 } from '../protocol/messages.js'
 import { ProtocolError } from '../protocol/ProtocolError.js'
 import { closeConnection, countRefusal, send } from './connection.js'
@@ -24,6 +25,14 @@ export function greet(ctx: CollabContext, room: Room, conn: Connection): void {
   if (!conn.socket.dialect?.step1InAnswer) send(ctx, conn, encodeSyncStep1(Y.encodeStateVector(room.doc)))
   const states = room.presence.states()
   if (states) send(ctx, conn, states)
+}
+
+/**
+ * A frame whose answer only reads the room: sync step 1 and query-awareness. These are answered
+ * before the sender's `participant.joined` is stored; the rest of its frames wait for that.
+ */
+export function readsOnly(frame: Uint8Array): boolean {
+  return (frame[0] === MESSAGE_SYNC && frame[1] === SYNC_STEP1) || frame[0] === MESSAGE_QUERY_AWARENESS
 }
 
 /** Handles one binary frame; never throws (a bug closes this connection with 1011). */

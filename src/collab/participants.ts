@@ -32,6 +32,13 @@ export function joinParticipant(ctx: CollabContext, room: Room, conn: Connection
     },
   )
   room.participants.set(id, entry)
+  if (ifNew) {
+    const creating = entry.joined.catch(() => {})
+    room.creating = creating
+    void creating.then(() => {
+      if (room.creating === creating) room.creating = undefined
+    })
+  }
   return entry.joined
 }
 

@@ -134,10 +134,18 @@ export interface Connection {
   actor: Actor
   participant: Participant
   canWrite: boolean
-  /** Joined its room: the server's sync step 1 went out and frames are handled as they come. */
+  /**
+   * In its room: the server's sync step 1 went out, and what only reads (`readsOnly`) is answered
+   * as it comes.
+   */
   ready: boolean
+  /**
+   * Its participant's `participant.joined` is stored: from then on all its frames are handled as
+   * they come; until then its writes and awareness wait in `queued`.
+   */
+  joined: boolean
   closed: boolean
-  /** Frames that arrived before the room was ready. */
+  /** Frames that arrived before the room was ready, or (but what only reads) before it `joined`. */
   queued: Uint8Array[]
   queuedBytes: number
   /** Awareness client ids this connection speaks for. */
@@ -213,6 +221,11 @@ export interface Room {
   connections: Set<Connection>
   /** The session has events (it was created). */
   exists: boolean
+  /**
+   * A writer's first `participant.joined` with the `session.created` before it, while it is being
+   * stored: a viewer who comes meanwhile waits for it before being told the session does not exist.
+   */
+  creating?: Promise<void>
   /** Online participants by id. */
   participants: Map<string, ParticipantEntry>
   /** Per participant, the last joined/left append, so they reach the log in order. */
