@@ -227,10 +227,20 @@ export function createRoomManager({
       if (conn.closed) return
       if (!room.exists) return closeConnection(conn, 4403, 'session does not exist')
     }
-    // Reading records nothing: the client is answered (and synced) while its participant.joined
-    // is stored. Its writes and awareness wait for that, so that nobody sees anything of it
-    // before the log says it joined, and its edits follow its joined in the log.
+    // Reading records nothing: in a session that exists, the client is answered (and synced)
+    // while its participant.joined is stored. Its writes and awareness wait for that, so that
+    // nobody sees anything of it before the log says it joined, and its edits follow its joined
+    // in the log. A new session is synced once its session.created is stored, so that a client
+    // who was synced finds the session over HTTP too.
     const joined = joinParticipant(ctx, room, conn)
+    if (!room.exists) {
+      try {
+        await joined
+      } catch {
+        // told below
+      }
+      if (conn.closed) return
+    }
     conn.ready = true
     greet(ctx, room, conn)
     const waiting = takeQueued(conn)
