@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
-import { encodeUpdate } from '../src/protocol/messages.js'
+import { encodeSyncStep1, encodeUpdate } from '../src/protocol/messages.js'
 import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, explore, select } from '../src/session/write.js'
 import { propose, vote } from '../src/session/decisions.js'
@@ -85,13 +85,22 @@ describe.each(backends)('sync on $name', (backend) => {
       await bob.synced() // before, not until bob's participant.joined was stored
       await until(() => bob.doc.getMap('selections').has('m-alice'), { what: "alice's edit to reach bob" })
       expect(bobs()).toEqual(['participant.joined'])
-      // A raw connection of bob's: its update is handled (the ping after it is answered), and held.
+      // A raw connection of bob's: its update waits, and so does the pong to a ping sent after
+      // it (a pong follows the handling of every frame before its ping), while its sync step 1
+      // after both is answered at once.
       const raw = await rawClient(`${server.url}/s-early?id=bob&name=Bob`)
       await raw.greeted
       raw.ws.send(encodeUpdate(freshUpdate('m-bob')))
-      expect(await raw.handled()).toBe(true)
+      let answered = false
+      const handled = raw.handled().then((ok) => (answered = ok))
+      const before = raw.received.length
+      raw.ws.send(encodeSyncStep1(Y.encodeStateVector(new Y.Doc())))
+      await until(() => raw.received.length > before, { what: "the answer to the raw connection's step 1" })
+      expect(answered).toBe(false)
       expect(bobs()).toEqual(['participant.joined'])
       held.open()
+      await handled
+      expect(answered).toBe(true)
       await until(() => alice.doc.getMap('selections').has('m-bob'), { what: "bob's held update to reach alice" })
       raw.ws.close()
       const logged = (await store.read('s-early')).filter((e) => e.actor.id === 'bob').map((e) => e.type)

@@ -48,6 +48,31 @@ export function send(ctx: CollabContext, conn: Connection, frame: Uint8Array): v
   conn.socket.send(frame)
 }
 
+/**
+ * Answers a ping once every frame that came before it is handled: at once when nothing is
+ * queued, else when the queue is (`answerHeldPing`). Too much waiting to go out closes (1013).
+ */
+export function answerPing(ctx: CollabContext, conn: Connection, data: Buffer): void {
+  if (conn.queued.length > 0) {
+    conn.heldPing = data
+    return
+  }
+  if (conn.closed || conn.socket.readyState !== OPEN || !conn.socket.pong) return
+  if (conn.socket.bufferedAmount > ctx.config.maxBufferedBytes) {
+    closeConnection(conn, 1013, 'too slow, reconnect')
+    return
+  }
+  conn.socket.pong(data)
+}
+
+/** Answers the ping held while frames were queued, once none is. */
+export function answerHeldPing(ctx: CollabContext, conn: Connection): void {
+  const data = conn.heldPing
+  if (data === undefined || conn.queued.length > 0) return
+  conn.heldPing = undefined
+  answerPing(ctx, conn, data)
+}
+
 /** Closes the socket with `code` and stops handling its frames. */
 export function closeConnection(conn: Connection, code: number, reason: string): void {
   if (conn.closed) return
@@ -70,6 +95,7 @@ export function connectionGone(conn: Connection): void {
   conn.joined = false
   conn.queued = []
   conn.queuedBytes = 0
+  conn.heldPing = undefined
   conn.onGone?.()
 }
 

@@ -14,7 +14,7 @@ import { storeComputedUpdate, type ComputedUpdate, type StoreUpdateResult } from
 import { createUpdateFeed, type Tap } from './feed.js'
 import type { PresenceBus } from './presenceBus.js'
 import { createPresenceRelay } from './presenceRelay.js'
-import { closeConnection, connectionGone, countRefusal, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
+import { answerHeldPing, answerPing, closeConnection, connectionGone, countRefusal, createConnection, frameOf, queueFrame, takeQueued } from './connection.js'
 import { greet, handleFrame, readsOnly } from './messages.js'
 import { joinParticipant, leaveParticipant } from './participants.js'
 import { forgetRate } from './limits.js'
@@ -169,6 +169,7 @@ export function createRoomManager({
       if (room) leave(room, conn)
     }
     socket.on('close', () => connectionGone(conn))
+    socket.on('ping', (data) => answerPing(ctx, conn, data))
     socket.on('message', (data, isBinary) => {
       if (conn.closed) return
       if (!isBinary) return closeConnection(conn, 1007, 'the sync protocol is binary; text frames are refused')
@@ -248,6 +249,7 @@ export function createRoomManager({
       if (readsOnly(frame)) handleFrame(ctx, room, conn, frame)
       else queueFrame(ctx, conn, frame)
     }
+    answerHeldPing(ctx, conn)
     try {
       await joined
     } catch (error) {
@@ -257,6 +259,7 @@ export function createRoomManager({
     if (conn.closed) return
     conn.joined = true
     for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
+    answerHeldPing(ctx, conn)
   }
 
   function releaseSlot(room: Room, conn: Connection): void {

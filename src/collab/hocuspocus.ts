@@ -229,6 +229,9 @@ export function createHocuspocusEndpoint(options: HocuspocusOptions): Hocuspocus
 
     ws.on('error', (error) => log.debug({ err: error }, 'Hocuspocus socket error'))
     ws.on('close', () => closeSocket(1000, ''))
+    ws.on('ping', (data) => {
+      if (!closed && ws.readyState === ws.OPEN && ws.bufferedAmount <= maxBufferedBytes) ws.pong(data)
+    })
     ws.on('message', (data, isBinary) => {
       if (closed) return
       if (!isBinary) return closeSocket(1007, 'the Hocuspocus protocol is binary; text frames are refused')

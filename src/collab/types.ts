@@ -99,6 +99,9 @@ export interface SyncSocket {
   on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
   on(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'ping', listener: (data: Buffer) => void): unknown
+  /** Answers a ping; absent where pings are the carrying socket's business (Hocuspocus' channels). */
+  pong?(data: Buffer): void
   /** How the client's protocol departs from y-websocket's; absent: it is y-websocket. */
   readonly dialect?: Dialect
 }
@@ -148,6 +151,12 @@ export interface Connection {
   /** Frames that arrived before the room was ready, or (but what only reads) before it `joined`. */
   queued: Uint8Array[]
   queuedBytes: number
+  /**
+   * The latest ping that came while frames of this connection were queued: answered once they
+   * are handled, so that a pong always follows the handling of every frame sent before its ping
+   * (RFC 6455 lets one pong answer only the latest of several pings).
+   */
+  heldPing?: Buffer
   /** Awareness client ids this connection speaks for. */
   awarenessClients: Set<number>
   /** Called once when the connection is closed (by either side): the room's bookkeeping. */

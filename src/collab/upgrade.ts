@@ -68,6 +68,9 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
     maxBufferedChunks: Math.max(4096, Math.ceil(maxPayload / 256)),
     // A peer that does not answer our close (a stalled reader) is cut off after this.
     closeTimeout: 5_000,
+    // Pings are answered by the room manager, after the frames sent before them are handled
+    // (a connection's frames wait while its participant.joined is stored); Hocuspocus' by its endpoint.
+    autoPong: false,
   } as ServerOptions & { closeTimeout: number }) // ws 8.23 has it; @types/ws does not yet
   const hocuspocus = createHocuspocusEndpoint({
     rooms,
