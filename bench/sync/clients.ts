@@ -18,6 +18,8 @@ export interface BenchClient {
   synced: boolean
   /** When the provider first reported `synced` (see `now`). */
   syncedAt: number
+  /** When its provider was created (it connects at once). */
+  createdAt: number
 }
 
 /** The session document's `selections` entry, with `at` as a sub-millisecond epoch time. */
@@ -48,7 +50,7 @@ export function createClient (target: Target, session: string, index: number, co
     params: target.withIdentity ? { id: `bench-${index}`, name: `bench ${index}`, kind: 'human' } : {}
   })
   const client: BenchClient = {
-    index, session, doc, provider, synced: false, syncedAt: 0, selections: doc.getMap<SelectionValue>('selections')
+    index, session, doc, provider, synced: false, syncedAt: 0, createdAt: now(), selections: doc.getMap<SelectionValue>('selections')
   }
   provider.on('sync', (isSynced: boolean) => { 
     if (isSynced && !client.synced) { client.synced = true; client.syncedAt = now() }

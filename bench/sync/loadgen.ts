@@ -59,6 +59,7 @@ async function run (spec: ScenarioSpec, target: Target): Promise<LoadResult> {
     clients: clients.length,
     synced,
     connectMs,
+    connectToSynced: summarizeLatencies(clients.filter(c => c.synced).map(c => c.syncedAt - c.createdAt)),
     connectionErrors: counters.errors,
     connectionCloses: counters.closes,
     sent: tally.sent,

@@ -76,6 +76,8 @@ const trafficRows: Row[] = [
 
 const idleRows: Row[] = [
   { label: 'connect + sync time (s)', better: 'lower', value: l => l.connectMs / 1000, format: fixed(2) },
+  { label: 'one connection, connect → synced p50 (ms)', better: 'lower', value: l => l.connectToSynced?.p50 ?? NaN, format: fixed(1) },
+  { label: 'one connection, connect → synced p99 (ms)', better: 'lower', value: l => l.connectToSynced?.p99 ?? NaN, format: fixed(1) },
   { label: 'server CPU while connecting (s)', better: 'lower', value: (_l, m) => m.connectCpuS, format: fixed(2) },
   { label: 'server RSS before → settled (MiB)', better: null, value: (_l, m) => mib(m.rssEndKiB), format: (_v, _l, m) => `${fixed(1)(mib(m.rssBeforeKiB))} → ${fixed(1)(mib(m.rssEndKiB))}` },
   { label: 'server RSS per connection (KiB)', better: 'lower', value: (l, m) => (m.rssEndKiB - m.rssBeforeKiB) / l.synced, format: fixed(1) },

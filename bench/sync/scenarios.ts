@@ -78,6 +78,8 @@ export interface LoadResult {
   synced: number
   /** Time from the first connect to the last client synced. */
   connectMs: number
+  /** Each synced client's time from its provider's creation to its first `synced`, 50 connecting at once. */
+  connectToSynced: { n: number, p50: number, p90: number, p99: number, max: number }
   /** Connection-level failures: socket errors and closes seen after the ramp-up began. */
   connectionErrors: number
   connectionCloses: number
