@@ -233,32 +233,31 @@ export function createRoomManager({
     // nobody sees anything of it before the log says it joined, and its edits follow its joined
     // in the log. A new session is synced once its session.created is stored, so that a client
     // who was synced finds the session over HTTP too.
-    const joined = joinParticipant(ctx, room, conn)
-    if (!room.exists) {
-      try {
-        await joined
-      } catch {
-        // told below
-      }
-      if (conn.closed) return
+    const stored = joinParticipant(ctx, room, conn).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    )
+    if (room.exists) answerReads(room, conn)
+    const failed = await stored
+    if (conn.closed) return
+    if (failed) {
+      log.warn({ err: failed.error, session: room.session }, 'recording participant.joined failed')
+      return closeConnection(conn, 1011, 'storage unavailable, reconnect')
     }
+    if (!conn.ready) answerReads(room, conn)
+    conn.joined = true
+    for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
+    answerHeldPing(ctx, conn)
+  }
+
+  /** Greets `conn` and from then on answers what only reads; the rest it sent waits in its queue. */
+  function answerReads(room: Room, conn: Connection): void {
     conn.ready = true
     greet(ctx, room, conn)
-    const waiting = takeQueued(conn)
-    for (const frame of waiting) {
+    for (const frame of takeQueued(conn)) {
       if (readsOnly(frame)) handleFrame(ctx, room, conn, frame)
       else queueFrame(ctx, conn, frame)
     }
-    answerHeldPing(ctx, conn)
-    try {
-      await joined
-    } catch (error) {
-      log.warn({ err: error, session: room.session }, 'recording participant.joined failed')
-      return closeConnection(conn, 1011, 'storage unavailable, reconnect')
-    }
-    if (conn.closed) return
-    conn.joined = true
-    for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
     answerHeldPing(ctx, conn)
   }
 
