@@ -152,32 +152,46 @@ describe.each(backends)('rooms on $name', (backend) => {
     await converged(server, 'down', [alice.doc, bob.doc])
   })
 
-  it('loses no update committed while a room loads', async () => {
+  // A room loads with one read of the head and snapshot, and a read of the log after the
+  // snapshot only when the session has events past it: a commit may come during either.
+  it.each([
+    ['the read of the log', 'race', 'read'],
+    ["a new session's read of its head", 'race-new', 'headAndSnapshot'],
+  ] as const)('loses no update committed during %s while a room loads', async (_what, session, during) => {
+    if (session === 'race') await store.append(session, [{ type: 'test.note', data: {}, actor: writer }])
     const delivered = new Set<string>()
     let raced: string | undefined
+    const race = async () => {
+      if (raced) return
+      const doc = new Y.Doc()
+      select(doc, 'committed-during-load', 'hal')
+      const update = Y.encodeStateAsUpdate(doc)
+      const result = await store.append(session, [{ type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update, actor: writer }])
+      raced = result.ok ? result.events[0]!.id : undefined
+      await until(() => delivered.has(raced!), { what: 'the feed to deliver the racing update' })
+    }
     const racing: EventStore = {
       ...store,
       subscribe: (options, handler) => store.subscribe(options, async (event) => {
         await handler(event)
         delivered.add(event.id)
       }),
-      // Between the room's read of the log and its start on the feed, another writer commits.
-      read: async (session, options) => {
-        const events = await store.read(session, options)
-        if (session === 'race' && options?.types?.includes('doc.update') && !raced) {
-          const doc = new Y.Doc()
-          select(doc, 'committed-during-load', 'hal')
-          const update = Y.encodeStateAsUpdate(doc)
-          const result = await store.append('race', [{ type: 'doc.update', data: { bytes: update.length, changes: [] }, payload: update, actor: writer }])
-          raced = result.ok ? result.events[0]!.id : undefined
-          await until(() => delivered.has(raced!), { what: 'the feed to deliver the racing update' })
-        }
+      // Between the room's reads and its start on the feed, another writer commits.
+      read: async (at, options) => {
+        const events = await store.read(at, options)
+        if (during === 'read' && at === session && options?.types?.includes('doc.update')) await race()
         return events
+      },
+      headAndSnapshot: async (at) => {
+        const start = await store.headAndSnapshot(at)
+        if (during === 'headAndSnapshot' && at === session) await race()
+        return start
       },
     }
     const server = await serve({}, racing)
-    const alice = client(server, 'race', { id: 'alice' })
+    const alice = client(server, session, { id: 'alice' })
     await alice.synced()
+    expect(raced).toBeDefined()
     await until(() => alice.doc.getMap('selections').has('committed-during-load'), { what: 'the racing update to reach alice' })
   })
 
@@ -247,6 +261,36 @@ describe('loadDocument', () => {
       expect(Object.keys(readState(loaded.doc).selections)).toEqual(['a', 'b'])
       expect(loaded).toMatchObject({ position: 3, version: 3, replayed: 2 })
       expect((await loadDocument(store, 's', { at: 1 })).position).toBe(1)
+    } finally {
+      await close()
+    }
+  })
+
+  it('from a head and snapshot read already, reads the log only when the head is past the snapshot', async () => {
+    const { store, close } = await freshStore(anyBackend)
+    try {
+      let reads = 0
+      const counting: typeof store = Object.assign(Object.create(store) as typeof store, {
+        read: (...args: Parameters<typeof store.read>) => ((reads += 1), store.read(...args)),
+      })
+      const doc = new Y.Doc()
+      const updates: Uint8Array[] = []
+      doc.on('update', (u: Uint8Array) => updates.push(u))
+      const event = (payload: Uint8Array) => ({ type: 'doc.update', data: { bytes: payload.length, changes: [] }, payload, actor: writer })
+      const fresh = await loadDocument(counting, 'new', { start: await store.headAndSnapshot('new') })
+      expect([fresh.position, reads]).toEqual([0, 0]) // no session: nothing read
+      select(doc, 'a', 'x')
+      await store.append('s', [event(updates[0]!)])
+      await store.saveSnapshot({ session: 's', version: 1, position: 1, state: Y.encodeStateAsUpdate(doc) })
+      const covered = await loadDocument(counting, 's', { start: await store.headAndSnapshot('s') })
+      expect([covered.position, covered.version, covered.snapshotPosition, reads]).toEqual([1, 1, 1, 0])
+      select(doc, 'b', 'x')
+      await store.append('s', [event(updates[1]!)])
+      const past = await loadDocument(counting, 's', { start: await store.headAndSnapshot('s') })
+      expect(reads).toBe(1)
+      const plain = await loadDocument(store, 's')
+      expect({ ...past, doc: readState(past.doc) }).toEqual({ ...plain, doc: readState(plain.doc) })
+      expect(Object.keys(readState(past.doc).selections)).toEqual(['a', 'b'])
     } finally {
       await close()
     }

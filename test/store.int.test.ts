@@ -191,6 +191,24 @@ describe.each(backends)('event store on $name', (backend) => {
     expect(await store.loadSnapshot('s1', 5)).toBeUndefined()
   })
 
+  it('reads a session\'s head and newest snapshot in one call, the snapshot in parts too', async () => {
+    expect(await store.headAndSnapshot('nobody')).toEqual({ head: undefined, snapshot: undefined })
+    await store.append('s1', [note(1), note(2)])
+    const plain = await store.headAndSnapshot('s1')
+    expect(plain.head).toEqual(await store.head('s1'))
+    expect(plain.snapshot).toBeUndefined()
+    await store.saveSnapshot({ session: 's1', version: 1, position: 1, state: new Uint8Array([1]) })
+    const big = Uint8Array.from({ length: 200_000 }, (_, i) => i % 251) // in parts (64 KiB each)
+    await store.saveSnapshot({ session: 's1', version: 2, position: 2, state: big })
+    const both = await store.headAndSnapshot('s1')
+    expect(both.head).toEqual(await store.head('s1'))
+    expect(both.snapshot).toEqual(await store.loadSnapshot('s1'))
+    expect(new Uint8Array(both.snapshot!.state)).toEqual(big)
+    // A snapshot for a session with no events (an import's, say) comes without a head.
+    await store.saveSnapshot({ session: 'bare', version: 0, position: 2, state: new Uint8Array([7]) })
+    expect(await store.headAndSnapshot('bare')).toMatchObject({ head: undefined, snapshot: { position: 2, version: 0 } })
+  })
+
   it.skipIf(backend.name === 'pglite')('applies migrations once, even when two instances migrate at the same time', async () => {
     const [d1, d2] = await Promise.all([openDriver(config), openDriver(config)])
     try {

@@ -20,7 +20,10 @@ export async function loadRoom(ctx: CollabContext, session: string): Promise<Roo
   let head: Awaited<ReturnType<typeof ctx.store.head>>
   let loaded: Awaited<ReturnType<typeof loadDocument>>
   try {
-    ;[head, loaded] = await Promise.all([ctx.store.head(session), loadDocument(ctx.store, session, { keepSourceFrom: ctx.config.snapshotOffThreadBytes })])
+    // One statement for a new session (or one whose snapshot is up to date), two for the rest.
+    const start = await ctx.store.headAndSnapshot(session)
+    head = start.head
+    loaded = await loadDocument(ctx.store, session, { keepSourceFrom: ctx.config.snapshotOffThreadBytes, start })
   } catch (error) {
     tap.stop()
     throw error

@@ -2,8 +2,9 @@
  * A session's Yjs document as of a position: the newest snapshot at or before it, plus the
  * `doc.update` events after the snapshot. Rooms load with it, and so does "state at".
  */
+import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
-import type { EventStore } from '../store/types.js'
+import type { EventStore, HeadAndSnapshot } from '../store/types.js'
 
 export interface LoadOptions {
   /** Inclusive upper bound on position; default: everything. */
@@ -14,6 +15,11 @@ export interface LoadOptions {
    * the event loop (collab/upkeep.ts). Default: keep nothing.
    */
   keepSourceFrom?: number
+  /**
+   * The session's head and newest snapshot, read already (`store.headAndSnapshot`, a room's
+   * load): the snapshot is not read again, and the log only when the head is past it. Not with `at`.
+   */
+  start?: HeadAndSnapshot
 }
 
 /** A stored update that yjs refused to apply; the rest of the session loads without it. */
@@ -52,9 +58,11 @@ const PAGE = 10_000
  * @example
  * const { doc, position } = await loadDocument(store, 's1', { at: 1200 })
  */
-export async function loadDocument(store: EventStore, session: string, { at, keepSourceFrom }: LoadOptions = {}): Promise<LoadedDocument> {
-  const snapshot = await store.loadSnapshot(session, at)
-  let doc = new Y.Doc()
+export async function loadDocument(store: EventStore, session: string, { at, keepSourceFrom, start }: LoadOptions = {}): Promise<LoadedDocument> {
+  if (start && at !== undefined) throw new Error('loadDocument: start is the newest state; it does not go with at')
+  const snapshot = start ? start.snapshot : await store.loadSnapshot(session, at)
+  // A guid of its own: yjs' default (lib0's uuidv4) asks the platform for randomness 31 times.
+  let doc = new Y.Doc({ guid: randomUUID() })
   let position = 0
   let version = 0
   let source: LoadedDocument['source']
@@ -67,13 +75,15 @@ export async function loadDocument(store: EventStore, session: string, { at, kee
     } catch {
       // A snapshot is only a shortcut: the log alone is the truth.
       doc.destroy()
-      doc = new Y.Doc()
+      doc = new Y.Doc({ guid: randomUUID() })
     }
   }
   const snapshotPosition = position
   const skipped: SkippedUpdate[] = []
   let replayed = 0
-  for (;;) {
+  // The head at or before what the snapshot holds (or no session at all): nothing to read.
+  const past = start === undefined || (start.head !== undefined && start.head.position > position)
+  for (; past; ) {
     const page = await store.read(session, { after: position, until: at, types: ['doc.update'], limit: PAGE })
     for (const event of page) {
       position = event.position

@@ -10,7 +10,7 @@ import { EVENT_COLUMNS, toStoredEvent, typeFilter, type EventRow } from './rows.
 import { readDocChanges } from './queries/readDocChanges.js'
 import { readNewestOfTypes } from './queries/readNewestOfTypes.js'
 import { readVersions } from './queries/readVersions.js'
-import { loadSnapshot, saveSnapshot } from './queries/snapshots.js'
+import { loadSnapshot, saveSnapshot, snapshotOfRow } from './queries/snapshots.js'
 import { snapshotPositions } from './queries/snapshotPositions.js'
 import { lastEventAt, lastEventBy } from './queries/timelinePoints.js'
 import { createRecentCommits } from './recentCommits.js'
@@ -139,6 +139,28 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions WHERE id = $1`, [session])
       return rows[0] ? toHead(rows[0]) : undefined
     },
+    async headAndSnapshot(session) {
+      const rows = await driver.query<HeadAndSnapshotRow>(
+        `SELECT s.id, s.version, s.hash, s.position, s.created_at, s.updated_at,
+                n.version AS snapshot_version, n.position AS snapshot_position, n.state AS snapshot_state,
+                n.parts AS snapshot_parts, n.created_at AS snapshot_created_at
+         FROM (SELECT $1::text AS wanted) w
+         LEFT JOIN sessions s ON s.id = w.wanted
+         LEFT JOIN LATERAL (
+           SELECT version, position, state, parts, created_at FROM snapshots
+           WHERE session_id = w.wanted ORDER BY position DESC LIMIT 1
+         ) n ON true`,
+        [session],
+      )
+      const row = rows[0]!
+      const head = row.id === null ? undefined : toHead(row as HeadRow)
+      if (row.snapshot_position === null) return { head, snapshot: undefined }
+      const snapshot = await snapshotOfRow(driver, session, {
+        version: row.snapshot_version!, position: row.snapshot_position, state: row.snapshot_state!,
+        parts: row.snapshot_parts!, created_at: row.snapshot_created_at!,
+      })
+      return { head, snapshot }
+    },
     async listSessions() {
       const rows = await driver.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM sessions ORDER BY updated_at DESC, id`)
       return rows.map(toHead)
@@ -186,6 +208,14 @@ interface HeadRow {
   position: string | number
   created_at: Date | string
   updated_at: Date | string
+}
+
+type HeadAndSnapshotRow = { [K in keyof HeadRow]: HeadRow[K] | null } & {
+  snapshot_version: number | null
+  snapshot_position: string | number | null
+  snapshot_state: Uint8Array | null
+  snapshot_parts: number | null
+  snapshot_created_at: Date | string | null
 }
 
 function toHead(row: HeadRow): SessionHead {

@@ -127,6 +127,12 @@ export interface VerifyResult {
   reason?: string
 }
 
+export interface HeadAndSnapshot {
+  /** Undefined: the session does not exist. */
+  head: SessionHead | undefined
+  snapshot: Snapshot | undefined
+}
+
 export interface Snapshot {
   session: string
   version: number
@@ -188,6 +194,8 @@ export interface EventStore {
   /** Catches up from the log, then goes live; never skips an event, never delivers one twice. */
   subscribe(options: SubscribeOptions, handler: (event: StoredEvent) => Promise<void> | void): Subscription
   head(session: string): Promise<SessionHead | undefined>
+  /** The session's head and its newest snapshot, read together in one statement (a room's load). */
+  headAndSnapshot(session: string): Promise<HeadAndSnapshot>
   listSessions(): Promise<SessionHead[]>
   /** The position of the newest event of all sessions (0 when empty). */
   lastPosition(): Promise<number>

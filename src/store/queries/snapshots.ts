@@ -39,16 +39,28 @@ export async function saveSnapshot(db: SqlExecutor, snapshot: Omit<Snapshot, 'cr
   )
 }
 
+/** A `snapshots` row as read; `loadSnapshot` and `headAndSnapshot` make a Snapshot of it. */
+export interface SnapshotRow {
+  version: number
+  position: string | number
+  state: Uint8Array
+  parts: number
+  created_at: Date | string
+}
+
 /** The newest snapshot of `session` at or before `atOrBefore` (default: the newest). */
 export async function loadSnapshot(db: SqlExecutor, session: string, atOrBefore?: number): Promise<Snapshot | undefined> {
-  const rows = await db.query<{ version: number; position: string | number; state: Uint8Array; parts: number; created_at: Date }>(
+  const rows = await db.query<SnapshotRow>(
     `SELECT version, position, state, parts, created_at FROM snapshots
      WHERE session_id = $1 AND ($2::bigint IS NULL OR position <= $2::bigint)
      ORDER BY position DESC LIMIT 1`,
     [session, atOrBefore ?? null],
   )
-  const row = rows[0]
-  if (!row) return undefined
+  return rows[0] ? snapshotOfRow(db, session, rows[0]) : undefined
+}
+
+/** The snapshot `row` holds, its parts read when it has them; incomplete: the next older one. */
+export async function snapshotOfRow(db: SqlExecutor, session: string, row: SnapshotRow): Promise<Snapshot | undefined> {
   let state = new Uint8Array(row.state)
   if (row.parts > 0) {
     const chunks: Uint8Array[] = []
