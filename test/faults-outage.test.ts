@@ -207,7 +207,15 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
       actor: { id: 'zed', name: 'Zed', kind: 'human' },
     }])
     expect(appended.ok).toBe(true)
-    await until(() => team.every((c) => getSelections(c.doc).has('from-another-instance')), { what: 'an update stored elsewhere arrived through LISTEN', timeout: 10_000 })
+    // Well within the 60 s poll; a LISTEN renewed late (postgres.js' reconnect backs off) still counts.
+    await until(() => team.every((c) => getSelections(c.doc).has('from-another-instance')), {
+      what: 'an update stored elsewhere arrived through LISTEN', timeout: 30_000,
+      explain: async () => ({
+        listening: await withAdmin(cluster.url, async (sql) => (await sql`
+          SELECT pid, state, query FROM pg_stat_activity WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`).map((r) => `${r.pid} ${r.state} ${r.query}`)),
+        logs: server.logs.slice(-12).map((l) => [l.msg, (l.err as any)?.message]),
+      }),
+    })
 
     const inLog = await keysInLog(reader, session)
     const early = await seenBeforeStored(reader, session, team)
