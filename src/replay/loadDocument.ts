@@ -83,7 +83,7 @@ export async function loadDocument(store: EventStore, session: string, { at, kee
   let replayed = 0
   // The head at or before what the snapshot holds (or no session at all): nothing to read.
   const past = start === undefined || (start.head !== undefined && start.head.position > position)
-  for (; past; ) {
+  while (past) {
     const page = await store.read(session, { after: position, until: at, types: ['doc.update'], limit: PAGE })
     for (const event of page) {
       position = event.position
