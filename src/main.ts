@@ -68,6 +68,7 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     poolSize: config.dbPool,
     pollMs: config.pollMs,
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
+    onListenRenewed: (reason) => log.warn({ reason }, 'event store: LISTEN was dead and is renewed; readers read what it missed'),
   })
   const memory = createMemoryService({
     store,

@@ -25,6 +25,10 @@ export interface StoreConfig {
   poolSize?: number
   pollMs?: number
   onError?(error: unknown): void
+  /** PostgreSQL: told, with why, each time the LISTEN connection was found dead and replaced (postgresDriver.ts). */
+  onListenRenewed?(reason: string): void
+  /** PostgreSQL: how often LISTEN is proven alive, in ms (default 5,000; 0: never). */
+  listenCheckMs?: number
   /** Work done in every append transaction (the memory projection): passed at open, so every writer has it. */
   hooks?: readonly AppendHook[]
   /** Told of every append batch written (metrics). */
@@ -35,7 +39,10 @@ export interface StoreConfig {
 
 export async function openDriver(config: StoreConfig): Promise<SqlDriver> {
   if (config.databaseUrl) {
-    return openPostgresDriver({ url: config.databaseUrl, schema: config.schema, max: config.poolSize })
+    return openPostgresDriver({
+      url: config.databaseUrl, schema: config.schema, max: config.poolSize,
+      listenCheckMs: config.listenCheckMs, onListenRenewed: config.onListenRenewed,
+    })
   }
   if (config.pglite) return openPgliteDriver(await config.pglite(), config.schema)
   const dataDir = config.dataDir ?? './data'

@@ -6,6 +6,7 @@
  * It changes nothing outside itself: no process-wide handlers.
  */
 import postgres from 'postgres'
+import { openListening } from './pgListen.js'
 import type { SqlDriver, SqlExecutor } from './types.js'
 
 export interface PostgresDriverOptions {
@@ -13,26 +14,22 @@ export interface PostgresDriverOptions {
   schema?: string
   /** Pool size (default 10). */
   max?: number
+  /** How often the LISTEN connection is proven alive, in ms (default 5,000; 0: never): pgListen.ts. */
+  listenCheckMs?: number
+  /** Told, with why, each time the LISTEN connection was found dead and replaced. */
+  onListenRenewed?(reason: string): void
 }
 
-interface Listener {
-  channel: string
-  onNotify(payload: string): void
-  unlisten(): Promise<void>
-}
-
-export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOptions): SqlDriver {
+export function openPostgresDriver({ url, schema, max = 10, listenCheckMs = 5_000, onListenRenewed = () => {} }: PostgresDriverOptions): SqlDriver {
   // How often each connection (by postgres.js's id, unique across pools) has closed: a
   // transaction's connection is gone when its count moved. Transactions watch their own.
   const closes = new Map<number, number>()
   const closeWatchers = new Map<number, Set<() => void>>()
-  const listeners = new Set<Listener>()
   let closing = false
   // The database did not answer lately: transactions make sure it does before reserving.
   let unreachable = false
 
-  const openPool = () => postgres(url, {
-    max,
+  const connectionOptions = {
     onnotice: () => {},
     // postgres.js fetches the array types on each new connection from a promise nobody awaits:
     // a connection killed during that first query (a restart, pg_terminate_backend, the pool
@@ -45,11 +42,15 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     connection: { plan_cache_mode: 'force_custom_plan', ...(schema ? { search_path: schema } : {}) },
     // A dead server must not hang callers for long; the app retries with backoff.
     connect_timeout: 5,
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
     // postgres.js waits up to 20 s between attempts after failures; once the database is back,
     // a collaboration server should be within 2 s (and still never hammers it).
-    backoff: (attempt) => (0.5 + Math.random() / 2) * Math.min(3 ** attempt / 100, 2),
+    backoff: (attempt: number) => (0.5 + Math.random() / 2) * Math.min(3 ** attempt / 100, 2),
+  } satisfies postgres.Options<Record<string, never>>
+  const openPool = () => postgres(url, {
+    ...connectionOptions,
+    max,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
     onclose(id) {
       closes.set(id, (closes.get(id) ?? 0) + 1)
       for (const watcher of closeWatchers.get(id) ?? []) watcher()
@@ -70,18 +71,15 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
     if (closing || pool !== sql || !(always || diedInUse(error))) return
     sql = openPool()
     void pool.end({ timeout: 0 }).catch(() => {})
-    for (const listener of listeners) void relisten(listener)
   }
 
-  async function relisten(listener: Listener): Promise<void> {
-    try {
-      const { unlisten } = await sql.listen(listener.channel, listener.onNotify)
-      listener.unlisten = unlisten
-    } catch {
-      // postgres.js retries a failed LISTEN each time its connection closes; polls cover the gap.
-    }
-    listener.onNotify('') // whatever was notified meanwhile went to the old pool: wake readers
-  }
+  // LISTEN on a connection of its own, kept listening and proven alive (pgListen.ts).
+  const listening = openListening({
+    open: (extra) => postgres(url, { ...connectionOptions, ...extra, idle_timeout: undefined, max_lifetime: null }),
+    query: (text, params) => query(text, params),
+    checkMs: listenCheckMs,
+    onRenewed: onListenRenewed,
+  })
 
   // Named prepared statements, cached per connection: postgres.js sends an unnamed statement
   // with parameters as Parse+Describe, waits for the parameter types, and only then binds and
@@ -359,19 +357,11 @@ export function openPostgresDriver({ url, schema, max = 10 }: PostgresDriverOpti
       await query(text)
     },
     transaction,
-    async listen(channel, onNotify) {
-      const { unlisten } = await sql.listen(channel, onNotify)
-      const listener: Listener = { channel, onNotify, unlisten }
-      listeners.add(listener)
-      return async () => {
-        listeners.delete(listener)
-        await listener.unlisten()
-      }
-    },
+    listen: listening.listen,
     async close() {
       closing = true
       if (lane) dropLane(lane)
-      await sql.end({ timeout: 5 })
+      await Promise.all([sql.end({ timeout: 5 }), listening.close()])
     },
   }
 }
