@@ -100,7 +100,8 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
   // What budgeted tokens wrote, counted by this instance over both doors (control/budgets.ts).
   const budgets = createBudgets()
   const rooms = createRoomManager({
-    presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs },
+    // Before its first heartbeat the registry is not there: others are assumed live.
+    presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs, othersLive: () => (registry?.lastSeen().length ?? 2) > 1 },
     budgets,
     sharedLimits,
     // The room manager's feed reads the log anyway: it carries the kill switch to this instance too.

@@ -10,6 +10,7 @@ import type { RunningServer } from '../src/main.js'
 import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
 import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
 import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
+import { presenceMessages } from './fixtures/metrics.js'
 import { call } from './fixtures/server.js'
 import { until } from './fixtures/until.js'
 import { freshPrefix, REDIS_URL, withRedis } from './fixtures/redis.js'
@@ -68,6 +69,50 @@ function presenceAcross(transport: 'postgres' | 'redis') {
 
 presenceAcross('postgres')
 presenceAcross('redis')
+
+describe.skipIf(!databaseAvailable)('a lone instance', () => {
+  let db: FreshDatabase
+  const servers: ChildServer[] = []
+  const clients: StockClient[] = []
+  beforeAll(async () => {
+    db = (await freshDatabase())!
+  })
+  afterAll(async () => {
+    for (const c of clients) c.destroy()
+    for (const s of servers) await s.kill()
+    await db?.close()
+  })
+
+  it('sends no states while alone, and both ways at once once a second instance loads the session', async () => {
+    // The first instance's registry beats once, at start: it never sees the second one here, so
+    // only the second one's question (it sees the first) can start the first one sending.
+    const one = await startChildServer({ ...databaseEnv(db), MNEMO_HEARTBEAT_MS: '600000' })
+    servers.push(one)
+    const session = 'alone'
+    const [ann, amy] = ['ann', 'amy'].map((name) => connectClient(one.url, session, name))
+    clients.push(ann!, amy!)
+    await until(() => ann!.synced() && amy!.synced(), { what: 'both synced' })
+    for (const index of [1, 2, 3]) {
+      ann!.provider.awareness.setLocalStateField('cursor', { index })
+      await until(() => stateSeen(amy!, ann!)?.cursor?.index === index, { what: `ann's cursor ${index} on the same instance` })
+    }
+    // Only the room's question for the others' states, asked when it loaded.
+    expect(await presenceMessages(one.url)).toEqual({ sent: 1, received: 0 })
+
+    const two = await startChildServer(databaseEnv(db))
+    servers.push(two)
+    const bea = connectClient(two.url, session, 'bea')
+    clients.push(bea)
+    await until(() => stateSeen(bea, ann!)?.cursor?.index === 3, { what: 'ann\'s state on the second instance' })
+    bea.provider.awareness.setLocalStateField('cursor', { index: 9 })
+    await until(() => stateSeen(ann!, bea)?.cursor?.index === 9, { what: 'bea\'s state on the first instance' })
+    ann!.provider.awareness.setLocalStateField('cursor', { index: 4 })
+    await until(() => stateSeen(bea, ann!)?.cursor?.index === 4, { what: 'ann\'s change on the second instance' })
+    const counted = await presenceMessages(one.url)
+    expect(counted.sent).toBeGreaterThan(1)
+    expect(counted.received).toBeGreaterThan(0)
+  })
+})
 
 describe.skipIf(!databaseAvailable)('an instance killed', () => {
   let db: FreshDatabase

@@ -34,7 +34,7 @@ export interface RoomManagerOptions {
   /** Timings of every client update (metrics). */
   observe?: UpdateObserver
   /** Carries presence to and from the other instances (README "Running several instances"). */
-  presence?: { bus: PresenceBus; instanceId: string; timeoutMs: number }
+  presence?: { bus: PresenceBus; instanceId: string; timeoutMs: number; othersLive?: () => boolean }
   /** What tokens with a `budget` claim have written; share it with the HTTP routes. Default: the manager's own. */
   budgets?: Budgets
   /** Event types besides `doc.update` that the manager's feed reads, for `tap` (the agents' suspensions). */
@@ -107,7 +107,7 @@ export function createRoomManager({
     log,
     config: { ...DEFAULT_ROOM_CONFIG, ...definedOnly(config) },
     feed: createUpdateFeed(store, (error) => log.error({ err: error }, 'handling a stored update failed'), ['doc.update', ...follow]),
-    relay: presence ? createPresenceRelay({ ...presence, log }) : undefined,
+    relay: presence ? createPresenceRelay({ ...presence, observe: (direction, n) => observe.presence(direction, n), log }) : undefined,
     pendingAppends: 0,
     observe,
     budgets,

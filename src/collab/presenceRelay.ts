@@ -6,7 +6,17 @@
  * whole timeout (its instance died) is removed. A room that joins asks the others for their
  * states at once. Only instances with the session loaded hear its traffic.
  *
- * Messages are JSON: `{ v: 1, from, update }` (an awareness update, base64) or `{ v: 1, from, query: true }`.
+ * An instance that is alone (its registry sees no other live instance) sends no states: a lone
+ * server's presence costs the database one query per room loaded. The room still listens, and
+ * the first message it hears from another instance (its query, or its states answering ours)
+ * makes it send its states at once and its changes for a whole timeout after, renewed by each
+ * message heard; by then the registry sees the newcomer too. The query goes out even when
+ * alone: an instance that started a moment ago is not in the registry yet, and its room may
+ * have loaded (and asked) first.
+ *
+ * Messages are JSON: `{ v: 1, from, update }` (an awareness update, base64), `{ v: 1, from, query: true }`,
+ * or `{ v: 1, from, here: true }`: the answer to a query of a room that holds no states yet,
+ * so that the asker knows someone is there.
  */
 import { encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness'
 import type { PresenceBus } from './presenceBus.js'
@@ -26,6 +36,10 @@ export interface PresenceRelayOptions {
   instanceId: string
   /** A state from another instance not refreshed for this long is removed. */
   timeoutMs: number
+  /** Whether other instances are live (the registry); while not, only rooms another instance spoke in send. Default: always. */
+  othersLive?: () => boolean
+  /** Told of the messages sent and received (mnemo_presence_messages_total). */
+  observe?: (direction: 'sent' | 'received', messages: number) => void
   log: Log
 }
 
@@ -34,10 +48,17 @@ interface Message {
   from: string
   update?: string
   query?: true
+  here?: true
 }
 
-export function createPresenceRelay({ bus, instanceId, timeoutMs, log }: PresenceRelayOptions): PresenceRelay {
+export function createPresenceRelay({
+  bus, instanceId, timeoutMs, othersLive = () => true, observe = () => {}, log,
+}: PresenceRelayOptions): PresenceRelay {
   const attached = new Set<Room>()
+  // When another instance last spoke in each room (Date.now()).
+  const heard = new Map<Room, number>()
+  const shared = (room: Room) => othersLive() || (heard.get(room) ?? -Infinity) > Date.now() - timeoutMs
+
   const pending = new Map<Room, Set<number>>()
   let scheduled = false
 
@@ -69,9 +90,15 @@ export function createPresenceRelay({ bus, instanceId, timeoutMs, log }: Presenc
   }
 
   function send(room: Room, ids: Set<number>): void {
+    if (!shared(room)) return // nobody to tell: a newcomer asks (its query)
     const { awareness } = room.presence
     const known = [...ids].filter((id) => awareness.meta.has(id))
-    for (const message of messages(awareness, known, bus.maxMessageBytes)) bus.publish(room.session, message)
+    for (const message of messages(awareness, known, bus.maxMessageBytes)) publish(room, message)
+  }
+
+  function publish(room: Room, message: string): void {
+    bus.publish(room.session, message)
+    observe('sent', 1)
   }
 
   function messages(awareness: Awareness, ids: number[], max: number): string[] {
@@ -92,11 +119,15 @@ export function createPresenceRelay({ bus, instanceId, timeoutMs, log }: Presenc
       return log.warn({ session: room.session }, 'presence: a message from another instance is not JSON; ignored')
     }
     if (message?.v !== 1 || typeof message.from !== 'string' || message.from === instanceId || room.state === 'closed') return
-    if (message.query) {
+    observe('received', 1)
+    const spokenTo = shared(room)
+    heard.set(room, Date.now())
+    if (message.query || !spokenTo) {
       const own = room.presence.ownStates()
       if (own.length > 0) changed(room, own)
-      return
+      else if (message.query) publish(room, JSON.stringify({ v: 1, from: instanceId, here: true } satisfies Message))
     }
+    if (message.query || message.here) return
     if (typeof message.update !== 'string') return
     try {
       room.presence.receiveRemote(message.from, Buffer.from(message.update, 'base64'))
@@ -116,12 +147,13 @@ export function createPresenceRelay({ bus, instanceId, timeoutMs, log }: Presenc
         return async () => {}
       }
       attached.add(room)
-      bus.publish(room.session, JSON.stringify({ v: 1, from: instanceId, query: true } satisfies Message))
+      publish(room, JSON.stringify({ v: 1, from: instanceId, query: true } satisfies Message))
       return async () => {
         const ids = pending.get(room)
         if (ids) send(room, ids)
         pending.delete(room)
         attached.delete(room)
+        heard.delete(room)
         await unlisten().catch(() => {})
       }
     },

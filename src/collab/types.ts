@@ -368,6 +368,8 @@ export interface UpdateObserver {
   snapshot(encoded: 'worker' | 'in_place', blockedMs: number): void
   /** A client's message or connection refused (SyncRefusal), at its door. */
   refused(door: SyncDoor, reason: SyncRefusal): void
+  /** Presence messages sent to or received from the other instances (presenceRelay.ts). */
+  presence(direction: 'sent' | 'received', messages: number): void
 }
 
-export const noObserver: UpdateObserver = { stored() {}, delivered() {}, snapshot() {}, refused() {} }
+export const noObserver: UpdateObserver = { stored() {}, delivered() {}, snapshot() {}, refused() {}, presence() {} }

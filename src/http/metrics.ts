@@ -50,6 +50,12 @@ export function createMetrics(): Metrics {
     labelNames: ['type'],
     registers: [registry],
   })
+  const presenceMessages = new Counter({
+    name: 'mnemo_presence_messages_total',
+    help: 'Presence messages sent to (direction="sent") and received from ("received") the other instances; none while an instance is alone',
+    labelNames: ['direction'],
+    registers: [registry],
+  })
   const refusals = new Counter({
     name: 'mnemo_refusals_total',
     help: 'Requests, messages and connections refused by a limit, by door (http, sync, hocuspocus) and reason (rate, stream_limit, budget, mcp_sessions, scope, awareness_rate, stateless_rate, flood, connection_cap)',
@@ -103,6 +109,7 @@ export function createMetrics(): Metrics {
       delivered: (ms) => delivered.observe(ms / 1000),
       snapshot: (encoded, ms) => snapshots.observe({ encoded }, ms / 1000),
       refused: (door: SyncDoor, reason: SyncRefusal) => refusals.inc({ door, reason }),
+      presence: (direction, n) => presenceMessages.inc({ direction }, n),
     },
     middleware: async function measure(c, next) {
       const start = process.hrtime.bigint()
