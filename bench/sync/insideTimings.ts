@@ -1,12 +1,15 @@
 /**
- * Where an update's time goes inside mnemo: its histograms' sums and counts read from
- * /metrics at the start and end of the write window, turned into means over the window.
+ * Where an update's time goes inside mnemo: its histograms' sums, counts and buckets read from
+ * /metrics at the start and end of the write window, turned into means over the window, and
+ * p99s estimated from the buckets (linear within the bucket the 99th percentile falls in: the
+ * buckets are 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100 ms wide apart, so a p99 past 10 ms is
+ * coarse).
  */
 import type { InsideTimings } from './report.js'
 
 export type MetricSums = Map<string, number>
 
-const SERIES = /^(mnemo_(?:sync_update_seconds|store_batch_seconds|store_batch_events)_(?:sum|count))(\{[^}]*\})? (\S+)$/
+const SERIES = /^(mnemo_(?:sync_update_seconds|store_batch_seconds|store_batch_events)_(?:sum|count|bucket))(\{[^}]*\})? (\S+)$/
 
 export async function readMetricSums (url: string): Promise<MetricSums> {
   const response = await fetch(url)
@@ -27,6 +30,30 @@ export function insideTimings (start: MetricSums, end: MetricSums): InsideTiming
     deliveredMs: 1000 * mean('mnemo_sync_update_seconds', '{stage="delivered"}'),
     queuedMs: 1000 * mean('mnemo_store_batch_seconds', '{phase="queued"}'),
     databaseMs: 1000 * mean('mnemo_store_batch_seconds', '{phase="database"}'),
-    eventsPerBatch: mean('mnemo_store_batch_events')
+    eventsPerBatch: mean('mnemo_store_batch_events'),
+    deliveredP99Ms: 1000 * p99(delta, 'mnemo_sync_update_seconds', 'stage="delivered"'),
+    databaseP99Ms: 1000 * p99(delta, 'mnemo_store_batch_seconds', 'phase="database"')
   }
 }
+
+/** The 99th percentile of a histogram's observations over the window, from its buckets. */
+function p99 (delta: (name: string) => number, base: string, label: string): number {
+  const count = delta(`${base}_count{${label}}`)
+  if (!(count > 0)) return NaN
+  let below = 0
+  let lower = 0
+  for (const le of BUCKET_BOUNDS) {
+    const bound = Number(le)
+    const cumulative = delta(`${base}_bucket{le="${le}",${label}}`)
+    if (cumulative >= 0.99 * count) {
+      const inBucket = cumulative - below
+      return inBucket > 0 ? lower + (bound - lower) * (0.99 * count - below) / inBucket : bound
+    }
+    below = cumulative
+    lower = bound
+  }
+  return Infinity // past the last bucket
+}
+
+// FAST_BUCKETS in src/http/metrics.ts, as prom-client prints them (`le` comes first).
+const BUCKET_BOUNDS = ['0.00025', '0.0005', '0.001', '0.002', '0.003', '0.005', '0.0075', '0.01', '0.025', '0.05', '0.1', '0.25', '1']
