@@ -175,7 +175,7 @@ export function createRoomManager({
       if (!isBinary) return closeConnection(conn, 1007, 'the sync protocol is binary; text frames are refused')
       const frame = frameOf(data)
       if (room && (conn.joined || (conn.ready && readsOnly(frame)))) handleFrame(ctx, room, conn, frame)
-      else if (!queueFrame(ctx, conn, frame)) closeConnection(conn, 1013, 'too many messages before the session loaded, reconnect')
+      else if (!queueFrame(ctx, conn, frame)) closeConnection(conn, 1013, 'too many messages before the connection was set up (session loaded, participant recorded), reconnect')
     })
     roomFor(session).then(
       (ready) => {
