@@ -69,8 +69,10 @@ export interface Appender {
 
 export function createAppender(
   driver: SqlDriver,
-  { channel, carryAs, hooks: given = [], onCommitted, observeBatch }: {
+  { channel, notifying = () => true, carryAs, hooks: given = [], onCommitted, observeBatch }: {
     channel: string
+    /** Whether anyone else listens on `channel`: while not, batches notify nobody (migrations/0011). Asked at every batch. */
+    notifying?: () => boolean
     /**
      * This process's tag when its notifications should carry what it wrote (migrations/0010),
      * for the other instances to take without a read; null when nobody else listens.
@@ -184,7 +186,7 @@ export function createAppender(
   }
 
   async function write(batch: SealedBatch, withHooks: boolean, released?: () => void): Promise<AppendResult[]> {
-    const params = batchParams(batch, channel, carryAs?.() ?? null)
+    const params = notifying() ? batchParams(batch, channel, carryAs?.() ?? null) : batchParams(batch, null, null)
     const sentAt = performance.now()
     const withinTransaction = async (tx: SqlExecutor) => {
       const outcome = readOutcome(batch, (await tx.query<{ answer: AppendRow }>(APPEND_SQL, params))[0].answer)
@@ -298,7 +300,7 @@ const APPEND_SQL = `SELECT to_json(a) AS answer FROM mnemo_append($1::text[], $2
 
 const flag = (value: boolean) => (value ? 1 : 0)
 
-function batchParams(batch: SealedBatch, channel: string, origin: string | null): unknown[] {
+function batchParams(batch: SealedBatch, channel: string | null, origin: string | null): unknown[] {
   const sessions: string[] = []
   const index = new Map<string, number>()
   const events = batch.appends.flatMap((a) => [...a.prelude, ...a.events])

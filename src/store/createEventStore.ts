@@ -39,6 +39,20 @@ export interface EventStoreOptions {
 
 const MAX_LIMIT = 10_000
 
+/**
+ * Who else listens. Every store announces itself on the channel when it starts listening
+ * (`hello <origin>`, which the others answer with `here <origin>`), again after its LISTEN was
+ * renewed, and every ANNOUNCE_EVERY_MS (`here`). Commits are notified while some other store
+ * was heard within HEARD_FOR_MS, or while `carryCommits` says other instances are live (the
+ * registry: instances of a version that does not announce itself); otherwise nobody would hear
+ * them but this store's own LISTEN, and they are not sent (migrations/0011). What a store
+ * commits in the moment between its hello and the first answer, and whatever a process that
+ * neither announces itself nor is in the registry follows, reaches the others by their poll.
+ */
+const ANNOUNCE_EVERY_MS = 20_000
+const HEARD_FOR_MS = 3 * ANNOUNCE_EVERY_MS
+const ANNOUNCEMENT = /^(hello|here) ([0-9a-f]{12})$/
+
 export async function createEventStore(driver: SqlDriver, options: EventStoreOptions = {}): Promise<EventStore> {
   const channel = options.channel ?? 'mnemo_events'
   const pollMs = options.pollMs ?? 1000
@@ -52,8 +66,21 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   // This process's tag in the notifications it carries, to know its own from the others'.
   const origin = randomBytes(6).toString('hex')
   const carryCommits = options.carryCommits
+  // Other stores heard on the channel: origin → when last (Date.now()).
+  const heard = new Map<string, number>()
+  const othersListen = (): boolean => {
+    const now = Date.now()
+    for (const [who, at] of heard) {
+      if (now - at < HEARD_FOR_MS) return true
+      heard.delete(who)
+    }
+    return carryCommits?.() === true
+  }
+  const announce = (word: 'hello' | 'here') => {
+    driver.query('SELECT pg_notify($1, $2)', [channel, `${word} ${origin}`]).catch(() => {}) // unheard: the others' polls cover it
+  }
   const appender = createAppender(driver, {
-    channel, hooks, observeBatch: options.observeBatch,
+    channel, hooks, observeBatch: options.observeBatch, notifying: othersListen,
     carryAs: carryCommits && (() => (carryCommits() ? origin : null)),
     onCommitted(written) {
       recent.committed(written)
@@ -70,8 +97,18 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   // whether the tail reader must read is judged once the batches in flight have settled, so
   // that our commits are seen to be ours (in memory) rather than read back.
   const onNotify = (payload: string) => {
+    const announcement = ANNOUNCEMENT.exec(payload)
+    if (announcement) {
+      const [, word, who] = announcement
+      if (who === origin) return
+      heard.set(who!, Date.now())
+      if (word === 'hello') announce('here')
+      return
+    }
     const note = readNotification(payload, origin)
     if (Number.isNaN(note.head)) {
+      // '' is the driver's wake-up after LISTEN was renewed: announcements may have been missed too.
+      if (payload === '') announce('hello')
       tail.request()
       return
     }
@@ -88,6 +125,9 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     onError(error)
     return async () => {}
   })
+  announce('hello')
+  const announcing = setInterval(() => announce('here'), ANNOUNCE_EVERY_MS)
+  announcing.unref()
   // After LISTEN: a commit since is either in this head or notified (or found by the poll).
   recent.startAt(await lastPosition())
 
@@ -190,6 +230,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
       await driver.query('SELECT 1')
     },
     async close() {
+      clearInterval(announcing)
       await appender.flush()
       tail.close()
       await tail.idle()
