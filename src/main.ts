@@ -100,8 +100,12 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
   // What budgeted tokens wrote, counted by this instance over both doors (control/budgets.ts).
   const budgets = createBudgets()
   const rooms = createRoomManager({
-    // Before its first heartbeat the registry is not there: others are assumed live.
-    presence: bus && { bus, instanceId, timeoutMs: config.presenceTimeoutMs, othersLive: () => (registry?.lastSeen().length ?? 2) > 1 },
+    // Before its first heartbeat the registry is not there: others are assumed live. An instance
+    // started a moment ago is not in our registry read yet, but its store has announced itself.
+    presence: bus && {
+      bus, instanceId, timeoutMs: config.presenceTimeoutMs,
+      othersLive: () => (registry?.lastSeen().length ?? 2) > 1 || store.othersListening(),
+    },
     budgets,
     sharedLimits,
     // The room manager's feed reads the log anyway: it carries the kill switch to this instance too.

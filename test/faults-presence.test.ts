@@ -96,8 +96,8 @@ describe.skipIf(!databaseAvailable)('a lone instance', () => {
       ann!.provider.awareness.setLocalStateField('cursor', { index })
       await until(() => stateSeen(amy!, ann!)?.cursor?.index === index, { what: `ann's cursor ${index} on the same instance` })
     }
-    // Only the room's question for the others' states, asked when it loaded.
-    expect(await presenceMessages(one.url)).toEqual({ sent: 1, received: 0 })
+    // Not even the room's question for the others' states when it loaded: nobody was there.
+    expect(await presenceMessages(one.url)).toEqual({ sent: 0, received: 0 })
 
     const two = await startChildServer(databaseEnv(db))
     servers.push(two)

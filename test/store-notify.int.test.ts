@@ -55,12 +55,14 @@ describe.skipIf(!TEST_DATABASE_URL)('commits notified while someone else listens
     const before = await heardSoFar()
     expect(before.filter((p) => p.startsWith('hello '))).toHaveLength(1) // its own announcement
     expect(heads(before)).toEqual([])
+    expect(alone.othersListening()).toBe(false) // the test's LISTEN did not announce itself
 
     // A second store announces itself; the first answers and notifies it from then on.
     const second = await open()
     const seen: number[] = []
     const sub = second.subscribe({ session: 's' }, (event) => { seen.push(event.position) })
     await until(() => seen.length === 5, { what: 'the catch-up of the five' })
+    await until(() => alone.othersListening() && second.othersListening(), { what: 'each to have heard the other' })
     const { events } = await alone.append('s', turn('after')) as { events: { position: number }[] }
     await until(() => seen.includes(events[0]!.position), { what: 'the commit notified to the second store (its poll is 10 minutes)' })
     expect(heads(await heardSoFar()).length).toBeGreaterThan(0)

@@ -6,13 +6,14 @@
  * whole timeout (its instance died) is removed. A room that joins asks the others for their
  * states at once. Only instances with the session loaded hear its traffic.
  *
- * An instance that is alone (its registry sees no other live instance) sends no states: a lone
- * server's presence costs the database one query per room loaded. The room still listens, and
- * the first message it hears from another instance (its query, or its states answering ours)
- * makes it send its states at once and its changes for a whole timeout after, renewed by each
- * message heard; by then the registry sees the newcomer too. The query goes out even when
- * alone: an instance that started a moment ago is not in the registry yet, and its room may
- * have loaded (and asked) first.
+ * An instance that is alone (`othersLive`: its registry sees no other live instance, and no
+ * other process announced itself on the log's channel) sends nothing: no query, no states; a
+ * lone server's presence costs the database nothing. The room still listens, and the first
+ * message it hears from another instance (its query, or its states answering ours) makes it
+ * send its states at once and its changes for a whole timeout after, renewed by each message
+ * heard; by then the registry sees the newcomer too. (A newcomer of an older version, which
+ * does not announce itself, whose room loaded before ours asked nobody: our states reach it
+ * with the first refresh after our registry sees it.)
  *
  * Messages are JSON: `{ v: 1, from, update }` (an awareness update, base64), `{ v: 1, from, query: true }`,
  * or `{ v: 1, from, here: true }`: the answer to a query of a room that holds no states yet,
@@ -147,7 +148,7 @@ export function createPresenceRelay({
         return async () => {}
       }
       attached.add(room)
-      publish(room, JSON.stringify({ v: 1, from: instanceId, query: true } satisfies Message))
+      if (othersLive()) publish(room, JSON.stringify({ v: 1, from: instanceId, query: true } satisfies Message))
       return async () => {
         const ids = pending.get(room)
         if (ids) send(room, ids)

@@ -68,14 +68,15 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const carryCommits = options.carryCommits
   // Other stores heard on the channel: origin → when last (Date.now()).
   const heard = new Map<string, number>()
-  const othersListen = (): boolean => {
+  const othersAnnounced = (): boolean => {
     const now = Date.now()
     for (const [who, at] of heard) {
       if (now - at < HEARD_FOR_MS) return true
       heard.delete(who)
     }
-    return carryCommits?.() === true
+    return false
   }
+  const othersListen = (): boolean => othersAnnounced() || carryCommits?.() === true
   const announce = (word: 'hello' | 'here') => {
     driver.query('SELECT pg_notify($1, $2)', [channel, `${word} ${origin}`]).catch(() => {}) // unheard: the others' polls cover it
   }
@@ -229,6 +230,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     async ping() {
       await driver.query('SELECT 1')
     },
+    othersListening: othersAnnounced,
     async close() {
       clearInterval(announcing)
       await appender.flush()

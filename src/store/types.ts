@@ -224,5 +224,10 @@ export interface EventStore {
   snapshotPositions(session: string): Promise<number[]>
   /** Pings the database. */
   ping(): Promise<void>
+  /**
+   * Whether another process that follows this log announced itself lately (createEventStore.ts):
+   * an instance that started a moment ago, before any registry read shows it, or a CLI.
+   */
+  othersListening(): boolean
   close(): Promise<void>
 }
