@@ -4,12 +4,13 @@
  * SIGKILL mid-stream and restarted on the same database, and a fresh client must hold every
  * update the observer saw — persist-then-broadcast means a crash loses nothing anyone saw.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { getSelections } from '../src/session/roots.js'
 import { select } from '../src/session/write.js'
 import { call } from './fixtures/server.js'
-import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
-import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import { connectClient, startChildServer } from './fixtures/child.js'
+import { childServersOnFreshDatabase } from './fixtures/childHarness.js'
+import { databaseAvailable, databaseEnv } from './fixtures/cluster.js'
 import { until } from './fixtures/until.js'
 
 const TOTAL = 2000
@@ -19,22 +20,12 @@ const WINDOW = 100
 const KILL_AT = 1000
 
 describe.skipIf(!databaseAvailable)('kill -9 of the server mid-stream', () => {
-  let db: FreshDatabase
-  const servers: ChildServer[] = []
-  const clients: StockClient[] = []
-
-  beforeAll(async () => {
-    db = (await freshDatabase())!
-  })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    for (const s of servers) await s.kill()
-    await db?.close()
-  })
+  const run = childServersOnFreshDatabase()
+  const { servers, clients } = run
 
   it('a fresh client after the restart holds every update the observer saw', async () => {
     // Snapshots are written during the stream too, so the restart loads snapshot + tail.
-    const env = { ...databaseEnv(db), MNEMO_SNAPSHOT_EVERY: '300' }
+    const env = { ...databaseEnv(run.db()), MNEMO_SNAPSHOT_EVERY: '300' }
     const first = await startChildServer(env)
     servers.push(first)
     const session = 'crash'

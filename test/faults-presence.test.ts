@@ -7,8 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../src/main.js'
-import { connectClient, startChildServer, type ChildServer, type StockClient } from './fixtures/child.js'
-import { databaseAvailable, databaseEnv, freshDatabase, type FreshDatabase } from './fixtures/cluster.js'
+import { connectClient, startChildServer, type StockClient } from './fixtures/child.js'
+import { childServersOnFreshDatabase } from './fixtures/childHarness.js'
+import { databaseAvailable, databaseEnv, type FreshDatabase } from './fixtures/cluster.js'
 import { startTwoInstances, type TwoInstances } from './fixtures/instances.js'
 import { presenceMessages } from './fixtures/metrics.js'
 import { call } from './fixtures/server.js'
@@ -71,22 +72,13 @@ presenceAcross('postgres')
 presenceAcross('redis')
 
 describe.skipIf(!databaseAvailable)('a lone instance', () => {
-  let db: FreshDatabase
-  const servers: ChildServer[] = []
-  const clients: StockClient[] = []
-  beforeAll(async () => {
-    db = (await freshDatabase())!
-  })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    for (const s of servers) await s.kill()
-    await db?.close()
-  })
+  const run = childServersOnFreshDatabase()
+  const { servers, clients } = run
 
   it('sends no states while alone, and both ways at once once a second instance loads the session', async () => {
     // The first instance's registry beats once, at start: it never sees the second one here, so
     // only the second one's question (it sees the first) can start the first one sending.
-    const one = await startChildServer({ ...databaseEnv(db), MNEMO_HEARTBEAT_MS: '600000' })
+    const one = await startChildServer({ ...databaseEnv(run.db()), MNEMO_HEARTBEAT_MS: '600000' })
     servers.push(one)
     const session = 'alone'
     const [ann, amy] = ['ann', 'amy'].map((name) => connectClient(one.url, session, name))
@@ -99,7 +91,7 @@ describe.skipIf(!databaseAvailable)('a lone instance', () => {
     // Not even the room's question for the others' states when it loaded: nobody was there.
     expect(await presenceMessages(one.url)).toEqual({ sent: 0, received: 0 })
 
-    const two = await startChildServer(databaseEnv(db))
+    const two = await startChildServer(databaseEnv(run.db()))
     servers.push(two)
     const bea = connectClient(two.url, session, 'bea')
     clients.push(bea)
@@ -115,22 +107,13 @@ describe.skipIf(!databaseAvailable)('a lone instance', () => {
 })
 
 describe.skipIf(!databaseAvailable)('an instance killed', () => {
-  let db: FreshDatabase
-  const servers: ChildServer[] = []
-  const clients: StockClient[] = []
-  beforeAll(async () => {
-    db = (await freshDatabase())!
-  })
-  afterAll(async () => {
-    for (const c of clients) c.destroy()
-    for (const s of servers) await s.kill()
-    await db?.close()
-  })
+  const run = childServersOnFreshDatabase()
+  const { servers, clients } = run
 
   for (const transport of ['postgres', 'redis'] as const) {
     it.skipIf(transport === 'redis' && !withRedis)(`takes its clients' states with it within the timeout (${transport})`, async () => {
       const env = {
-        ...databaseEnv(db),
+        ...databaseEnv(run.db()),
         MNEMO_PRESENCE_TIMEOUT_MS: '1500',
         ...(transport === 'redis' ? { MNEMO_REDIS_URL: REDIS_URL, MNEMO_REDIS_PREFIX: freshPrefix() } : {}),
       }
