@@ -37,7 +37,7 @@ export interface PresenceRelayOptions {
   instanceId: string
   /** A state from another instance not refreshed for this long is removed. */
   timeoutMs: number
-  /** Whether other instances are live (the registry); while not, only rooms another instance spoke in send. Default: always. */
+  /** Whether other instances may be live (the registry, or another process's announcement on the log's channel); while not, only rooms another instance spoke in send. Default: always. */
   othersLive?: () => boolean
   /** Told of the messages sent and received (mnemo_presence_messages_total). */
   observe?: (direction: 'sent' | 'received', messages: number) => void
