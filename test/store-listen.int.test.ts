@@ -94,6 +94,21 @@ describe.skipIf(!TEST_DATABASE_URL)('LISTEN of the PostgreSQL driver', () => {
     expect(after!.pid).not.toBe(before!.pid)
   })
 
+  it('keeps a channel whose LISTEN failed, and listens to it on the connection that replaced the dead one', async () => {
+    const { driver, listening } = open({ listenCheckMs: 200 })
+    const [first, second] = [channel(), channel()]
+    const heard: string[] = []
+    await driver.listen(first, () => {})
+    await until(async () => (await listening()).length === 1, { what: 'the LISTEN connection' })
+    const [dead] = await listening()
+    expect(proxy.freeze(dead!.client_port)).toBe(true)
+    // Its LISTEN goes to the frozen connection, and fails when the probe's loss replaces it:
+    // listen() does not fail for that; the channel is listened again with the others.
+    const listened = await driver.listen(second, (p) => heard.push(p)).then(() => 'listened', (error: Error) => error.message)
+    expect(listened).toBe('listened')
+    await untilHeard(second, heard, 'the second channel heard')
+  })
+
   it('replaces a LISTEN connection that died without closing, found by the probe', async () => {
     const { driver, renewals, listening } = open({ listenCheckMs: 200 })
     const c = channel()

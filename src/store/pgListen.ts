@@ -85,6 +85,7 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
       }
       relistening = false
       if (closing) return
+      probeReady = true
       probeSent = probeSeen // probes sent before are lost with the old connection
       for (const listeners of channels.values()) for (const onNotify of listeners) onNotify('')
     })()
@@ -106,7 +107,7 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
    */
   let checking = false
   async function check(): Promise<void> {
-    if (closing || checking || relistening || channels.size === 0) return
+    if (closing || checking || relistening || !probeReady || channels.size === 0) return
     checking = true
     try {
       await new Promise((resolve) => setImmediate(resolve))
@@ -130,13 +131,13 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
   }
   const checker = checkMs > 0 ? setInterval(() => void check(), checkMs) : undefined
   checker?.unref()
-  // The probe's channel first: a probe sent before it is listened would count as lost.
+  // No probe before its channel is listened (a probe sent earlier would count as lost).
   let probeListened: Promise<unknown> | undefined
+  let probeReady = false
 
   return {
     async listen(channel, onNotify) {
-      probeListened ??= current.unsafe(`LISTEN ${ident(probeChannel)}`).catch(() => relistenAll())
-      await probeListened
+      probeListened ??= current.unsafe(`LISTEN ${ident(probeChannel)}`).then(() => { probeReady = true }, () => relistenAll())
       let listeners = channels.get(channel)
       const first = !listeners
       if (!listeners) channels.set(channel, (listeners = new Set()))
@@ -145,14 +146,14 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
         listeners.delete(onNotify)
         if (listeners.size === 0 && channels.get(channel) === listeners) channels.delete(channel)
       }
-      if (first) {
-        try {
-          await current.unsafe(`LISTEN ${ident(channel)}`)
-        } catch (error) {
-          forget()
-          throw error
-        }
+      if (closing) {
+        forget()
+        throw new Error('the database driver is closing: nothing more is listened to')
       }
+      // A LISTEN that fails (the database unreachable a moment) is not the caller's failure:
+      // the channel stays, and is listened again with the others until that takes (then its
+      // listener is woken with '', like every other).
+      if (first) await current.unsafe(`LISTEN ${ident(channel)}`).catch(() => relistenAll())
       return async () => {
         forget()
         if (!channels.has(channel)) await current.unsafe(`UNLISTEN ${ident(channel)}`).catch(() => {})

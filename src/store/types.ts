@@ -176,7 +176,10 @@ export interface SqlDriver extends SqlExecutor {
    * a pool of one): `transaction` then.
    */
   transactionInOrder?<T>(fn: (tx: SqlExecutor) => Promise<T>, released: () => void): Promise<T>
-  /** Calls `onNotify` for every NOTIFY on `channel`; resolves to an unlisten function. */
+  /**
+   * Calls `onNotify` for every NOTIFY on `channel`, and with '' after a gap in which some may
+   * have been lost (a renewed LISTEN: readers read); resolves to an unlisten function.
+   */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
