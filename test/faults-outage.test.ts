@@ -172,10 +172,14 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
       SELECT 1 FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).length)
     let terminated = 0
+    // pg_terminate_backend returns before the backend is gone: a dying backend's LISTEN must not count below.
+    const killed: number[] = []
     for (let round = 0; round < 8; round++) {
-      terminated += await withAdmin(cluster.url, async (sql) => (await sql`
-        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).length)
+      const pids = await withAdmin(cluster.url, async (sql) => (await sql<{ pid: number }[]>`
+        SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).map((r) => r.pid))
+      terminated += pids.length
+      killed.push(...pids)
       // The next round starts once the server has reconnected (its pool and its LISTEN).
       await until(() => serverBackends().then((n) => n >= 2), { what: `the server to reconnect after round ${round}`, timeout: 30_000 })
     }
@@ -194,7 +198,8 @@ describe.skipIf(!clusterAvailable)('database faults on a throwaway cluster', () 
 
     // LISTEN is back: an update another instance stores reaches the clients well within the poll.
     await until(() => withAdmin(cluster.url, async (sql) => (await sql`
-      SELECT 1 FROM pg_stat_activity WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`).length > 0), { what: 'LISTEN re-established' })
+      SELECT 1 FROM pg_stat_activity WHERE query ILIKE 'listen %' AND state = 'idle' AND pid <> pg_backend_pid()
+        AND NOT (pid = ANY(${killed}::int[]))`).length > 0), { what: 'LISTEN re-established' })
     reader ??= await openStore({ databaseUrl: cluster.url })
     const elsewhere = new Y.Doc()
     Y.applyUpdate(elsewhere, Y.encodeStateAsUpdate(team[0]!.doc))
