@@ -1,8 +1,8 @@
 /**
  * Where an update's time goes inside mnemo: its histograms' sums, counts and buckets read from
  * /metrics at the start and end of the write window, turned into means over the window, and
- * p99s estimated from the buckets (linear within the bucket the 99th percentile falls in: the
- * buckets are 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100 ms wide apart, so a p99 past 10 ms is
+ * p99s estimated from the buckets (linear within the bucket the 99th percentile falls in; the
+ * server's buckets are 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100 ms…, so a p99 past 10 ms is
  * coarse).
  */
 import type { InsideTimings } from './report.js'
@@ -31,20 +31,28 @@ export function insideTimings (start: MetricSums, end: MetricSums): InsideTiming
     queuedMs: 1000 * mean('mnemo_store_batch_seconds', '{phase="queued"}'),
     databaseMs: 1000 * mean('mnemo_store_batch_seconds', '{phase="database"}'),
     eventsPerBatch: mean('mnemo_store_batch_events'),
-    deliveredP99Ms: 1000 * p99(delta, 'mnemo_sync_update_seconds', 'stage="delivered"'),
-    databaseP99Ms: 1000 * p99(delta, 'mnemo_store_batch_seconds', 'phase="database"')
+    deliveredP99Ms: 1000 * p99(end, delta, 'mnemo_sync_update_seconds', 'stage="delivered"'),
+    databaseP99Ms: 1000 * p99(end, delta, 'mnemo_store_batch_seconds', 'phase="database"')
   }
 }
 
 /** The 99th percentile of a histogram's observations over the window, from its buckets. */
-function p99 (delta: (name: string) => number, base: string, label: string): number {
+function p99 (end: MetricSums, delta: (name: string) => number, base: string, label: string): number {
   const count = delta(`${base}_count{${label}}`)
   if (!(count > 0)) return NaN
+  // The bucket bounds as the server prints them (`le` first): `{le="0.005",stage="delivered"}`.
+  const prefix = `${base}_bucket{le="`
+  const suffix = `",${label}}`
+  const bounds = [...end.keys()]
+    .filter((key) => key.startsWith(prefix) && key.endsWith(suffix))
+    .map((key) => key.slice(prefix.length, -suffix.length))
+    .filter((le) => le !== '+Inf')
+    .sort((a, b) => Number(a) - Number(b))
   let below = 0
   let lower = 0
-  for (const le of BUCKET_BOUNDS) {
+  for (const le of bounds) {
     const bound = Number(le)
-    const cumulative = delta(`${base}_bucket{le="${le}",${label}}`)
+    const cumulative = delta(`${prefix}${le}${suffix}`)
     if (cumulative >= 0.99 * count) {
       const inBucket = cumulative - below
       return inBucket > 0 ? lower + (bound - lower) * (0.99 * count - below) / inBucket : bound
@@ -54,6 +62,3 @@ function p99 (delta: (name: string) => number, base: string, label: string): num
   }
   return Infinity // past the last bucket
 }
-
-// FAST_BUCKETS in src/http/metrics.ts, as prom-client prints them (`le` comes first).
-const BUCKET_BOUNDS = ['0.00025', '0.0005', '0.001', '0.002', '0.003', '0.005', '0.0075', '0.01', '0.025', '0.05', '0.1', '0.25', '1']

@@ -1,11 +1,11 @@
 /**
  * LISTEN for the PostgreSQL driver, on a connection of its own that this module keeps
  * listening, rather than postgres.js's `sql.listen`. That one listens again by itself after
- * its connection closes, but a LISTEN of the renewal that fails without the connection
- * closing stays in its channel table as if it had been taken: that channel is deaf until the
- * next close (seen after a few hundred pg_terminate_backends, faults-outage). And a connection
- * can die without closing at all (a half-open socket behind a dead NAT or balancer). Either
- * way nothing would be notified again, and only polls would carry other instances' commits.
+ * its connection closes but tells nobody, so what was notified while it was down (another
+ * instance's commit) waited for the poll; a LISTEN of its that failed was the caller's failure
+ * for good. And a connection can die without closing at all (a half-open socket behind a dead
+ * NAT or balancer): then nothing would be notified again, and only polls would carry other
+ * instances' commits.
  *
  * So: every channel is listened again, in one round trip, each time the connection closed,
  * until that succeeds; then every listener is woken with '' (what was notified meanwhile is
@@ -132,12 +132,16 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
   const checker = checkMs > 0 ? setInterval(() => void check(), checkMs) : undefined
   checker?.unref()
   // No probe before its channel is listened (a probe sent earlier would count as lost).
-  let probeListened: Promise<unknown> | undefined
+  let probeAsked = false
   let probeReady = false
 
   return {
     async listen(channel, onNotify) {
-      probeListened ??= current.unsafe(`LISTEN ${ident(probeChannel)}`).then(() => { probeReady = true }, () => relistenAll())
+      if (closing) throw new Error('the database driver is closing: nothing more is listened to')
+      if (!probeAsked) {
+        probeAsked = true
+        current.unsafe(`LISTEN ${ident(probeChannel)}`).then(() => { probeReady = true }, () => relistenAll())
+      }
       let listeners = channels.get(channel)
       const first = !listeners
       if (!listeners) channels.set(channel, (listeners = new Set()))
@@ -145,10 +149,6 @@ export function openListening({ open, query, checkMs, onRenewed }: ListeningOpti
       const forget = () => {
         listeners.delete(onNotify)
         if (listeners.size === 0 && channels.get(channel) === listeners) channels.delete(channel)
-      }
-      if (closing) {
-        forget()
-        throw new Error('the database driver is closing: nothing more is listened to')
       }
       // A LISTEN that fails (the database unreachable a moment) is not the caller's failure:
       // the channel stays, and is listened again with the others until that takes (then its
