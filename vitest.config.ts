@@ -19,7 +19,7 @@ export default defineConfig({
     env: { LOG_LEVEL: 'silent' },
     // Builds dist/ once, so tests spawn the compiled CLI.
     globalSetup: ['./test/fixtures/buildCli.ts'],
-    reporters: ['default', './test/fixtures/slowestFiles.ts'],
+    reporters: ['default', './test/fixtures/slowestFiles.ts', './test/fixtures/skippedSummary.ts'],
     projects: [
       { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [FAULTS] } },
       { extends: true, test: { name: 'faults', include: [FAULTS] } },
