@@ -25,6 +25,11 @@ export interface EventStoreOptions {
   /** Fallback poll interval of subscriptions, in ms. */
   pollMs?: number
   onError?(error: unknown): void
+  /**
+   * How often this store says `here` on the channel unasked, in ms (default 20,000); another
+   * store counts as listening for three times that after it was last heard.
+   */
+  announceEveryMs?: number
   /** Work done in every append transaction, in order (projections such as the memory graph). */
   hooks?: readonly AppendHook[]
   /** Told of every batch the appender wrote (metrics). */
@@ -42,21 +47,21 @@ const MAX_LIMIT = 10_000
 /**
  * Who else listens. Every store announces itself on the channel when it starts listening
  * (`hello <origin>`, which the others answer with `here <origin>`), again after its LISTEN was
- * renewed, and every ANNOUNCE_EVERY_MS (`here`). Commits are notified while some other store
- * was heard within HEARD_FOR_MS, or while `carryCommits` says other instances are live (the
+ * renewed, and every `announceEveryMs` (`here`). Commits are notified while some other store
+ * was heard within three of those, or while `carryCommits` says other instances are live (the
  * registry: instances of a version that does not announce itself); otherwise nobody would hear
  * them but this store's own LISTEN, and they are not sent (migrations/0011). What a store
  * commits in the moment between its hello and the first answer, and whatever a process that
  * neither announces itself nor is in the registry follows, reaches the others by their poll.
  */
-const ANNOUNCE_EVERY_MS = 20_000
-const HEARD_FOR_MS = 3 * ANNOUNCE_EVERY_MS
 const ANNOUNCEMENT = /^(hello|here) ([0-9a-f]{12})$/
 
 export async function createEventStore(driver: SqlDriver, options: EventStoreOptions = {}): Promise<EventStore> {
   const channel = options.channel ?? 'mnemo_events'
   const pollMs = options.pollMs ?? 1000
   const onError = options.onError ?? (() => {})
+  const announceEveryMs = options.announceEveryMs ?? 20_000
+  const heardForMs = 3 * announceEveryMs
   const hooks = [...(options.hooks ?? [])]
   const notifier = createNotifier()
   // The log's newest events reach subscriptions from memory (recentCommits.ts): this process's
@@ -71,7 +76,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
   const othersAnnounced = (): boolean => {
     const now = Date.now()
     for (const [who, at] of heard) {
-      if (now - at < HEARD_FOR_MS) return true
+      if (now - at < heardForMs) return true
       heard.delete(who)
     }
     return false
@@ -127,7 +132,7 @@ export async function createEventStore(driver: SqlDriver, options: EventStoreOpt
     return async () => {}
   })
   announce('hello')
-  const announcing = setInterval(() => announce('here'), ANNOUNCE_EVERY_MS)
+  const announcing = setInterval(() => announce('here'), announceEveryMs)
   announcing.unref()
   // After LISTEN: a commit since is either in this head or notified (or found by the poll).
   recent.startAt(await lastPosition())

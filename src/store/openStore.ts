@@ -24,6 +24,8 @@ export interface StoreConfig {
   schema?: string
   poolSize?: number
   pollMs?: number
+  /** How often the store announces itself to the others on the log's channel, in ms (createEventStore.ts; default 20,000). */
+  announceEveryMs?: number
   onError?(error: unknown): void
   /** PostgreSQL: told, with why, each time the LISTEN connection was found dead and replaced (postgresDriver.ts). */
   onListenRenewed?(reason: string): void
@@ -82,6 +84,7 @@ export async function openStore(config: StoreConfig): Promise<EventStore> {
     return await createEventStore(driver, {
       channel: notifyChannel(config.schema),
       pollMs: config.pollMs,
+      announceEveryMs: config.announceEveryMs,
       onError: config.onError,
       hooks: config.hooks,
       observeBatch: config.observeBatch,
