@@ -110,6 +110,40 @@ describe.each(backends)('sync on $name', (backend) => {
     }
   })
 
+  it('stores the edits a client sends while its previous one is being stored as one doc.update, summarized whole', async () => {
+    let first = true
+    const held = holding((events) => {
+      const hold = first && events.some((e) => e.type === 'doc.update' && e.actor.id === 'alice')
+      if (hold) first = false
+      return hold
+    })
+    try {
+      await server.close()
+      server = await startSyncServer(held.store)
+      const alice = client('s-burst', { id: 'alice', name: 'Alice' })
+      const bob = client('s-burst', { id: 'bob', name: 'Bob' })
+      await Promise.all([alice.synced(), bob.synced()])
+      select(alice.doc, 'm-0', 'alice')
+      const alicesUpdates = () => held.seen.filter((e) => e.type === 'doc.update' && e.actor.id === 'alice')
+      await until(() => alicesUpdates().length === 1, { what: "alice's first update to reach the store" })
+      // Sent one by one while the first is held: held by the server, merged, stored as one.
+      for (const key of ['m-3', 'm-1', 'm-2']) select(alice.doc, key, 'alice')
+      annotate(alice.doc, { target: 'm-1', author: 'alice', text: 'while held' })
+      await until(() => server.rooms.loadedRooms().find((r) => r.session === 's-burst')?.pendingUpdates === 5, { what: 'the four later edits held behind the first' })
+      expect(alicesUpdates()).toHaveLength(1)
+      held.open()
+      await until(() => ['m-0', 'm-1', 'm-2', 'm-3'].every((k) => bob.doc.getMap('selections').has(k)), { what: 'every edit to reach bob' })
+      const stored = (await store.read('s-burst')).filter((e) => e.type === 'doc.update' && e.actor.id === 'alice')
+      expect(stored).toHaveLength(2)
+      const changes = (stored[1]!.data as { changes: { path: string; key: string }[] }).changes
+      expect(changes.filter((c) => c.path === 'selections').map((c) => c.key)).toEqual(['m-1', 'm-2', 'm-3'])
+      expect(changes.filter((c) => c.path === 'annotations')).toHaveLength(1)
+      expect(readState((await loadDocument(store, 's-burst')).doc)).toEqual(readState(bob.doc))
+    } finally {
+      held.open()
+    }
+  })
+
   it('lets a viewer who comes while the session is being created wait for it', async () => {
     const held = holding((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false)
     try {

@@ -128,14 +128,17 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
   let last: Promise<Outcome> | undefined
   for (const group of groups) {
     const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
-    if (!hasNewContent(room.doc, merged)) {
+    // Decoded once for both hasNewContent and the event's summary, which run now against the
+    // same doc state (appendUpdate summarizes synchronously); only read, never integrated.
+    const decoded = Y.decodeUpdate(merged)
+    if (!hasNewContent(room.doc, merged, decoded)) {
       if (group.acknowledgements > 0 && !from.closed) from.socket.dialect?.acknowledge(group.acknowledgements)
       group.submit()
       group.settle()
       continue
     }
     const charged = group.charged.events > 0 ? group.charged : undefined
-    last = appendUpdate(ctx, room, merged, { actor: from.actor, from, acknowledgements: group.acknowledgements, charged }, group.arrivedAt)
+    last = appendUpdate(ctx, room, merged, { actor: from.actor, from, decoded, acknowledgements: group.acknowledgements, charged }, group.arrivedAt)
     group.submit()
     void last.then(() => group.settle())
   }
