@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
 import { encodeUpdate } from '../protocol/messages.js'
+import { concatUpdates } from '../protocol/updates.js'
 import type { DocChange } from '../session/schema.js'
 import { summarizeUpdate, type DecodedUpdate } from '../session/summarizeUpdate.js'
 import type { AppendResult, EventMeta, NewEvent, StoredEvent } from '../store/types.js'
@@ -58,7 +59,7 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
  * once it is applied (or given up).
  *
  * A client's updates are stored one append at a time: those it sends while its previous one is
- * being stored are held, merged (`Y.mergeUpdates`, up to MERGE_MAX_BYTES each) and stored as
+ * being stored are held, merged (`concatUpdates`, else `Y.mergeUpdates`; up to MERGE_MAX_BYTES each) and stored as
  * one `doc.update` once that append is stored and applied. Nobody has seen a held update, so holding
  * it loses nothing, and a client typing slower than a commit never has one held. A fast
  * sender's burst then costs one event, one apply and one frame to each receiver instead of
@@ -127,7 +128,9 @@ function releaseHeld(ctx: CollabContext, room: Room, from: Connection, stored: b
   }
   let last: Promise<Outcome> | undefined
   for (const group of groups) {
-    const merged = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
+    // A sender's updates follow one another, clock after clock: joined without decoding them
+    // (concatUpdates); anything else (several clients' structs in one, a pure delete) merged.
+    const merged = group.updates.length === 1 ? group.updates[0]! : concatUpdates(group.updates) ?? Y.mergeUpdates(group.updates)
     // Decoded once for both hasNewContent and the event's summary, which run now against the
     // same doc state (appendUpdate summarizes synchronously); only read, never integrated.
     const decoded = Y.decodeUpdate(merged)

@@ -3,6 +3,7 @@
  * that mirrors yjs' own reader but never applies anything, never hangs and never
  * allocates beyond the input, so garbage is refused before it reaches a document.
  */
+import * as encoding from 'lib0/encoding'
 import { checkSize } from './ProtocolError.js'
 import { createReader, type Reader } from './reader.js'
 
@@ -206,4 +207,91 @@ function readDeleteSet(r: Reader): void {
       if (clock + length > Number.MAX_SAFE_INTEGER) r.fail('deleted range overflows 2^53')
     }
   }
+}
+
+/** One client's structs in a row, as one update holds them: what `concatUpdates` joins. */
+interface Run {
+  client: number
+  clock: number
+  /** The clock after its last struct. */
+  end: number
+  structs: number
+  /** The structs' bytes, as written: a struct's encoding does not depend on where its section starts. */
+  body: Uint8Array
+  deletes: Array<[client: number, clock: number, length: number]>
+}
+
+/** The run of a (valid) update that holds structs of one client only; undefined otherwise. */
+function readRun(update: Uint8Array): Run | undefined {
+  const r = createReader(update, 'Yjs update')
+  if (r.count(3) !== 1) return undefined
+  const structs = r.count(2)
+  const client = r.varUint()
+  const clock = r.varUint()
+  const start = update.length - r.remaining()
+  let end = clock
+  for (let s = 0; s < structs; s++) end += readStruct(r, client, end)
+  const body = update.subarray(start, update.length - r.remaining())
+  const deletes: Run['deletes'] = []
+  const clients = r.count(2)
+  for (let i = 0; i < clients; i++) {
+    const deleter = r.varUint()
+    const ranges = r.count(2)
+    for (let d = 0; d < ranges; d++) deletes.push([deleter, r.varUint(), r.varUint()])
+  }
+  r.expectEnd()
+  return { client, clock, end, structs, body, deletes }
+}
+
+/**
+ * Joins updates that one client made one after the other (each starts at the clock where
+ * the one before it ended, as the updates a provider sends do) into one update, by placing
+ * their structs in one section and uniting their delete sets: no struct is decoded into yjs'
+ * objects and written again, which `Y.mergeUpdates` does (and it re-sorts its inputs once per
+ * struct it writes: quadratic in the number of updates). The result applies as their merge
+ * does; it is not byte for byte the same (adjacent structs stay apart). Undefined when the
+ * updates are not such a run: merge those with `Y.mergeUpdates`. The updates must be valid.
+ */
+export function concatUpdates(updates: readonly Uint8Array[]): Uint8Array | undefined {
+  const runs: Run[] = []
+  for (const update of updates) {
+    const run = readRun(update)
+    const before = runs.at(-1)
+    if (!run || (before && (run.client !== before.client || run.clock !== before.end))) return undefined
+    runs.push(run)
+  }
+  if (runs.length === 0) return undefined
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 1)
+  encoding.writeVarUint(encoder, runs.reduce((n, run) => n + run.structs, 0))
+  encoding.writeVarUint(encoder, runs[0]!.client)
+  encoding.writeVarUint(encoder, runs[0]!.clock)
+  for (const run of runs) encoding.writeUint8Array(encoder, run.body)
+  // The delete set by client (highest first, as yjs writes it), each client's ranges sorted and
+  // the overlapping or touching ones joined.
+  const byClient = new Map<number, Array<[number, number]>>()
+  for (const run of runs) {
+    for (const [client, clock, length] of run.deletes) {
+      let ranges = byClient.get(client)
+      if (!ranges) byClient.set(client, (ranges = []))
+      ranges.push([clock, length])
+    }
+  }
+  encoding.writeVarUint(encoder, byClient.size)
+  for (const client of [...byClient.keys()].sort((a, b) => b - a)) {
+    const ranges = byClient.get(client)!.sort((a, b) => a[0] - b[0])
+    const joined: Array<[number, number]> = []
+    for (const [clock, length] of ranges) {
+      const last = joined.at(-1)
+      if (last && clock <= last[0] + last[1]) last[1] = Math.max(last[1], clock + length - last[0])
+      else joined.push([clock, length])
+    }
+    encoding.writeVarUint(encoder, client)
+    encoding.writeVarUint(encoder, joined.length)
+    for (const [clock, length] of joined) {
+      encoding.writeVarUint(encoder, clock)
+      encoding.writeVarUint(encoder, length)
+    }
+  }
+  return encoding.toUint8Array(encoder)
 }
