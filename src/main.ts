@@ -12,6 +12,7 @@ import { authMode } from './auth/mode.js'
 import { checkSecret } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { createApp } from './http/app.js'
+import { awaitingCreation } from './collab/sessionsBeingCreated.js'
 import { createAuthenticator } from './http/authenticate.js'
 import { isAuthError } from './auth/errors.js'
 import { createRoomManager, type RoomManager } from './collab/createRoomManager.js'
@@ -164,7 +165,8 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     budgets,
     suspensions,
     routes: serverRoutes({
-      store, memory, rooms, metrics, suspensions, mcp,
+      // HTTP reads wait for a session whose first client is being synced here (sessionsBeingCreated.ts).
+      store: awaitingCreation(store, rooms), memory, rooms, metrics, suspensions, mcp,
       maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
       draining: () => draining, registry: () => registry,
     }),

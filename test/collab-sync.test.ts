@@ -11,6 +11,7 @@ import { readState } from '../src/session/readState.js'
 import { annotate, annotationText, explore, select } from '../src/session/write.js'
 import { propose, vote } from '../src/session/decisions.js'
 import { loadDocument } from '../src/replay/loadDocument.js'
+import { awaitingCreation } from '../src/collab/sessionsBeingCreated.js'
 import type { AppendOptions, EventStore, NewEvent } from '../src/store/types.js'
 import { backends, freshStore } from './fixtures/db.js'
 import { closeOf, freshUpdate, rawClient } from './fixtures/clients.js'
@@ -139,6 +140,37 @@ describe.each(backends)('sync on $name', (backend) => {
       expect(changes.filter((c) => c.path === 'selections').map((c) => c.key)).toEqual(['m-1', 'm-2', 'm-3'])
       expect(changes.filter((c) => c.path === 'annotations')).toHaveLength(1)
       expect(readState((await loadDocument(store, 's-burst')).doc)).toEqual(readState(bob.doc))
+    } finally {
+      held.open()
+    }
+  })
+
+  it('syncs the first client of a new session while its session.created is stored; reads through awaitingCreation wait for it, and its edits too', async () => {
+    const held = holding((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false)
+    try {
+      await server.close()
+      server = await startSyncServer(held.store)
+      const ada = client('s-new-sync', { id: 'ada', name: 'Ada' })
+      await ada.synced() // before, not once, the session is stored
+      expect(held.seen.map((e) => e.type)).toEqual(['participant.joined']) // with session.created (ifNew), held
+      expect(await store.head('s-new-sync')).toBeUndefined()
+      // What the HTTP routes read through: the session is being created here, so they wait.
+      const reads = awaitingCreation(store, server.rooms)
+      let found: unknown
+      const head = reads.head('s-new-sync').then((h) => (found = h))
+      expect(await reads.head('s-elsewhere')).toBeUndefined() // nobody creates that one
+      select(ada.doc, 'm-ada', 'ada')
+      const bob = client('s-new-sync', { id: 'bob', name: 'Bob' })
+      await bob.synced()
+      expect(bob.doc.getMap('selections').has('m-ada')).toBe(false) // not before it is stored
+      expect(found).toBeUndefined()
+      held.open()
+      await head
+      expect(found).toMatchObject({ version: expect.any(Number) })
+      await until(() => bob.doc.getMap('selections').has('m-ada'), { what: "ada's edit to reach bob once the session is stored" })
+      const types = (await store.read('s-new-sync')).map((e) => e.type)
+      expect(types.slice(0, 3)).toEqual(['session.created', 'participant.joined', 'participant.joined'])
+      expect(types).toContain('doc.update')
     } finally {
       held.open()
     }

@@ -71,6 +71,11 @@ export interface RoomManager {
   /** The live document of a loaded room: read it, never write it (writes bypass the log). */
   docOf(session: string): Y.Doc | undefined
   /**
+   * While a client here opened `session` new and its `session.created` is being stored (the
+   * client is synced meanwhile): settles once that write has (stored or failed). Else undefined.
+   */
+  creating(session: string): Promise<void> | undefined
+  /**
    * Applies an HTTP caller's operations to the session's document (loading its room when
    * needed) as one `doc.update` through the room's pipeline; see documentWrites.ts.
    * The caller checked that the session exists.
@@ -228,23 +233,23 @@ export function createRoomManager({
       if (conn.closed) return
       if (!room.exists) return closeConnection(conn, 4403, 'session does not exist')
     }
-    // Reading records nothing: in a session that exists, the client is answered (and synced)
-    // while its participant.joined is stored. Its writes and awareness wait for that, so that
-    // nobody sees anything of it before the log says it joined, and its edits follow its joined
-    // in the log. A new session is synced once its session.created is stored, so that a client
-    // who was synced finds the session over HTTP too.
+    // Reading records nothing: the client is answered (and synced) while its participant.joined
+    // is stored, and in a new session its session.created with it (the document is empty: there
+    // is nothing to lose). Its writes and awareness wait for that, so that nobody sees anything
+    // of it before the log says it joined, and its edits follow its joined in the log. HTTP
+    // reads of a session being created here wait for the write (sessionsBeingCreated.ts), so a
+    // client who was synced finds the session over HTTP too.
     const stored = joinParticipant(ctx, room, conn).then(
       () => undefined,
       (error: unknown) => ({ error }),
     )
-    if (room.exists) answerReads(room, conn)
+    answerReads(room, conn)
     const failed = await stored
     if (conn.closed) return
     if (failed) {
       log.warn({ err: failed.error, session: room.session }, 'recording participant.joined failed')
       return closeConnection(conn, 1011, 'storage unavailable, reconnect')
     }
-    if (!conn.ready) answerReads(room, conn)
     conn.joined = true
     for (const frame of takeQueued(conn)) handleFrame(ctx, room, conn, frame)
     answerHeldPing(ctx, conn)
@@ -343,6 +348,7 @@ export function createRoomManager({
       const room = rooms.get(session)
       return room && room.state !== 'closed' ? room.doc : undefined
     },
+    creating: (session) => rooms.get(session)?.creating,
     writeDocument: (session, write) => inRoom(session, (room) => writeDocument(ctx, room, write)),
     storeComputedUpdate: (session, write) => inRoom(session, (room) => storeComputedUpdate(ctx, room, write)),
     stats: () => ({ rooms: rooms.size, connections: connections.size, pendingAppends: ctx.pendingAppends }),
