@@ -71,11 +71,6 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     onError: (error) => log.warn({ err: error }, 'event store: read failed, retrying'),
     onListenRenewed: (reason) => log.warn({ reason }, 'event store: LISTEN was dead and is renewed; readers read what it missed'),
   })
-  const memory = createMemoryService({
-    store,
-    cascade: config.cascade,
-    onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
-  })
   const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
   // Presence between instances: Redis when configured, else the PostgreSQL they share; PGlite is one process.
   let bus: PresenceBus | undefined
@@ -126,6 +121,14 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
       maxDocBytes: config.maxDocBytes,
     },
   })
+  // What HTTP callers read through: a session whose first client is being synced here is waited
+  // for rather than answered 404 (collab/sessionsBeingCreated.ts).
+  const reads = awaitingCreation(store, rooms)
+  const memory = createMemoryService({
+    store: reads,
+    cascade: config.cascade,
+    onCascadeError: (err, session) => log.error({ err, session }, 'automatic cascades not recorded'),
+  })
   const suspensions = await startSuspensions({
     store,
     tap: rooms.tap,
@@ -165,8 +168,7 @@ export async function startServer(config: Config, { log = defaultLogger, pglite 
     budgets,
     suspensions,
     routes: serverRoutes({
-      // HTTP reads wait for a session whose first client is being synced here (sessionsBeingCreated.ts).
-      store: awaitingCreation(store, rooms), memory, rooms, metrics, suspensions, mcp,
+      store: reads, memory, rooms, metrics, suspensions, mcp,
       maxBatchEvents: config.maxBatchEvents, maxStreamsPerIdentity: config.maxStreamsPerIdentity,
       draining: () => draining, registry: () => registry,
     }),
