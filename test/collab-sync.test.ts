@@ -73,11 +73,22 @@ describe.each(backends)('sync on $name', (backend) => {
     return { store: holdingStore, seen, open }
   }
 
-  it('syncs a new connection while its participant.joined is being stored, and takes its edits only once it is', async () => {
-    const held = holding((events) => events.some((e) => e.type === 'participant.joined' && e.actor.id === 'bob'))
+  /** Runs `body` against the test's server restarted on a store that holds the appends `held` picks. */
+  async function onHoldingServer(
+    held: Parameters<typeof holding>[0], body: (store: ReturnType<typeof holding>) => Promise<void>,
+  ): Promise<void> {
+    const holdingStore = holding(held)
     try {
       await server.close()
-      server = await startSyncServer(held.store)
+      server = await startSyncServer(holdingStore.store)
+      await body(holdingStore)
+    } finally {
+      holdingStore.open() // a failed test must not leave the server's close waiting for the append
+    }
+  }
+
+  it('syncs a new connection while its participant.joined is being stored, and takes its edits only once it is', async () => {
+    await onHoldingServer((events) => events.some((e) => e.type === 'participant.joined' && e.actor.id === 'bob'), async (held) => {
       const alice = client('s-early', { id: 'alice', name: 'Alice' })
       await alice.synced()
       select(alice.doc, 'm-alice', 'alice')
@@ -106,21 +117,16 @@ describe.each(backends)('sync on $name', (backend) => {
       raw.ws.close()
       const logged = (await store.read('s-early')).filter((e) => e.actor.id === 'bob').map((e) => e.type)
       expect(logged.slice(0, 2)).toEqual(['participant.joined', 'doc.update'])
-    } finally {
-      held.open() // a failed test must not leave the server's close waiting for the append
-    }
+    })
   })
 
   it('stores the edits a client sends while its previous one is being stored as one doc.update, summarized whole', async () => {
     let first = true
-    const held = holding((events) => {
+    await onHoldingServer((events) => {
       const hold = first && events.some((e) => e.type === 'doc.update' && e.actor.id === 'alice')
       if (hold) first = false
       return hold
-    })
-    try {
-      await server.close()
-      server = await startSyncServer(held.store)
+    }, async (held) => {
       const alice = client('s-burst', { id: 'alice', name: 'Alice' })
       const bob = client('s-burst', { id: 'bob', name: 'Bob' })
       await Promise.all([alice.synced(), bob.synced()])
@@ -140,16 +146,11 @@ describe.each(backends)('sync on $name', (backend) => {
       expect(changes.filter((c) => c.path === 'selections').map((c) => c.key)).toEqual(['m-1', 'm-2', 'm-3'])
       expect(changes.filter((c) => c.path === 'annotations')).toHaveLength(1)
       expect(readState((await loadDocument(store, 's-burst')).doc)).toEqual(readState(bob.doc))
-    } finally {
-      held.open()
-    }
+    })
   })
 
   it('syncs the first client of a new session while its session.created is stored; reads through awaitingCreation wait for it, and its edits too', async () => {
-    const held = holding((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false)
-    try {
-      await server.close()
-      server = await startSyncServer(held.store)
+    await onHoldingServer((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false, async (held) => {
       const ada = client('s-new-sync', { id: 'ada', name: 'Ada' })
       await ada.synced() // before, not once, the session is stored
       expect(held.seen.map((e) => e.type)).toEqual(['participant.joined']) // with session.created (ifNew), held
@@ -171,16 +172,11 @@ describe.each(backends)('sync on $name', (backend) => {
       const types = (await store.read('s-new-sync')).map((e) => e.type)
       expect(types.slice(0, 3)).toEqual(['session.created', 'participant.joined', 'participant.joined'])
       expect(types).toContain('doc.update')
-    } finally {
-      held.open()
-    }
+    })
   })
 
   it('lets a viewer who comes while the session is being created wait for it', async () => {
-    const held = holding((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false)
-    try {
-      await server.close()
-      server = await startSyncServer(held.store)
+    await onHoldingServer((_events, options) => options?.ifNew?.some((e) => e.type === 'session.created') ?? false, async (held) => {
       const writer = client('s-being-created', { id: 'ada', name: 'Ada' })
       await until(() => held.seen.some((e) => e.type === 'participant.joined'), { what: "ada's join to be on its way" })
       const viewer = await rawClient(`${server.url}/s-being-created?id=vic&role=viewer`)
@@ -190,9 +186,7 @@ describe.each(backends)('sync on $name', (backend) => {
       await until(() => reader.doc.getMap('selections').has('m-ada'), { what: "ada's edit to reach the viewer" })
       expect(await viewer.handled()).toBe(true) // not closed with 4403
       viewer.ws.close()
-    } finally {
-      held.open()
-    }
+    })
   })
 
   it('converges two clients on every collection, and the log replays to the same state', async () => {
