@@ -59,8 +59,8 @@ export function persistUpdate(ctx: CollabContext, room: Room, update: Uint8Array
  * once it is applied (or given up).
  *
  * A client's updates are stored one append at a time: those it sends while its previous one is
- * being stored are held, merged (`concatUpdates`, else `Y.mergeUpdates`; up to MERGE_MAX_BYTES each) and stored as
- * one `doc.update` once that append is stored and applied. Nobody has seen a held update, so holding
+ * being stored are held, joined (`concatUpdates`, else `Y.mergeUpdates`; up to MERGE_MAX_BYTES
+ * each) and stored as one `doc.update` once that append is stored and applied. Nobody has seen a held update, so holding
  * it loses nothing, and a client typing slower than a commit never has one held. A fast
  * sender's burst then costs one event, one apply and one frame to each receiver instead of
  * hundreds (bench:sync S3), while each stored event still holds only that client's edits.
