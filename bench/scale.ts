@@ -56,6 +56,10 @@ interface Run {
   serverCpuMs: number
   postgresCpuMs: number
   othersBusyPct: number
+  /** This process (every client) and the servers, in % of one core over the window. */
+  clientsPct: number
+  serversPct: number
+  postgresPct: number
   errors: number
   closes: number
 }
@@ -143,6 +147,9 @@ async function runOnce (instances: number): Promise<Run> {
         }
       })
     }
+    // Each state names its sender before the window: 500 first states (and their echoes) at its
+    // start would be a burst of their own, not the renewals measured.
+    for (const client of clients) client.provider.awareness.setLocalStateField('from', client.index)
     await sleep(1_000)
     const pg = createGroupMeter()
     pg.begin(await backendPids(database))
@@ -151,17 +158,23 @@ async function runOnce (instances: number): Promise<Run> {
     const busyBefore = busyTicks()
     const selfBefore = process.cpuUsage()
     const windowStart = now()
+    // Each client renews at its own phase, as updates are sent (runRate): 500 timers made in one
+    // loop would otherwise fire in the same turn every second, a burst of 500 states (and their
+    // echoes: stock providers send on every state they receive) that no room of people makes.
     const presenceTimers = clients.map((client) => {
       const tick = (): void => client.provider.awareness.setLocalStateField('sentAt', now())
-      client.provider.awareness.setLocalStateField('from', client.index)
-      const timer = setInterval(tick, PRESENCE_EVERY_MS)
-      setTimeout(tick, Math.random() * PRESENCE_EVERY_MS)
-      return timer
+      const timers: { start: NodeJS.Timeout, every?: NodeJS.Timeout } = {
+        start: setTimeout(() => {
+          tick()
+          timers.every = setInterval(tick, PRESENCE_EVERY_MS)
+        }, Math.random() * PRESENCE_EVERY_MS),
+      }
+      return timers
     })
     log(`${label}: writing for ${WRITE_MS / 1000} s`)
     const meter = setInterval(() => { backendPids(database).then(p => pg.observe(p), () => {}) }, 1_000)
     await runRate(clients, tally, RATE, WRITE_MS)
-    for (const timer of presenceTimers) clearInterval(timer)
+    for (const timers of presenceTimers) { clearTimeout(timers.start); clearInterval(timers.every) }
     clearInterval(meter)
     pg.observe(await backendPids(database))
     const windowMs = now() - windowStart
@@ -193,6 +206,9 @@ async function runOnce (instances: number): Promise<Run> {
       serverCpuMs,
       postgresCpuMs,
       othersBusyPct: othersBusyMs / windowMs * 100,
+      clientsPct: (self.user + self.system) / 1000 / windowMs * 100,
+      serversPct: serverCpuMs / windowMs * 100,
+      postgresPct: postgresCpuMs / windowMs * 100,
       errors: counters.errors,
       closes: counters.closes,
     }
@@ -235,6 +251,7 @@ function report (runs: Run[], idleAtStart: number): string {
     `| servers' CPU µs per delivered update | ${runs.map(r => (r.serverCpuMs * 1000 / r.delivered).toFixed(1)).join(' | ')} |`,
     `| PostgreSQL backends' CPU µs per delivered update | ${runs.map(r => (r.postgresCpuMs * 1000 / r.delivered).toFixed(1)).join(' | ')} |`,
     `| connection errors / closes | ${runs.map(r => `${r.errors} / ${r.closes}`).join(' | ')} |`,
+    `| CPU over the window, % of one core: clients (this process) / servers / PostgreSQL | ${runs.map(r => `${r.clientsPct.toFixed(0)} / ${r.serversPct.toFixed(0)} / ${r.postgresPct.toFixed(0)}`).join(' | ')} |`,
     `| other processes' CPU meanwhile (% of one core) | ${runs.map(r => r.othersBusyPct.toFixed(0)).join(' | ')} |`,
   ]
   if (one !== undefined && two !== undefined) {
