@@ -69,6 +69,7 @@ async function run (spec: ScenarioSpec, target: Target): Promise<LoadResult> {
     deliveredInWindow: tally.deliveredInWindow,
     lost: countLost(clients, tally),
     latency: summarizeLatencies(tally.latencies),
+    ...(tally.steadyLatencies.length > 0 ? { steadyLatency: summarizeLatencies(tally.steadyLatencies) } : {}),
     loopDelayP99Ms: Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS)
   }
   destroyClients(clients)

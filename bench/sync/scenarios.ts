@@ -91,6 +91,8 @@ export interface LoadResult {
   deliveredInWindow: number
   lost: number
   latency: { n: number, p50: number, p90: number, p99: number, max: number }
+  /** The same, of the updates sent after the window's first WARM_UP_MS (workloads.ts); rate scenarios only. */
+  steadyLatency?: { n: number, p50: number, p90: number, p99: number, max: number }
   /** The generator's own event-loop delay (p99, ms): high values inflate latencies. */
   loopDelayP99Ms: number
 }

@@ -20,10 +20,19 @@ export interface Tally {
   /** Send windows end here (epoch ms); deliveries after it count only as `delivered`. */
   windowEnd: number
   latencies: number[]
+  /**
+   * Updates sent from here on (epoch ms) also count in `steadyLatencies`: a rate window's first
+   * seconds are every server's warm-up (its JIT, each session's first writes), not its steady state.
+   */
+  steadyFrom: number
+  steadyLatencies: number[]
 }
 
+/** How long into a rate window `steadyLatencies` starts. */
+export const WARM_UP_MS = 2_000
+
 export function newTally (): Tally {
-  return { sent: 0, sentBy: new Map(), delivered: 0, deliveredInWindow: 0, windowEnd: Infinity, latencies: [] }
+  return { sent: 0, sentBy: new Map(), delivered: 0, deliveredInWindow: 0, windowEnd: Infinity, latencies: [], steadyFrom: Infinity, steadyLatencies: [] }
 }
 
 /** Records every remote `selections` entry a client receives; calls `onDelivery` after each. */
@@ -35,6 +44,7 @@ export function observeDeliveries (client: BenchClient, tally: Tally, onDelivery
       const value = client.selections.get(key)
       if (value === undefined) continue
       tally.latencies.push(received - value.at)
+      if (value.at >= tally.steadyFrom) tally.steadyLatencies.push(received - value.at)
       tally.delivered++
       if (received <= tally.windowEnd) tally.deliveredInWindow++
     }
@@ -61,6 +71,7 @@ export async function runRate (clients: BenchClient[], tally: Tally, ratePerClie
   const start = now()
   const end = start + durationMs
   tally.windowEnd = end
+  tally.steadyFrom = start + WARM_UP_MS
   const due = clients.map(() => start + Math.random() * period)
   await new Promise<void>((resolve) => {
     const ticker = setInterval(() => {
