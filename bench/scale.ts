@@ -56,7 +56,7 @@ interface Run {
   serverCpuMs: number
   postgresCpuMs: number
   othersBusyPct: number
-  /** This process (every client) and the servers, in % of one core over the window. */
+  /** CPU over the window, in % of one core: this process (every client), the servers, their PostgreSQL backends. */
   clientsPct: number
   serversPct: number
   postgresPct: number

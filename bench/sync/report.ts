@@ -3,7 +3,7 @@
  * scenario, each figure followed by its ratio to the best peer (reference, hocuspocus).
  */
 import os from 'node:os'
-import { isMnemo, type LoadResult, type ScenarioSpec, type ServerName } from './scenarios.js'
+import { isMnemo, WARM_UP_MS, type LoadResult, type ScenarioSpec, type ServerName } from './scenarios.js'
 import { perSecond } from './stats.js'
 
 /** What the orchestrator measured from outside, around one load-generator run. */
@@ -56,14 +56,16 @@ const connectionRows: Row[] = [
   { label: 'connection errors / closes', better: null, value: l => l.connectionErrors + l.connectionCloses, format: (_v, l) => `${l.connectionErrors} / ${l.connectionCloses}` }
 ]
 
+const warmUp = `${WARM_UP_MS / 1000} s`
+
 const trafficRows: Row[] = [
   { label: 'updates sent (per s)', better: null, value: l => l.sent, format: (v, l) => `${integer(v)} (${integer(perSecond(l.sent, l.sendWindowMs))}/s)` },
   { label: 'deliveries/s', better: 'higher', value: l => perSecond(l.deliveredInWindow, l.sendWindowMs), format: integer },
   { label: 'latency p50 (ms)', better: 'lower', value: l => l.latency.p50, format: fixed(2) },
   { label: 'latency p99 (ms)', better: 'lower', value: l => l.latency.p99, format: fixed(2) },
   { label: 'latency max (ms)', better: null, value: l => l.latency.max, format: fixed(1) },
-  { label: 'latency p50, updates sent after the first 2 s (ms)', better: 'lower', value: l => l.steadyLatency?.p50 ?? NaN, format: fixed(2) },
-  { label: 'latency p99, updates sent after the first 2 s (ms)', better: 'lower', value: l => l.steadyLatency?.p99 ?? NaN, format: fixed(2) },
+  { label: `latency p50, updates sent after the first ${warmUp} (ms)`, better: 'lower', value: l => l.steadyLatency?.p50 ?? NaN, format: fixed(2) },
+  { label: `latency p99, updates sent after the first ${warmUp} (ms)`, better: 'lower', value: l => l.steadyLatency?.p99 ?? NaN, format: fixed(2) },
   { label: 'lost updates (of expected deliveries)', better: null, value: l => l.lost, format: (v, l) => `${integer(v)} of ${integer(l.expectedDeliveries)}` },
   { label: 'server CPU (% of one core)', better: 'lower', value: (_l, m) => m.serverCpuPct, format: fixed(1) },
   { label: 'server CPU ms per 1,000 deliveries', better: 'lower', value: (l, m) => m.serverCpuPct * 10 * (l.sendWindowMs / 1000) / (l.deliveredInWindow / 1000), format: fixed(1) },
@@ -148,7 +150,7 @@ const LEGEND = [
   'memory lower is better, for deliveries/s higher is better. Latency = receive time − send',
   'time, both taken in the load generator (one process, one clock), for every receiving client',
   'of every update; deliveries/s counts those received during the write window. The rows "after',
-  'the first 2 s" leave out the updates sent in the window\'s first 2 s, every server\'s warm-up',
+  `the first ${warmUp}" leave out the updates sent in the window's first ${warmUp}, every server's warm-up`,
   '(its JIT, each session\'s first writes); the goals are judged on the whole window. A lost update',
   'is a (update, receiving client) pair whose key the client\'s document still lacks after the',
   'drain period. CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status of the server',

@@ -72,6 +72,9 @@ export interface Target {
 }
 
 /** What the load generator measured, in its own process. */
+/** How long into a rate window the "after the warm-up" latencies (`steadyLatency`) start. */
+export const WARM_UP_MS = 2_000
+
 export interface LoadResult {
   clients: number
   /** Clients whose provider reached `synced` before the connect deadline. */
@@ -91,7 +94,7 @@ export interface LoadResult {
   deliveredInWindow: number
   lost: number
   latency: { n: number, p50: number, p90: number, p99: number, max: number }
-  /** The same, of the updates sent after the window's first WARM_UP_MS (workloads.ts); rate scenarios only. */
+  /** The same, of the updates sent after the window's first WARM_UP_MS; rate scenarios only. */
   steadyLatency?: { n: number, p50: number, p90: number, p99: number, max: number }
   /** The generator's own event-loop delay (p99, ms): high values inflate latencies. */
   loopDelayP99Ms: number

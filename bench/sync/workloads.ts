@@ -10,6 +10,7 @@
  */
 import type { BenchClient, SelectionValue } from './clients.js'
 import { now } from './clients.js'
+import { WARM_UP_MS } from './scenarios.js'
 
 export interface Tally {
   sent: number
@@ -27,9 +28,6 @@ export interface Tally {
   steadyFrom: number
   steadyLatencies: number[]
 }
-
-/** How long into a rate window `steadyLatencies` starts. */
-export const WARM_UP_MS = 2_000
 
 export function newTally (): Tally {
   return { sent: 0, sentBy: new Map(), delivered: 0, deliveredInWindow: 0, windowEnd: Infinity, latencies: [], steadyFrom: Infinity, steadyLatencies: [] }
