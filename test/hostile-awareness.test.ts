@@ -1,13 +1,15 @@
 /**
  * Hostile defects 6, 7 and 8, on a room's presence directly: a released awareness client id
  * stays its identity's (no takeover), one identity cannot fill the room's claims over many
- * connections, and awareness states are bounded in bytes per connection and per room.
+ * connections, and awareness states are bounded in bytes per connection and per room. And the
+ * echoes every stock provider sends of the states it receives are dropped without being read.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import { createPresence } from '../src/collab/presence.js'
 import { DEFAULT_ROOM_CONFIG, type Connection, type RoomConfig } from '../src/collab/types.js'
 import { encodeAwarenessEntries } from '../src/protocol/awareness.js'
+import { ProtocolError } from '../src/protocol/ProtocolError.js'
 
 let next = 0
 /** Just what presence reads of a connection. */
@@ -82,5 +84,36 @@ describe('awareness under a hostile participant', () => {
     const held = [...presence.awareness.getStates().values()].reduce((n, s) => n + JSON.stringify(s).length, 0)
     expect(held).toBeLessThanOrEqual(25_000)
     expect(presence.size()).toBeLessThan(13)
+  })
+})
+
+describe('echoes of the states others hold', () => {
+  it('drops them unread, yet reads a state its identity may take over and refuses a malformed echo', () => {
+    const { presence, userOf } = room()
+    const alice = conn('alice')
+    const bob = conn('bob')
+    presence.receive(alice, update(7, 1, { cursor: 1 }))
+    presence.receive(bob, update(8, 1, { cursor: 2 }))
+    const parse = vi.spyOn(JSON, 'parse')
+    try {
+      // What Bob's provider sends back when it is told Alice's state (its `user` as stamped).
+      expect(presence.receive(bob, update(7, 1, { cursor: 1, user: { id: 'alice', name: 'alice', kind: 'human' } }))).toBe(true)
+      expect(parse).not.toHaveBeenCalled()
+      // Mixed with a state of its own, the update is read, and only its own state is taken.
+      expect(presence.receive(bob, encodeAwarenessEntries([{ clientID: 7, clock: 2, state: { cursor: 9 } }, { clientID: 8, clock: 2, state: { cursor: 3 } }]))).toBe(true)
+      expect(parse).toHaveBeenCalled()
+    } finally {
+      parse.mockRestore()
+    }
+    expect(presence.awareness.getStates().get(7)).toMatchObject({ cursor: 1, user: { id: 'alice' } })
+    expect(presence.awareness.getStates().get(8)).toMatchObject({ cursor: 3, user: { id: 'bob' } })
+    // Alice on a second connection (a reconnect before the old socket closed) still takes her id.
+    const aliceAgain = conn('alice')
+    presence.receive(aliceAgain, update(7, 2, { cursor: 4 }))
+    expect(presence.awareness.getStates().get(7)).toMatchObject({ cursor: 4 })
+    expect(userOf(7)).toBe('alice')
+    // A truncated echo is refused as any malformed update is.
+    const whole = update(7, 3, { cursor: 5 })
+    expect(() => presence.receive(bob, whole.subarray(0, whole.length - 2))).toThrow(ProtocolError)
   })
 })

@@ -18,7 +18,9 @@
  */
 import type * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { encodeAwarenessEntries, stampAwarenessEntries, validateAwarenessUpdate, type AwarenessEntry } from '../protocol/awareness.js'
+import {
+  awarenessClientIds, encodeAwarenessEntries, stampAwarenessEntries, validateAwarenessUpdate, type AwarenessEntry,
+} from '../protocol/awareness.js'
 import { encodeAwareness } from '../protocol/messages.js'
 import type { Connection, Presence, RoomConfig } from './types.js'
 
@@ -167,9 +169,25 @@ export function createPresence(
     }
   }
 
+  /**
+   * Whether `conn` may not speak for `clientID`, whatever the state it sends: claim() refuses
+   * it (another identity holds it, owns it still, or holds it on another instance).
+   */
+  function foreign(conn: Connection, clientID: number): boolean {
+    const held = claims.get(clientID)
+    if (held) return held.conn.identity.id !== conn.identity.id
+    const owner = owners.get(clientID)
+    if (owner && owner.identity !== conn.identity.id && owner.until > Date.now()) return true
+    const hold = remote.get(clientID)
+    return hold !== undefined && hold.identity !== conn.identity.id
+  }
+
   return {
     awareness,
     receive(conn, update) {
+      // A stock provider sends back every state it receives, so each change in a room of n
+      // comes back n − 1 times: an update of only others' states is dropped unread.
+      if (awarenessClientIds(update).every((id) => foreign(conn, id))) return true
       // Stamped as decoded: re-encoding and decoding the stamped update again would only repeat the JSON work.
       const entries = stampAwarenessEntries(validateAwarenessUpdate(update), conn.participant)
       const accepted: AwarenessEntry[] = []

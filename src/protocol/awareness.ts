@@ -7,7 +7,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import { checkSize } from './ProtocolError.js'
-import { createReader } from './reader.js'
+import { createReader, type Reader } from './reader.js'
 
 export type AwarenessState = Record<string, unknown>
 
@@ -38,11 +38,7 @@ export const DEFAULT_MAX_AWARENESS_STATES = 1024
  * than `maxStates` entries, or a state that is neither a JSON object nor null.
  */
 export function validateAwarenessUpdate(update: Uint8Array, opts: AwarenessOptions = {}): AwarenessEntry[] {
-  checkSize(update, opts.maxBytes ?? Infinity, 'awareness update')
-  const maxStates = opts.maxStates ?? DEFAULT_MAX_AWARENESS_STATES
-  const r = createReader(update, 'awareness update')
-  const n = r.count(3) // clientID, clock and a string length: 3 bytes at least
-  if (n > maxStates) r.fail(`${n} states; at most ${maxStates} are allowed`)
+  const { r, n } = openUpdate(update, opts)
   const entries: AwarenessEntry[] = []
   for (let i = 0; i < n; i++) {
     const clientID = r.varUint()
@@ -59,6 +55,33 @@ export function validateAwarenessUpdate(update: Uint8Array, opts: AwarenessOptio
   }
   r.expectEnd()
   return entries
+}
+
+/**
+ * The client ids of an awareness update, read without decoding its states (each state's JSON
+ * is skipped over, not parsed): enough to recognise states a connection may not speak for.
+ * Throws ProtocolError(1007) for a malformed update, as validateAwarenessUpdate does.
+ */
+export function awarenessClientIds(update: Uint8Array, opts: AwarenessOptions = {}): number[] {
+  const { r, n } = openUpdate(update, opts)
+  const ids: number[] = []
+  for (let i = 0; i < n; i++) {
+    ids.push(r.varUint())
+    r.varUint() // clock
+    r.varBytes() // the state's JSON
+  }
+  r.expectEnd()
+  return ids
+}
+
+/** A reader past the update's entry count, which is checked against `maxStates`. */
+function openUpdate(update: Uint8Array, opts: AwarenessOptions): { r: Reader; n: number } {
+  checkSize(update, opts.maxBytes ?? Infinity, 'awareness update')
+  const maxStates = opts.maxStates ?? DEFAULT_MAX_AWARENESS_STATES
+  const r = createReader(update, 'awareness update')
+  const n = r.count(3) // clientID, clock and a string length: 3 bytes at least
+  if (n > maxStates) r.fail(`${n} states; at most ${maxStates} are allowed`)
+  return { r, n }
 }
 
 /** Encodes entries the way y-protocols' `encodeAwarenessUpdate` does. */
