@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit as streamingBodyLimit } from 'hono/body-limit'
 import { HttpError } from './errors.js'
+import { header } from './headers.js'
 
 /** Contexts whose body is no longer the Node request's to read (the limit buffered it, chunked). */
 const buffered = new WeakSet<Context>()
@@ -30,8 +31,8 @@ export function limitBody(max: number): MiddlewareHandler {
   return async (c, next) => {
     const method = c.req.method
     if (method === 'GET' || method === 'HEAD') return next()
-    const length = c.req.header('content-length')
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+    const length = header(c, 'content-length')
+    if (length !== undefined && header(c, 'transfer-encoding') === undefined) {
       if (Number(length) > max) throw tooLarge(max)
       return next()
     }

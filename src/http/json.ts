@@ -4,9 +4,10 @@ import type { z } from 'zod'
 import { issuesMessage } from '../zodIssues.js'
 import { readBodyText } from './body.js'
 import { badRequest } from './errors.js'
+import { header } from './headers.js'
 
 export async function readJson(c: Context): Promise<unknown> {
-  const type = c.req.header('content-type') ?? ''
+  const type = header(c, 'content-type') ?? ''
   if (!/^application\/json\b/i.test(type)) {
     throw badRequest('send the body as JSON with "Content-Type: application/json"', 'unsupported_media_type')
   }

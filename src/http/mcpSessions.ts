@@ -29,6 +29,7 @@ import type { Suspensions } from '../control/suspensions.js'
 import type { Logger } from '../log.js'
 import { sessionIdPattern } from '../vocabulary.js'
 import { badRequest, HttpError } from './errors.js'
+import { header } from './headers.js'
 
 /** Sessions one MCP session without `?session=` keeps joined at once. */
 export const MAX_JOINED = 16
@@ -184,7 +185,7 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
       // Checked before anything is joined (the transport would check them only after).
       if (c.req.method === 'POST') assertPostHeaders(c)
       const body = c.req.method === 'POST' ? await readJson(c) : undefined
-      const id = c.req.header('mcp-session-id')
+      const id = header(c, 'mcp-session-id')
       if (id === undefined) {
         if (c.req.method === 'POST' && (Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body))) return open(c, identity, body)
         throw badRequest(`${c.req.method} /mcp needs an Mcp-Session-Id header: POST an MCP initialize request first, then send the id it answers`, 'mcp_session_required')
@@ -215,11 +216,11 @@ const shuttingDown = () =>
 
 /** What the Streamable HTTP transport asks of a POST, in this API's error shape. */
 function assertPostHeaders(c: Context): void {
-  const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase()
+  const type = header(c, 'content-type')?.split(';')[0]?.trim().toLowerCase()
   if (type !== 'application/json') {
     throw new HttpError(415, 'unsupported_media_type', `POST /mcp takes Content-Type: application/json (got ${JSON.stringify(type ?? null)})`)
   }
-  const accept = c.req.header('accept') ?? ''
+  const accept = header(c, 'accept') ?? ''
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
     throw new HttpError(406, 'not_acceptable', 'POST /mcp answers JSON or an SSE stream: send Accept: application/json, text/event-stream')
   }
@@ -235,7 +236,7 @@ async function readJson(c: Context): Promise<unknown> {
 
 /** The caller's token as `identify` read it: the Authorization header's, else `?token=`. */
 function bearerOf(c: Context): string | undefined {
-  return /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization')?.trim() ?? '')?.[1] ?? c.req.query('token')
+  return /^Bearer\s+(\S+)$/i.exec(header(c, 'authorization')?.trim() ?? '')?.[1] ?? c.req.query('token')
 }
 
 /** A refused join as the HTTP error it stands for (a network or timeout failure: 502). */

@@ -5,6 +5,7 @@ import { assertCan, type Action } from '../auth/roles.js'
 import { isTypePattern } from '../store/rows.js'
 import type { EventStore, SessionHead } from '../store/types.js'
 import { badRequest, sessionNotFound } from './errors.js'
+import { header } from './headers.js'
 
 export function sessionParam(c: Context, action: Action): string {
   const id = c.req.param('id') ?? ''
@@ -67,7 +68,7 @@ export function timeParam(c: Context, name: string): string | undefined {
 
 /** `after` for streams: the Last-Event-ID header (a resuming EventSource) wins over ?after=. */
 export function resumeParam(c: Context): number | undefined {
-  const last = c.req.header('last-event-id')
+  const last = header(c, 'last-event-id')
   if (last !== undefined && last !== '') {
     const n = Number(last)
     if (!Number.isSafeInteger(n) || n < 0) throw badRequest(`Last-Event-ID must be an event position (got "${last}")`)

@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Identity } from '../../auth/identity.js'
 import type { Authenticate } from '../authenticate.js'
+import { header } from '../headers.js'
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -18,9 +19,9 @@ export const identify = (authenticate: Authenticate): MiddlewareHandler =>
     if (isPublic(c.req.path)) return next()
     const url = new URL(c.req.url)
     c.set('identity', await authenticate({
-      authorization: c.req.header('authorization'),
+      authorization: header(c, 'authorization'),
       query: url.searchParams,
-      headers: { get: (name) => c.req.header(name) },
+      headers: { get: (name) => header(c, name) },
       transport: 'http',
     }))
     return next()

@@ -17,6 +17,7 @@ import { badRequest } from '../errors.js'
 import { readJson, zodMessage } from '../json.js'
 import { readBodyText } from '../body.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse } from '../describe.js'
+import { header } from '../headers.js'
 
 const ReasonBody = z.strictObject({ reason: storableString().min(1).max(500).optional() })
 
@@ -113,7 +114,7 @@ function agentParam(c: Context): string {
 
 /** The optional body: none at all is `{}`. */
 async function reasonOf(c: Context): Promise<z.output<typeof ReasonBody>> {
-  if (c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
+  if (header(c, 'content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
   const parsed = ReasonBody.safeParse(await readJson(c))
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data

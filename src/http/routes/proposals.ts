@@ -23,6 +23,7 @@ import { existingSession, sessionParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse, query } from '../describe.js'
 import { DocOpInput, MAX_OPS } from './document.js'
 import { openRefusal, proposalNotFound } from './proposalWrites.js'
+import { header } from '../headers.js'
 
 const rationale = storableString().max(2000).optional()
 
@@ -216,7 +217,7 @@ function assertScopeCovers(identity: Identity, record: ProposalRecord): void {
 }
 
 async function optionalBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-  const raw = c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '' ? {} : await readJson(c)
+  const raw = header(c, 'content-type') === undefined && (await readBodyText(c)).trim() === '' ? {} : await readJson(c)
   const parsed = schema.safeParse(raw, { reportInput: true })
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data

@@ -25,6 +25,7 @@ import { readJson, zodMessage } from '../json.js'
 import { readBodyText } from '../body.js'
 import { existingSession, sessionParam } from '../params.js'
 import { describeRoute, errorResponses, jsonBody, jsonResponse } from '../describe.js'
+import { header } from '../headers.js'
 
 const RevertBody = z.strictObject({
   dryRun: z.boolean().optional().describe('answer the diff only; nothing is stored'),
@@ -125,7 +126,7 @@ function runParam(c: Context): string {
 }
 
 async function bodyOf(c: Context): Promise<z.output<typeof RevertBody>> {
-  if (c.req.header('content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
+  if (header(c, 'content-type') === undefined && (await readBodyText(c)).trim() === '') return {}
   const parsed = RevertBody.safeParse(await readJson(c), { reportInput: true })
   if (!parsed.success) throw badRequest(zodMessage(parsed.error))
   return parsed.data
