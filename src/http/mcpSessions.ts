@@ -181,7 +181,7 @@ export function createMcpSessions(options: McpSessionsOptions): McpSessions {
   return {
     async handle(c) {
       if (closed) throw shuttingDown()
-      const identity = c.var.identity
+      const identity = c.get('identity')
       // Checked before anything is joined (the transport would check them only after).
       if (c.req.method === 'POST') assertPostHeaders(c)
       const body = c.req.method === 'POST' ? await readJson(c) : undefined

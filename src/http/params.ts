@@ -12,7 +12,7 @@ export function sessionParam(c: Context, action: Action): string {
   if (!sessionIdPattern.test(id)) {
     throw badRequest(`session id "${id.slice(0, 140)}" must match ${sessionIdPattern.source}`, 'invalid_session_id')
   }
-  assertCan(c.var.identity, action, id)
+  assertCan(c.get('identity'), action, id)
   return id
 }
 

@@ -41,7 +41,7 @@ export function createStreamLimit(max: number) {
 export type StreamLimit = ReturnType<typeof createStreamLimit>
 
 export function streamEvents(c: Context, store: EventStore, options: SubscribeOptions, limit?: StreamLimit) {
-  const release = limit?.acquire(c.var.identity.id) ?? (() => {})
+  const release = limit?.acquire(c.get('identity').id) ?? (() => {})
   return streamSSE(c, async (stream) => {
     try {
       await streamUntilEnd(c, stream, store, options)
@@ -72,11 +72,11 @@ export async function untilAbortedOrExpired(c: Context, stream: SSEStreamingApi)
   let stopWatch = () => {}
   await new Promise<void>((resolve) => {
     stream.onAbort(() => resolve())
-    stopExpiry = onExpiry(c.var.identity, () => {
+    stopExpiry = onExpiry(c.get('identity'), () => {
       const data = JSON.stringify({ error: { code: 'token_expired', message: 'the token expired; reconnect with a fresh one' } })
       stream.writeSSE({ event: 'expired', data }).catch(() => {}).finally(() => resolve())
     })
-    stopWatch = c.var.suspensions?.watch(c.var.identity.id, (suspension) => {
+    stopWatch = c.get('suspensions')?.watch(c.get('identity').id, (suspension) => {
       const data = JSON.stringify({ error: { code: 'agent_suspended', message: suspendedMessage(suspension) } })
       stream.writeSSE({ event: 'suspended', data }).catch(() => {}).finally(() => resolve())
     }) ?? stopWatch

@@ -1,7 +1,7 @@
 /**
  * Agents under control, at the HTTP door: a suspended identity's requests are refused (403
  * `agent_suspended`) until it is resumed, and the routes find the shared budgets and
- * suspensions in `c.var` (`chargeBudget`, sse.ts).
+ * suspensions in the context (`c.get`) (`chargeBudget`, sse.ts).
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { AuthError } from '../../auth/errors.js'
@@ -37,12 +37,12 @@ export const agentControl = ({ budgets, suspensions }: { budgets: Budgets; suspe
  * if (!result.ok) refund()
  */
 export function chargeBudget(c: Context, cost: WriteCost): () => void {
-  const identity = c.var.identity
+  const identity = c.get('identity')
   if (identity.budget === undefined) return () => {}
-  const over = c.var.budgets.charge(identity, cost)
+  const over = c.get('budgets').charge(identity, cost)
   if (over) {
     const headers: Record<string, string> = over.retryAfterSec === undefined ? {} : { 'Retry-After': String(over.retryAfterSec) }
     throw new HttpError(429, 'budget_exceeded', over.message, headers, { reason: 'budget', budget: over.budget, limit: over.limit })
   }
-  return () => c.var.budgets.refund(identity, cost)
+  return () => c.get('budgets').refund(identity, cost)
 }

@@ -1,4 +1,7 @@
-/** Resolves the caller's identity once per request and keeps it in `c.var.identity`. */
+/**
+ * Resolves the caller's identity once per request and keeps it in the context, read with
+ * `c.get('identity')` (hono's `c.var` copies every variable into a new object at each read).
+ */
 import type { MiddlewareHandler } from 'hono'
 import type { Identity } from '../../auth/identity.js'
 import type { Authenticate } from '../authenticate.js'

@@ -38,7 +38,7 @@ export function agentRoutes({ store, suspensions }: AgentRoutesDeps) {
 
   /** Throws the 403 unless the caller is an admin or the agent's human; returns that human. */
   async function assertMayControl(c: Context, agent: string, what: string): Promise<string | undefined> {
-    const identity = c.var.identity
+    const identity = c.get('identity')
     const principal = await principalOf(agent)
     if (isAdmin(identity)) return principal
     if (identity.kind === 'human' && principal !== undefined && principal === identity.id) return principal
@@ -60,7 +60,7 @@ export function agentRoutes({ store, suspensions }: AgentRoutesDeps) {
     const agent = agentParam(c)
     const { reason } = await reasonOf(c)
     const onBehalfOf = await assertMayControl(c, agent, 'suspend')
-    const { suspension, recorded } = await suspensions.suspend(agent, toActor(c.var.identity), { reason, onBehalfOf })
+    const { suspension, recorded } = await suspensions.suspend(agent, toActor(c.get('identity')), { reason, onBehalfOf })
     return c.json(view(suspension), recorded ? 201 : 200)
   })
 
@@ -74,7 +74,7 @@ export function agentRoutes({ store, suspensions }: AgentRoutesDeps) {
     const { reason } = await reasonOf(c)
     await assertMayControl(c, agent, 'resume')
     const current = suspensions.get(agent)
-    const identity = c.var.identity
+    const identity = c.get('identity')
     if (current && !isAdmin(identity) && current.by.id !== identity.id) {
       throw new AuthError('forbidden', `Forbidden: ${JSON.stringify(agent)} was suspended by ${JSON.stringify(current.by.id)}; only an admin or they may resume it`)
     }
@@ -98,7 +98,7 @@ export function agentRoutes({ store, suspensions }: AgentRoutesDeps) {
     summary: 'The suspensions in force (admin)',
     responses: { 200: jsonResponse('`{ suspended: [{ agent, suspended: true, since, by, reason?, onBehalfOf?, position }] }`'), ...errorResponses([]) },
   }), (c) => {
-    if (!isAdmin(c.var.identity)) throw new AuthError('forbidden', 'Forbidden: listing suspensions needs role admin with a token for all sessions ("*")')
+    if (!isAdmin(c.get('identity'))) throw new AuthError('forbidden', 'Forbidden: listing suspensions needs role admin with a token for all sessions ("*")')
     return c.json({ suspended: suspensions.list().map(view) })
   })
 

@@ -127,7 +127,7 @@ export function documentRoutes({ store, writeDocument, copyDocument }: DocumentR
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     await existingSession(store, session)
     const { ops, basedOn, rationale, onConflict, title } = parsed.data
-    const identity = c.var.identity
+    const identity = c.get('identity')
     assertMayWriteOps(identity, ops)
     if (onConflict) assertMayAppend(identity, 'proposal.opened')
     // One write against the token's budget (bytes: the operations as JSON); given back unless something is stored.

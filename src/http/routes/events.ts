@@ -77,10 +77,10 @@ export function eventRoutes(deps: EventRoutesDeps) {
       throw new HttpError(413, 'batch_too_large', `events: at most ${deps.maxBatchEvents} events per batch (got ${inputs.length})`)
     }
     // A scoped token appends only the types its `can` names: the whole batch is refused otherwise.
-    for (const input of inputs) assertMayAppend(c.var.identity, input.type)
-    const refund = chargeBudget(c, { events: inputs.length, bytes: c.var.identity.budget ? dataBytes(inputs) : 0 })
+    for (const input of inputs) assertMayAppend(c.get('identity'), input.type)
+    const refund = chargeBudget(c, { events: inputs.length, bytes: c.get('identity').budget ? dataBytes(inputs) : 0 })
     const result = await memory.appendClientEvents(session, inputs, {
-      actor: toActor(c.var.identity),
+      actor: toActor(c.get('identity')),
       expectedVersion: parsed.data.expectedVersion,
     }).catch((error: unknown) => {
       refund()
@@ -157,7 +157,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     parameters: [afterParam, limitQuery, typesQuery],
     responses: { 200: jsonResponse('`{ events, next }`', EventPageSchema), ...errorResponses([400]) },
   }), async (c) => {
-    assertCan(c.var.identity, 'admin')
+    assertCan(c.get('identity'), 'admin')
     const limit = limitParam(c)
     const events = await store.readAll({ after: positionParam(c, 'after') ?? 0, limit, types: typesParam(c) })
     return c.json({ events: events.map(toEnvelope), next: events.length === limit ? events.at(-1)!.position : null })
@@ -169,7 +169,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     parameters: [afterParam, typesQuery, lastEventIdHeader],
     responses: { 200: sseResponse('the events, then live ones'), ...errorResponses([400]) },
   }), (c) => {
-    assertCan(c.var.identity, 'admin')
+    assertCan(c.get('identity'), 'admin')
     return streamEvents(c, store, { after: resumeParam(c) ?? 0, types: typesParam(c) }, streams)
   })
 

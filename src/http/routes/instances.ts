@@ -17,7 +17,7 @@ export function instanceRoutes({ store, registry }: { store: EventStore; registr
       ...errorResponses([]),
     },
   }), async (c) => {
-    assertCan(c.var.identity, 'admin')
+    assertCan(c.get('identity'), 'admin')
     const current = registry()
     if (!current) throw new HttpError(503, 'starting', 'this instance is still starting; try again in a moment')
     return c.json({ instances: await current.list(await store.lastPosition()) })

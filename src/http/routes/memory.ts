@@ -68,7 +68,7 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   }), async (c) => {
     const session = sessionParam(c, 'read')
     const { query, limit } = await bodyOf(c, searchRequestSchema)
-    const outcome = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.var.identity))
+    const outcome = await memory.search(session, query, limit ?? DEFAULT_SEARCH_LIMIT, toActor(c.get('identity')))
     if (!outcome.ok) throw noSession(session)
     return c.json({ query, results: outcome.results, event: outcome.event })
   })
@@ -81,10 +81,10 @@ export function memoryRoutes(deps: MemoryRoutesDeps) {
   }), async (c) => {
     const session = sessionParam(c, 'write')
     // Asked for by the caller and attributed to it: a write of a `memory.cascade` event.
-    assertMayAppend(c.var.identity, 'memory.cascade')
+    assertMayAppend(c.get('identity'), 'memory.cascade')
     const request = await bodyOf(c, cascadeRequestSchema)
     const refund = chargeBudget(c, { events: 1, bytes: Buffer.byteLength(JSON.stringify(request), 'utf8') })
-    const outcome = await memory.requestCascade(session, request, toActor(c.var.identity)).catch((error: unknown) => {
+    const outcome = await memory.requestCascade(session, request, toActor(c.get('identity'))).catch((error: unknown) => {
       refund()
       throw error
     })

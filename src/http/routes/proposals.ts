@@ -94,7 +94,7 @@ export function proposalRoutes(deps: ProposalDeps) {
     const parsed = OpenBody.safeParse(await readJson(c), { reportInput: true })
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     await existingSession(store, session)
-    const identity = c.var.identity
+    const identity = c.get('identity')
     assertMayAppend(identity, 'proposal.opened')
     const refund = chargeBudget(c, { events: 1, bytes: identity.budget ? Buffer.byteLength(JSON.stringify(parsed.data), 'utf8') : 0 })
     const { title, ops, rationale, basedOn } = parsed.data
@@ -145,7 +145,7 @@ export function proposalRoutes(deps: ProposalDeps) {
     const session = sessionParam(c, 'write')
     const body = await optionalBody(c, AcceptBody)
     const record = await proposalOf(c, session)
-    const identity = c.var.identity
+    const identity = c.get('identity')
     if (identity.kind !== 'human') {
       throw new AuthError('forbidden', `Forbidden: only a human may accept a proposal, and ${JSON.stringify(identity.id)} is an agent; it may open and withdraw proposals`)
     }
@@ -171,7 +171,7 @@ export function proposalRoutes(deps: ProposalDeps) {
     const session = sessionParam(c, 'write')
     const body = await optionalBody(c, RejectBody)
     const record = await proposalOf(c, session)
-    const identity = c.var.identity
+    const identity = c.get('identity')
     if (identity.kind !== 'human' && identity.id !== record.by.id) {
       throw new AuthError('forbidden', `Forbidden: only a human, or the proposal's author (${JSON.stringify(record.by.id)}), may reject it`)
     }

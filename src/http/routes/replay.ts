@@ -77,7 +77,7 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
       stream.onAbort(() => abort.abort())
       // A slow replay ends when the token does, as live streams do.
       let expired = false
-      const stopExpiry = onExpiry(c.var.identity, () => {
+      const stopExpiry = onExpiry(c.get('identity'), () => {
         expired = true
         abort.abort()
       })
@@ -106,12 +106,12 @@ export function replayRoutes({ store }: ReplayRoutesDeps) {
     responses: { 201: jsonResponse('`{ id, forkedFrom, version }`'), ...errorResponses([400, 404, 409]) },
   }), async (c) => {
     const parent = sessionParam(c, 'admin')
-    assertUnscoped(c.var.identity, 'forking a session')
+    assertUnscoped(c.get('identity'), 'forking a session')
     const parsed = ForkBody.safeParse(await readJson(c))
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     const { id, at, title } = parsed.data
-    assertCan(c.var.identity, 'admin', id)
-    const result = await forkSession(store, parent, { id, at, title, actor: toActor(c.var.identity) })
+    assertCan(c.get('identity'), 'admin', id)
+    const result = await forkSession(store, parent, { id, at, title, actor: toActor(c.get('identity')) })
     if (!result.ok) {
       if (result.reason === 'not_found') throw sessionNotFound(parent)
       if (result.reason === 'exists') throw new HttpError(409, 'session_exists', result.message)

@@ -75,7 +75,7 @@ export function runRoutes({ store, storeComputedUpdate }: RunRoutesDeps) {
     const session = sessionParam(c, 'write')
     const run = runParam(c)
     const { dryRun = false, rationale } = await bodyOf(c)
-    const identity = c.var.identity
+    const identity = c.get('identity')
     assertUnscoped(identity, 'reverting a run')
     await existingSession(store, session)
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {

@@ -37,7 +37,7 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     parameters: [limitQuery],
     responses: { 200: jsonResponse('`{ sessions: [{ id, title, version, position, createdAt, lastActivity, participants, online }] }`'), ...errorResponses([400]) },
   }), async (c) => {
-    const identity = c.var.identity
+    const identity = c.get('identity')
     const limit = limitParam(c, 100, 1000)
     const heads = (await store.listSessions())
       // Streams of the log that are no sessions (the agents' stream) have ids no session can have.
@@ -70,9 +70,9 @@ export function sessionRoutes({ store, stateOf }: SessionRoutesDeps) {
     const parsed = CreateBody.safeParse(await readJson(c))
     if (!parsed.success) throw badRequest(zodMessage(parsed.error))
     const id = parsed.data.id ?? randomUUID()
-    assertCan(c.var.identity, 'create', id)
+    assertCan(c.get('identity'), 'create', id)
     const data = parsed.data.title !== undefined ? { title: parsed.data.title } : {}
-    const result = await store.append(id, [{ type: 'session.created', data, actor: toActor(c.var.identity) }], { expectedVersion: 0 })
+    const result = await store.append(id, [{ type: 'session.created', data, actor: toActor(c.get('identity')) }], { expectedVersion: 0 })
     if (!result.ok) throw new HttpError(409, 'session_exists', `session "${id}" already exists`)
     return c.json({ id, title: parsed.data.title ?? null, version: result.version, position: result.events[0].position }, 201)
   })
