@@ -168,7 +168,11 @@ async function startMnemo (name: 'mnemo' | 'mnemo-hocuspocus'): Promise<RunningS
     const env = { HOST, DATABASE_URL: databaseUrl, MNEMO_RATE_UPDATES_PER_SEC: rateLimit }
     // BENCH_SERVER_CPU_PROF=<dir>: a CPU profile of the mnemo server per run, written when it stops.
     const profileDir = process.env.BENCH_SERVER_CPU_PROF
-    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+    const nodeArgs = [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      // BENCH_SERVER_NODE_ARGS="--flag …": Node options for the mnemo server alone (NODE_OPTIONS would reach every process).
+      ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ]
     const migrateFailure = await runCli(['migrate'], serverEnv({ ...env, LOG_LEVEL: 'warn' }))
     let server: ChildServer
     try {
