@@ -1,7 +1,7 @@
 /**
  * Agents under control, at the HTTP door: a suspended identity's requests are refused (403
  * `agent_suspended`) until it is resumed, and the routes find the shared budgets and
- * suspensions in the context (`c.get`) (`chargeBudget`, sse.ts).
+ * suspensions in the context (`c.get`: `chargeBudget`, sse.ts).
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { AuthError } from '../../auth/errors.js'
