@@ -71,10 +71,10 @@ export interface Target {
   withIdentity: boolean
 }
 
-/** What the load generator measured, in its own process. */
 /** How long into a rate window the "after the warm-up" latencies (`steadyLatency`) start. */
 export const WARM_UP_MS = 2_000
 
+/** What the load generator measured, in its own process. */
 export interface LoadResult {
   clients: number
   /** Clients whose provider reached `synced` before the connect deadline. */

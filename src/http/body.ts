@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit as streamingBodyLimit } from 'hono/body-limit'
 import { HttpError } from './errors.js'
-import { header } from './headers.js'
+import { header, incomingOf } from './headers.js'
 
 /** Contexts whose body is no longer the Node request's to read (the limit buffered it, chunked). */
 const buffered = new WeakSet<Context>()
@@ -45,7 +45,7 @@ export function limitBody(max: number): MiddlewareHandler {
 export function readBodyText(c: Context): Promise<string> {
   let text = texts.get(c)
   if (!text) {
-    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+    const incoming = incomingOf(c)
     // A Node request someone already read to its end was read through the web request: ask it.
     text = incoming && !buffered.has(c) && !incoming.readableEnded ? readIncoming(incoming) : c.req.text()
     texts.set(c, text)

@@ -9,9 +9,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 
+/** The Node request under `c` when @hono/node-server serves it; undefined for `app.request()`. */
+export const incomingOf = (c: Context): IncomingMessage | undefined => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+
 /** The value of header `name`, as `c.req.header(name)` gives it; undefined when absent. */
 export function header(c: Context, name: string): string | undefined {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  const incoming = incomingOf(c)
   if (!incoming) return c.req.header(name)
   const value = incoming.headers[name.toLowerCase()]
   return Array.isArray(value) ? value.join(', ') : value
