@@ -83,6 +83,10 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
     observe: options.observe,
   })
 
+  // Made here, not in onUpgrade: a listener made there would share onUpgrade's scope and hold
+  // the upgrade request (its headers) for as long as the socket lives.
+  const onSocketError = (error: Error): void => log.debug({ err: error }, 'upgrade socket error')
+
   function accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     if (socket.destroyed) return
     wss.handleUpgrade(req, socket, head, then)
@@ -100,7 +104,7 @@ export function attachSyncEndpoint(server: Server, options: SyncEndpointOptions)
       socket.destroy()
       return
     }
-    socket.on('error', (error) => log.debug({ err: error }, 'upgrade socket error'))
+    socket.on('error', onSocketError)
     if (!match) return accept(req, socket, head, (ws) => hocuspocus.accept(ws, req))
     const session = match[1]!
     if (!sessionIdPattern.test(session)) {
