@@ -48,6 +48,14 @@ export async function backendPids (name: string): Promise<number[]> {
   return rows.map(row => row.pid)
 }
 
+/** Ends every connection to `name` (its clients open fresh backends); returns how many. */
+export async function terminateBackends (name: string): Promise<number> {
+  return await withAdmin(async sql => {
+    const rows = await sql<Array<{ ended: number }>>`select count(pg_terminate_backend(pid))::int as ended from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`
+    return rows[0]?.ended ?? 0
+  })
+}
+
 /** Drops every database this process created and has not dropped yet. */
 export async function dropAllDatabases (): Promise<void> {
   await Promise.all([...live].map(dropDatabase))
