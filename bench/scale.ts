@@ -24,7 +24,7 @@ import { CLOCK_TICKS, cpuTicks, createGroupMeter, idleMachineLoad } from './sync
 import type { Target } from './sync/scenarios.js'
 import { MNEMO_CLI, REPO_ROOT, serverEnv } from './sync/serverProcess.js'
 import { summarizeLatencies, type LatencySummary } from './sync/stats.js'
-import { newTally, runRate, type Tally } from './sync/workloads.js'
+import { newTally, onRemoteSelections, runRate, type Tally } from './sync/workloads.js'
 
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
@@ -134,17 +134,11 @@ async function runOnce (instances: number): Promise<Run> {
     const tally: Tally = newTally()
     const updates = { within: [] as number[], across: [] as number[] }
     for (const client of clients) {
-      client.selections.observe((event) => {
-        if (event.transaction.local) return
-        const t = now()
-        for (const key of event.keysChanged) {
-          const value = client.selections.get(key)
-          if (value === undefined) continue
-          const sender = Number(key.slice(0, key.indexOf('.')))
-          const across = instanceOf(sender, instances) !== instanceOf(client.index, instances)
-          ;(across ? updates.across : updates.within).push(t - value.at)
-          tally.delivered++
-        }
+      onRemoteSelections(client, (key, value, received) => {
+        const sender = Number(key.slice(0, key.indexOf('.')))
+        const across = instanceOf(sender, instances) !== instanceOf(client.index, instances)
+        ;(across ? updates.across : updates.within).push(received - value.at)
+        tally.delivered++
       })
     }
     // Each state names its sender before the window: 500 first states (and their echoes) at its

@@ -16,7 +16,7 @@ import { connectClients, destroyClients, now } from './clients.js'
 import { terminateBackends } from './database.js'
 import type { ServerName } from './scenarios.js'
 import { killAllChildren, startServer } from './serverProcess.js'
-import { newTally, runRate } from './workloads.js'
+import { newTally, onRemoteSelections, runRate } from './workloads.js'
 
 const SLICE_MS = 500
 const WINDOW_MS = 6_000
@@ -40,16 +40,7 @@ try {
     const { clients } = await connectClients(server.target, `warm-${prefix}`, 100, 5, { errors: 0, closes: 0 },
       { batchSize: 50, batchTimeoutMs: 10_000, deadlineMs: 30_000 })
     const samples: Array<[sentAt: number, latency: number]> = []
-    for (const client of clients) {
-      client.selections.observe((event) => {
-        if (event.transaction.local) return
-        const received = now()
-        for (const key of event.keysChanged) {
-          const value = client.selections.get(key)
-          if (value !== undefined) samples.push([value.at, received - value.at])
-        }
-      })
-    }
+    for (const client of clients) onRemoteSelections(client, (_key, value, received) => samples.push([value.at, received - value.at]))
     const start = now()
     await runRate(clients, newTally(), 2, WINDOW_MS)
     await sleep(1_500)

@@ -33,21 +33,32 @@ export function newTally (): Tally {
   return { sent: 0, sentBy: new Map(), delivered: 0, deliveredInWindow: 0, windowEnd: Infinity, latencies: [], steadyFrom: Infinity, steadyLatencies: [] }
 }
 
-/** Records every remote `selections` entry a client receives; calls `onDelivery` after each. */
-export function observeDeliveries (client: BenchClient, tally: Tally, onDelivery?: () => void): void {
+/**
+ * Calls `onEntry` for every remote `selections` entry `client` receives (its key, its value and
+ * when it arrived), then `afterEvent` once per transaction.
+ */
+export function onRemoteSelections (
+  client: BenchClient, onEntry: (key: string, value: SelectionValue, received: number) => void, afterEvent?: () => void
+): void {
   client.selections.observe((event) => {
     if (event.transaction.local) return
     const received = now()
     for (const key of event.keysChanged) {
       const value = client.selections.get(key)
-      if (value === undefined) continue
-      tally.latencies.push(received - value.at)
-      if (value.at >= tally.steadyFrom) tally.steadyLatencies.push(received - value.at)
-      tally.delivered++
-      if (received <= tally.windowEnd) tally.deliveredInWindow++
+      if (value !== undefined) onEntry(key, value, received)
     }
-    onDelivery?.()
+    afterEvent?.()
   })
+}
+
+/** Records every remote `selections` entry a client receives; calls `onDelivery` after each. */
+export function observeDeliveries (client: BenchClient, tally: Tally, onDelivery?: () => void): void {
+  onRemoteSelections(client, (_key, value, received) => {
+    tally.latencies.push(received - value.at)
+    if (value.at >= tally.steadyFrom) tally.steadyLatencies.push(received - value.at)
+    tally.delivered++
+    if (received <= tally.windowEnd) tally.deliveredInWindow++
+  }, onDelivery)
 }
 
 export function sendUpdate (client: BenchClient, tally: Tally): void {
