@@ -18,7 +18,7 @@ describe('startup', () => {
       const loaded = Object.keys(createRequire(import.meta.url).cache)
       console.log(JSON.stringify({ modules: loaded.length, ioredis: loaded.filter((path) => path.includes('/node_modules/ioredis/')).length }))
     `
-    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').at(-1)!)
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 }).trim().split('\n').at(-1)!)
     expect(out.modules).toBeGreaterThan(0) // the cache is the one CommonJS packages land in
     expect(out.ioredis).toBe(0)
   })

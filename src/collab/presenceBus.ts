@@ -10,7 +10,7 @@
  * PGlite is one process: it needs no bus.
  */
 import { createHash } from 'node:crypto'
-// ioredis is loaded when Redis is configured: importing it costs ~60 ms and ~16 MB of memory
+// ioredis is loaded when Redis is configured: importing it costs ~60 ms and ~10 MB of memory
 // at startup, which a server without MNEMO_REDIS_URL (the default) need not pay.
 import type { Redis } from 'ioredis'
 import type { SqlDriver } from '../store/types.js'
