@@ -2,7 +2,8 @@
  * The PostgreSQL presence bus on its own (presenceBus.ts): every message published in one tick,
  * for any number of sessions, goes in one statement and reaches each session's listeners in
  * order and byte for byte; a message too long for a NOTIFY goes through the spill table after
- * those before it; closing sends what is still waiting.
+ * those before it and before those after it, however slow the statements; closing sends what is
+ * still waiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPostgresBus, type PresenceBus } from '../src/collab/presenceBus.js'
@@ -16,6 +17,8 @@ const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} }
 describe.skipIf(!TEST_DATABASE_URL)('the PostgreSQL presence bus', () => {
   let fresh: Awaited<ReturnType<typeof freshStore>>
   let statements: string[]
+  // Holds back every tick's statement this long, as a busy pool connection would.
+  let notifyDelayMs = 0
   let driver: SqlDriver
   let bus: PresenceBus
 
@@ -25,8 +28,9 @@ describe.skipIf(!TEST_DATABASE_URL)('the PostgreSQL presence bus', () => {
     statements = []
     driver = {
       ...real,
-      query: (text: string, params?: unknown[]) => {
+      query: async (text: string, params?: unknown[]) => {
         statements.push(text)
+        if (notifyDelayMs > 0 && text.includes('unnest')) await new Promise((resolve) => setTimeout(resolve, notifyDelayMs))
         return real.query(text, params)
       },
     } as SqlDriver
@@ -60,6 +64,23 @@ describe.skipIf(!TEST_DATABASE_URL)('the PostgreSQL presence bus', () => {
     bus.publish('s-long', long)
     await until(() => heard.length >= 2)
     expect(heard).toEqual(['short one', long])
+    await leave()
+  })
+
+  it('a long message keeps its place though the statement before it is slow, and so do the ones after it', async () => {
+    const heard: string[] = []
+    const leave = await bus.join('s-order', (message) => heard.push(message))
+    const long = JSON.stringify({ text: 'z'.repeat(9_000) })
+    notifyDelayMs = 150
+    try {
+      bus.publish('s-order', 'before')
+      bus.publish('s-order', long)
+      bus.publish('s-order', 'after')
+      await until(() => heard.length >= 3, { what: 'the three messages' })
+    } finally {
+      notifyDelayMs = 0
+    }
+    expect(heard).toEqual(['before', long, 'after'])
     await leave()
   })
 

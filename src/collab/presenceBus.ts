@@ -46,16 +46,14 @@ export function presenceChannel(schema: string, session: string): string {
 }
 
 export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }: { schema?: string; log: Log }): PresenceBus {
-  const sending = new Set<Promise<unknown>>()
   let lastSweep = 0
-  // This tick's notifications, sent together when it ends (see NOTIFY_ALL).
-  let channels: string[] = []
-  let payloads: string[] = []
-  const track = (work: Promise<unknown>) => {
-    const tracked = work.catch((error: unknown) => log.warn({ err: error }, 'presence: sending to the other instances failed'))
-    sending.add(tracked)
-    void tracked.finally(() => sending.delete(tracked))
-  }
+  // Messages not sent yet, in the order they were published. One statement is in flight at a
+  // time and takes everything waiting before the next long message: the pool's connections
+  // would otherwise commit (and so notify) in any order, and a spilled message, two statements
+  // long, could arrive before the ones published ahead of it.
+  const waiting: { channel: string; message: string; long: boolean }[] = []
+  let flushing: Promise<void> | undefined
+  const failed = (error: unknown) => log.warn({ err: error }, 'presence: sending to the other instances failed')
 
   async function spill(channel: string, message: string): Promise<void> {
     const now = Date.now()
@@ -67,41 +65,60 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
     await driver.query('SELECT pg_notify($1, $2)', [channel, SPILL_PREFIX + row!.id])
   }
 
-  function sendPending(): void {
-    if (channels.length === 0) return
-    const batch = [channels, payloads]
-    channels = []
-    payloads = []
-    track(driver.query(NOTIFY_ALL, batch))
+  async function flush(): Promise<void> {
+    while (waiting.length > 0) {
+      if (waiting[0]!.long) {
+        const { channel, message } = waiting.shift()!
+        await spill(channel, message).catch(failed)
+        continue
+      }
+      let count = 0
+      while (count < waiting.length && count < MAX_NOTIFICATIONS_PER_STATEMENT && !waiting[count]!.long) count += 1
+      const batch = waiting.splice(0, count)
+      await driver.query(NOTIFY_ALL, [batch.map((m) => m.channel), batch.map((m) => m.message)]).catch(failed)
+    }
+  }
+
+  /** Sends what waits once this tick ends (a tick's messages go together), unless a send is in flight: it takes them. */
+  function schedule(): void {
+    if (flushing || waiting.length === 0) return
+    flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(flush).finally(() => {
+      flushing = undefined
+      schedule() // published while the last statement was answered
+    })
   }
 
   return {
     maxMessageBytes: NOTIFY_LIMIT,
     async join(session, onMessage) {
+      // Handed on in the order notified: a long message's read holds back the ones after it.
+      let behind: Promise<void> | undefined
+      const inTurn = (work: () => unknown) => {
+        const tail: Promise<void> = (behind ?? Promise.resolve()).then(work).then(
+          () => {},
+          (error: unknown) => log.warn({ err: error, session }, 'presence: reading a long message failed'),
+        ).finally(() => {
+          if (behind === tail) behind = undefined
+        })
+        behind = tail
+      }
       const unlisten = await driver.listen(presenceChannel(schema, session), (payload) => {
         if (payload === '') return // the driver's wake-up after it listened again
-        if (!payload.startsWith(SPILL_PREFIX)) return onMessage(payload)
-        driver.query<{ payload: string }>('SELECT payload FROM presence_spill WHERE id = $1::bigint', [payload.slice(1)]).then(
-          ([row]) => row && onMessage(row.payload),
-          (error: unknown) => log.warn({ err: error, session }, 'presence: reading a long message failed'),
-        )
+        if (!payload.startsWith(SPILL_PREFIX)) return behind ? inTurn(() => onMessage(payload)) : onMessage(payload)
+        inTurn(async () => {
+          const [row] = await driver.query<{ payload: string }>('SELECT payload FROM presence_spill WHERE id = $1::bigint', [payload.slice(1)])
+          if (row) onMessage(row.payload)
+        })
       })
       return unlisten
     },
     publish(session, message) {
-      const channel = presenceChannel(schema, session)
-      if (Buffer.byteLength(message) > NOTIFY_LIMIT) {
-        sendPending() // what came before goes first
-        return track(spill(channel, message))
-      }
-      if (channels.length === 0) setImmediate(sendPending)
-      channels.push(channel)
-      payloads.push(message)
-      if (channels.length >= MAX_NOTIFICATIONS_PER_STATEMENT) sendPending()
+      waiting.push({ channel: presenceChannel(schema, session), message, long: Buffer.byteLength(message) > NOTIFY_LIMIT })
+      schedule()
     },
     async close() {
-      sendPending()
-      await Promise.allSettled([...sending])
+      schedule()
+      while (flushing) await flushing
     },
   }
 }
