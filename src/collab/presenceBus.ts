@@ -47,11 +47,12 @@ export function presenceChannel(schema: string, session: string): string {
 
 export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }: { schema?: string; log: Log }): PresenceBus {
   let lastSweep = 0
-  // Messages not sent yet, in the order they were published. One statement is in flight at a
-  // time and takes everything waiting before the next long message: the pool's connections
-  // would otherwise commit (and so notify) in any order, and a spilled message, two statements
-  // long, could arrive before the ones published ahead of it.
+  // Messages not sent yet, in the order they were published. Each tick's go in one statement, sent
+  // without waiting for the one before (awareness states carry clocks: a late one is dropped, so
+  // two ticks' statements may commit in either order). A long message (spilled: two statements)
+  // keeps its place: it waits for the statements before it, and the ones after it wait for it.
   const waiting: { channel: string; message: string; long: boolean }[] = []
+  const inFlight = new Set<Promise<void>>()
   let flushing: Promise<void> | undefined
   const failed = (error: unknown) => log.warn({ err: error }, 'presence: sending to the other instances failed')
 
@@ -68,6 +69,7 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
   async function flush(): Promise<void> {
     while (waiting.length > 0) {
       if (waiting[0]!.long) {
+        await Promise.all(inFlight)
         const { channel, message } = waiting.shift()!
         await spill(channel, message).catch(failed)
         continue
@@ -75,16 +77,18 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
       let count = 0
       while (count < waiting.length && count < MAX_NOTIFICATIONS_PER_STATEMENT && !waiting[count]!.long) count += 1
       const batch = waiting.splice(0, count)
-      await driver.query(NOTIFY_ALL, [batch.map((m) => m.channel), batch.map((m) => m.message)]).catch(failed)
+      const sent = driver.query(NOTIFY_ALL, [batch.map((m) => m.channel), batch.map((m) => m.message)]).then(() => {}, failed)
+      inFlight.add(sent)
+      void sent.finally(() => inFlight.delete(sent))
     }
   }
 
-  /** Sends what waits once this tick ends (a tick's messages go together), unless a send is in flight: it takes them. */
+  /** Sends what waits once this tick ends (a tick's messages go together), unless a long message is being sent: its loop takes them. */
   function schedule(): void {
     if (flushing || waiting.length === 0) return
     flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(flush).finally(() => {
       flushing = undefined
-      schedule() // published while the last statement was answered
+      schedule() // published while a long message was being sent
     })
   }
 
@@ -119,6 +123,7 @@ export function createPostgresBus(driver: SqlDriver, { schema = 'public', log }:
     async close() {
       schedule()
       while (flushing) await flushing
+      await Promise.all(inFlight)
     },
   }
 }
