@@ -110,12 +110,9 @@ export function createPresence(
       return held
     }
     if (entry.state === null) return undefined // removing a state nobody holds
-    const owner = owners.get(entry.clientID)
-    if (owner && owner.identity !== conn.identity.id && owner.until > Date.now()) return undefined
-    // Held by another instance: only its own participant takes it over (it moved here); stock
-    // providers echo the states they receive, which must not take another's id.
-    const hold = remote.get(entry.clientID)
-    if (hold && hold.identity !== conn.identity.id) return undefined
+    // Owned still by another identity, or held by another instance (only its own participant
+    // takes it over: it moved here; stock providers echo the states they receive).
+    if (foreign(conn, entry.clientID)) return undefined
     if (conn.awarenessClients.size >= config.maxAwarenessPerConnection) return 'too-many'
     if (claims.size >= config.maxAwarenessPerRoom) return undefined
     if ((perIdentity.get(conn.identity.id) ?? 0) >= config.maxAwarenessPerIdentity) return undefined
@@ -170,8 +167,8 @@ export function createPresence(
   }
 
   /**
-   * Whether `conn` may not speak for `clientID`, whatever the state it sends: claim() refuses
-   * it (another identity holds it, owns it still, or holds it on another instance).
+   * Whether `conn` may not speak for `clientID`, whatever the state it sends: another identity
+   * holds it, owns it still, or holds it on another instance. claim() refuses those.
    */
   function foreign(conn: Connection, clientID: number): boolean {
     const held = claims.get(clientID)
