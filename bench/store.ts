@@ -3,9 +3,10 @@
  * (in a temp directory, as users run it) and on a PostgreSQL server (a fresh database,
  * dropped after), with pgbench's one-row INSERT on the same server as the physical reference.
  *
- * Usage: node --import tsx bench/store.ts [--quick] [--backends pglite,postgres] [--profile] [--no-pgbench] [--wait-quiet]
+ * Usage: node --import tsx bench/store.ts [--quick] [--backends pglite,postgres] [--profile] [--no-pgbench] [--no-indexes] [--wait-quiet]
  * The server is BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres). `--wait-quiet` holds
- * each case (up to 2 min) until other processes use under a quarter of a core.
+ * each case (up to 2 min) until other processes use under a quarter of a core. On PostgreSQL it
+ * also measures what each index of `events` costs a write (bench/store/indexes.ts; `--no-indexes` skips it).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -19,6 +20,7 @@ import { waitForQuiet } from './lib/cpu.js'
 import { createFreshDatabase, databaseProcesses, redact, withConnection } from './lib/database.js'
 import { CASES, caseLabel, runCase, type Timing } from './store/cases.js'
 import { oneRowInsert, runPgbench, serializedBatchInsert } from './store/pgbench.js'
+import { indexTable, measureIndexCosts, type IndexCost } from './store/indexes.js'
 import { profileDriver } from './store/profile.js'
 import { GOAL, headline, LEGEND, pgbenchTable, resultsTable, type BackendRun } from './store/report.js'
 
@@ -29,15 +31,16 @@ type BackendName = (typeof BACKENDS)[number]
 
 const log = (text: string) => process.stderr.write(`bench:store: ${text}\n`)
 
-interface Options { quick: boolean; backends: BackendName[]; profile: boolean; pgbench: boolean; waitQuiet: boolean }
+interface Options { quick: boolean; backends: BackendName[]; profile: boolean; pgbench: boolean; indexes: boolean; waitQuiet: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, backends: [...BACKENDS], profile: false, pgbench: true, waitQuiet: false }
+  const options: Options = { quick: false, backends: [...BACKENDS], profile: false, pgbench: true, indexes: true, waitQuiet: false }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2)
     if (flag === '--quick') options.quick = true
     else if (flag === '--profile') options.profile = true
     else if (flag === '--no-pgbench') options.pgbench = false
+    else if (flag === '--no-indexes') options.indexes = false
     else if (flag === '--wait-quiet') options.waitQuiet = true
     else if (flag === '--backends') {
       const list = (inline ?? argv[++i] ?? '').split(',').filter(Boolean)
@@ -46,7 +49,7 @@ function parseArgs(argv: string[]): Options {
       }
       options.backends = list as BackendName[]
     } else {
-      throw new Error(`unknown option ${argv[i]}; usage: bench/store.ts [--quick] [--backends pglite,postgres] [--profile] [--no-pgbench] [--wait-quiet]`)
+      throw new Error(`unknown option ${argv[i]}; usage: bench/store.ts [--quick] [--backends pglite,postgres] [--profile] [--no-pgbench] [--no-indexes] [--wait-quiet]`)
     }
   }
   return options
@@ -91,7 +94,7 @@ async function runPglite(options: Options, timing: Timing): Promise<BackendRun> 
   }
 }
 
-async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: number): Promise<BackendRun & { serverVersion: string }> {
+async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: number): Promise<BackendRun & { serverVersion: string; indexes?: IndexCost[] }> {
   const db = await createFreshDatabase(SERVER_URL, 'bench_store')
   try {
     const [{ synchronous_commit: synchronousCommit }] = await withConnection(db.url, (sql) => sql.unsafe('SHOW synchronous_commit'))
@@ -101,6 +104,7 @@ async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: num
     const processes = databaseProcesses(db.url)
     let pgbench
     let ceiling
+    let indexes
     let results
     try {
       // The store migrates first: the ceiling reference copies its `events` table.
@@ -116,6 +120,12 @@ async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: num
           ceiling = await runPgbench(db.url, serializedBatchInsert(), { seconds: pgbenchSeconds, serverPids: processes.pids })
           log(`pgbench: ${Math.round(ceiling.rowsPerSec)} rows/s`)
         }
+        if (options.indexes) {
+          await settle(options)
+          const rounds = options.quick ? 1 : 3
+          log(`indexes: what each index of events costs a write, ${rounds} round(s) …`)
+          indexes = await measureIndexCosts(db.url, { seconds: options.quick ? 1 : 3, rounds, serverPids: processes.pids, log })
+        }
         results = await runCases(store, 'PostgreSQL', options, timing, processes.pids)
       } finally {
         await store.close()
@@ -123,9 +133,9 @@ async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: num
     } finally {
       await processes.close()
     }
-    const run: BackendRun & { serverVersion: string } = {
+    const run: BackendRun & { serverVersion: string; indexes?: IndexCost[] } = {
       backend: 'PostgreSQL', where: `fresh database ${db.name} on ${redact(SERVER_URL).replace(/\/[^/]*$/, '')}`,
-      results, pgbench, ceiling, synchronousCommit, serverVersion: String(serverVersion),
+      results, pgbench, ceiling, synchronousCommit, serverVersion: String(serverVersion), indexes,
     }
     const head = results.find((r) => r.spec.headline)!
     if (options.profile || head.eventsPerSec < GOAL.eventsPerSec || head.latency.p99 >= GOAL.p99Ms) {
@@ -178,10 +188,12 @@ async function main(): Promise<void> {
   const started = new Date()
   const runs: BackendRun[] = []
   let serverVersion: string | undefined
+  let indexes: IndexCost[] | undefined
   if (options.backends.includes('pglite')) runs.push(await runPglite(options, timing))
   if (options.backends.includes('postgres')) {
     const run = await runPostgres(timing, options, pgbenchSeconds)
     serverVersion = run.serverVersion
+    indexes = run.indexes
     runs.push(run)
   }
   const { pglite, cpu } = await versions()
@@ -205,6 +217,7 @@ async function main(): Promise<void> {
     '',
     ...(server?.pgbench && server.ceiling ? [pgbenchTable([server.pgbench, server.ceiling]), ''] : []),
     LEGEND,
+    ...(indexes ? ['', '## What each index of `events` costs a write (PostgreSQL)', '', indexTable(indexes)] : []),
     ...(server?.profile ? ['', '## Where the time of (b) goes on PostgreSQL', '', server.profile] : []),
     '',
   ].join('\n')
