@@ -122,9 +122,9 @@ async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: num
         }
         if (options.indexes) {
           await settle(options)
-          const rounds = options.quick ? 1 : 3
+          const rounds = options.quick ? 1 : 5
           log(`indexes: what each index of events costs a write, ${rounds} round(s) …`)
-          indexes = await measureIndexCosts(db.url, { seconds: options.quick ? 1 : 3, rounds, serverPids: processes.pids, log })
+          indexes = await measureIndexCosts(db.url, { seconds: options.quick ? 1 : 2, rounds, log })
         }
         results = await runCases(store, 'PostgreSQL', options, timing, processes.pids)
       } finally {

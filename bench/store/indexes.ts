@@ -3,10 +3,13 @@
  * for what it costs and what it serves"). One pgbench client inserts 100 `doc.update`-shaped rows
  * per transaction (the event every edit writes) into copies of `events` that differ only in their
  * indexes: all of them, all but one (for each secondary index in turn), and none (the heap alone).
- * The variants run in interleaved rounds, each on an emptied table, and the database's CPU per
- * row is read from /proc for its backends and background processes: what an index costs is how
- * much more a row costs with it than without it.
+ * The variants run in interleaved rounds (each round in a rotated order, so that no variant always
+ * follows the same one), each on an emptied table, and the CPU per row of pgbench's backend is
+ * read from /proc (not the background processes': the checkpointer writing out what the run
+ * before left dirty would be billed to the next). What an index costs is how much more a row
+ * costs with it than without it.
  */
+import postgres from 'postgres'
 import { withConnection } from '../lib/database.js'
 import { formatInt, formatPercent, markdownTable } from '../lib/format.js'
 import { runPgbench, type PgbenchResult, type PgbenchWorkload } from './pgbench.js'
@@ -28,7 +31,7 @@ export interface IndexCost {
   without: string
   definition?: string
   rowsPerSec: number
-  /** PostgreSQL CPU (its backends and background processes) per row inserted, µs. */
+  /** CPU of pgbench's PostgreSQL backend per row inserted, µs. */
   databaseUsPerRow: number
   rounds: number
 }
@@ -50,7 +53,7 @@ function insertInto(table: string): string {
  * at `url` (its `events` table is copied, never written).
  */
 export async function measureIndexCosts(
-  url: string, { seconds, rounds, serverPids, log }: { seconds: number; rounds: number; serverPids: () => Promise<number[]>; log(text: string): void },
+  url: string, { seconds, rounds, log }: { seconds: number; rounds: number; log(text: string): void },
 ): Promise<IndexCost[]> {
   const indexes = await withConnection(url, (sql) => sql.unsafe<{ name: string; definition: string }[]>(
     `SELECT indexname AS name, indexdef AS definition FROM pg_indexes
@@ -73,9 +76,14 @@ export async function measureIndexCosts(
     }
   })
   const runs = new Map<string, PgbenchResult[]>()
+  const backends = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 })
+  const pgbenchBackend = async () => (await backends.unsafe<{ pid: number }[]>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'`)).map((r) => r.pid)
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const [n, variant] of variants.entries()) {
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < variants.length; k++) {
+        const n = (k + round) % variants.length
+        const variant = variants[n]!
         const table = tables[n]!
         const workload: PgbenchWorkload = {
           name: `100 doc.update rows into a copy of events without ${variant.without}`,
@@ -87,12 +95,13 @@ export async function measureIndexCosts(
           threads: 1,
           flags: ['-M', 'prepared'],
         }
-        const result = await runPgbench(url, workload, { seconds, serverPids })
+        const result = await runPgbench(url, workload, { seconds, serverPids: pgbenchBackend })
         runs.set(variant.without, [...(runs.get(variant.without) ?? []), result])
       }
-      log(`indexes: round ${round} of ${rounds} done`)
+      log(`indexes: round ${round + 1} of ${rounds} done`)
     }
   } finally {
+    await backends.end({ timeout: 2 })
     await withConnection(url, async (sql) => {
       for (const table of tables) await sql.unsafe(`DROP TABLE IF EXISTS ${table}`)
       await sql.unsafe('DROP SEQUENCE IF EXISTS pgbench_idx_position')
@@ -122,7 +131,7 @@ export function indexTable(costs: IndexCost[]): string {
     ]
   })
   return [
-    `Each variant ${all.rounds} times, interleaved; medians. Rows/s of one pgbench client; PostgreSQL CPU per row from /proc.`,
+    `Each variant ${all.rounds} times, interleaved; medians. Rows/s of one pgbench client; the CPU of its PostgreSQL backend per row, from /proc.`,
     '',
     markdownTable(
       ['left out', 'what it serves', 'rows/s', 'PostgreSQL µs per row', 'the index costs, µs per row (share of a row)'],
