@@ -71,7 +71,10 @@ export async function measureIndexCosts(
       for (const index of indexes) {
         if (index.name === variant.without || (variant.without === 'all' && index.name !== 'events_pkey')) continue
         // The copy gets the index as events has it, under its own name, on its own table.
-        await sql.unsafe(index.definition.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (\S+\.)?events /, `CREATE $1INDEX ON ${table} `))
+        const copy = index.definition.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (\S+\.)?events /, `CREATE $1INDEX ON ${table} `)
+        // A definition of another shape would otherwise be run as it is, on events itself.
+        if (copy === index.definition) throw new Error(`cannot copy index ${index.name} of events: unexpected definition "${index.definition}"`)
+        await sql.unsafe(copy)
       }
     }
   })
