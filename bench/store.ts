@@ -20,7 +20,7 @@ import { waitForQuiet } from './lib/cpu.js'
 import { createFreshDatabase, databaseProcesses, redact, withConnection } from './lib/database.js'
 import { CASES, caseLabel, runCase, type Timing } from './store/cases.js'
 import { oneRowInsert, runPgbench, serializedBatchInsert } from './store/pgbench.js'
-import { indexTable, measureIndexCosts, type IndexCost } from './store/indexes.js'
+import { indexTable, measureIndexCosts } from './store/indexes.js'
 import { profileDriver } from './store/profile.js'
 import { GOAL, headline, LEGEND, pgbenchTable, resultsTable, type BackendRun } from './store/report.js'
 
@@ -94,7 +94,7 @@ async function runPglite(options: Options, timing: Timing): Promise<BackendRun> 
   }
 }
 
-async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: number): Promise<BackendRun & { serverVersion: string; indexes?: IndexCost[] }> {
+async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: number): Promise<BackendRun & { serverVersion: string }> {
   const db = await createFreshDatabase(SERVER_URL, 'bench_store')
   try {
     const [{ synchronous_commit: synchronousCommit }] = await withConnection(db.url, (sql) => sql.unsafe('SHOW synchronous_commit'))
@@ -133,7 +133,7 @@ async function runPostgres(timing: Timing, options: Options, pgbenchSeconds: num
     } finally {
       await processes.close()
     }
-    const run: BackendRun & { serverVersion: string; indexes?: IndexCost[] } = {
+    const run: BackendRun & { serverVersion: string } = {
       backend: 'PostgreSQL', where: `fresh database ${db.name} on ${redact(SERVER_URL).replace(/\/[^/]*$/, '')}`,
       results, pgbench, ceiling, synchronousCommit, serverVersion: String(serverVersion), indexes,
     }
@@ -188,12 +188,10 @@ async function main(): Promise<void> {
   const started = new Date()
   const runs: BackendRun[] = []
   let serverVersion: string | undefined
-  let indexes: IndexCost[] | undefined
   if (options.backends.includes('pglite')) runs.push(await runPglite(options, timing))
   if (options.backends.includes('postgres')) {
     const run = await runPostgres(timing, options, pgbenchSeconds)
     serverVersion = run.serverVersion
-    indexes = run.indexes
     runs.push(run)
   }
   const { pglite, cpu } = await versions()
@@ -217,7 +215,7 @@ async function main(): Promise<void> {
     '',
     ...(server?.pgbench && server.ceiling ? [pgbenchTable([server.pgbench, server.ceiling]), ''] : []),
     LEGEND,
-    ...(indexes ? ['', '## What each index of `events` costs a write (PostgreSQL)', '', indexTable(indexes)] : []),
+    ...(server?.indexes ? ['', '## What each index of `events` costs a write (PostgreSQL)', '', indexTable(server.indexes)] : []),
     ...(server?.profile ? ['', '## Where the time of (b) goes on PostgreSQL', '', server.profile] : []),
     '',
   ].join('\n')

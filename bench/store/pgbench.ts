@@ -57,6 +57,30 @@ export function oneRowInsert(): PgbenchWorkload {
   }
 }
 
+/** What an events-shaped row of a pgbench script holds (SQL literals; pgbench substitutes `:name`, so JSON has a space after each colon). */
+export interface EventRowLiterals {
+  type: string
+  data: string
+  payload: string
+  actor: string
+  meta: string
+  sessions: number
+}
+
+/**
+ * One INSERT … SELECT of `rows` events-shaped rows into `table`, positions (and versions) from
+ * `sequence`, `sessions` sessions round robin, hashes made up: the statement of the pgbench
+ * references that insert into copies of `events`.
+ */
+export function eventRowsInsert(table: string, sequence: string, rows: number, row: EventRowLiterals): string {
+  return `INSERT INTO ${table} (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash)
+  SELECT p, gen_random_uuid(), 'session-' || (p % ${row.sessions}), p, '${row.type}', ${row.data}, ${row.payload},
+         ${row.actor},
+         ${row.meta}, now(), md5(p::text) || md5(p::text), md5((p - 1)::text) || md5((p - 1)::text)
+  FROM (SELECT nextval('${sequence}') AS p FROM generate_series(1, ${rows})) AS batch;
+`.replace(/\n(?!$)/g, ' ')
+}
+
 /**
  * What one backend can insert into the store's schema when nothing else costs anything:
  * the ceiling for appends, which all go through one lock and so through one backend at a time.
@@ -66,12 +90,11 @@ export function serializedBatchInsert(rows = 100): PgbenchWorkload {
     name: `${rows}-row INSERT … SELECT into a copy of \`events\` (same indexes), 1 client`,
     setupSql: `CREATE TABLE IF NOT EXISTS pgbench_log (LIKE events INCLUDING ALL);
                CREATE SEQUENCE IF NOT EXISTS pgbench_log_position`,
-    script: `INSERT INTO pgbench_log (position, id, session_id, version, type, data, payload, actor, meta, recorded_at, hash, prev_hash)
-  SELECT p, gen_random_uuid(), 'session-' || (p % 64), p, 'memory.formed', '${memoryJson()}'::jsonb, NULL,
-         '{"id": "agent-researcher", "name": "Researcher", "kind": "agent", "model": "claude-sonnet-4"}'::jsonb,
-         '{"causationId": null, "correlationId": null}'::jsonb, now(), md5(p::text) || md5(p::text), md5((p - 1)::text) || md5((p - 1)::text)
-  FROM (SELECT nextval('pgbench_log_position') AS p FROM generate_series(1, ${rows})) AS batch;
-`.replace(/\n(?!$)/g, ' '),
+    script: eventRowsInsert('pgbench_log', 'pgbench_log_position', rows, {
+      type: 'memory.formed', data: `'${memoryJson()}'::jsonb`, payload: 'NULL', sessions: 64,
+      actor: `'{"id": "agent-researcher", "name": "Researcher", "kind": "agent", "model": "claude-sonnet-4"}'::jsonb`,
+      meta: `'{"causationId": null, "correlationId": null}'::jsonb`,
+    }),
     rowsPerTransaction: rows,
     clients: 1,
     threads: 1,

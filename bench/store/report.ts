@@ -4,6 +4,7 @@
  */
 import { formatInt, formatMs, formatPercent, formatRatio, markdownTable } from '../lib/format.js'
 import { caseLabel, type CaseResult } from './cases.js'
+import type { IndexCost } from './indexes.js'
 import type { PgbenchResult } from './pgbench.js'
 
 export const GOAL = { eventsPerSec: 50_000, p99Ms: 10 }
@@ -22,6 +23,8 @@ export interface BackendRun {
   ceiling?: PgbenchResult
   /** Markdown: where a headline append's time goes. */
   profile?: string
+  /** What each index of `events` costs a write (PostgreSQL). */
+  indexes?: IndexCost[]
   synchronousCommit?: string
 }
 
